@@ -1,0 +1,1 @@
+"""Data layer: keypoint schema, PoseTrack annotation I/O, frame sources, top-down clips, heatmap codec."""

@@ -1,0 +1,221 @@
+"""Frames from a PoseTrack image folder or straight from a video file, behind one interface.
+
+``open_frames(path)`` returns a ``FrameSource``: ``len(source)`` frames, ``source.read(i)`` an RGB
+uint8 array (H, W, 3) for 0-based position i, with a small LRU cache in front.
+
+- Image folders: names are 6- or 8-digit numbers (``000000.jpg`` PoseTrack18, ``00000001.jpg``
+  PoseTrack17 renamed), 0- or 1-based. Position i is the file numbered ``first + i``; a gap in the
+  numbering is an error naming the missing file, never a silent shift.
+- Video files are decoded with PyAV. ``read(i)`` seeks to the nearest key frame before i and
+  decodes forward, so a random read never decodes the whole file; consecutive reads continue
+  the current decoder.
+A missing, unreadable or undecodable frame raises ``FrameError`` naming the file and the frame.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+_FRAME_NAME = re.compile(r"^(\d{6}|\d{8})$")
+
+
+class FrameError(IOError):
+    """A frame that cannot be read. The message names the file and the frame."""
+
+
+class FrameSource:
+    """Base of the frame readers: ``len()``, ``read(i)`` and an LRU cache of decoded frames."""
+
+    path: Path
+
+    def __init__(self, cache_size: int = 32):
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.cache_size = cache_size
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _read(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def read(self, index: int) -> np.ndarray:
+        """RGB uint8 frame at 0-based position ``index``."""
+        if not 0 <= index < len(self):
+            raise FrameError(f"{self.path}: frame {index} out of range (the source has {len(self)} frames)")
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        frame = self._read(index)
+        self._cache[index] = frame
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return frame
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB uint8; a missing or corrupt file raises ``FrameError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"{path}: frame file does not exist")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise FrameError(f"{path}: cannot decode image (corrupt or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class ImageFolderFrames(FrameSource):
+    """Frames stored as numbered images in one folder."""
+
+    def __init__(self, folder: str | os.PathLike, cache_size: int = 32):
+        super().__init__(cache_size)
+        self.path = Path(folder)
+        if not self.path.is_dir():
+            raise FrameError(f"{self.path}: frame folder does not exist")
+        numbered = {}
+        for p in self.path.iterdir():
+            if p.suffix.lower() in IMAGE_EXTENSIONS and _FRAME_NAME.match(p.stem):
+                numbered[int(p.stem)] = p
+        if not numbered:
+            raise FrameError(f"{self.path}: no frames named like 000000.jpg or 00000001.jpg")
+        self.first = min(numbered)
+        self.last = max(numbered)
+        self.digits = len(numbered[self.first].stem)
+        self.extension = numbered[self.first].suffix
+        self._files = numbered
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+    def file(self, index: int) -> Path:
+        number = self.first + index
+        if number not in self._files:
+            name = f"{number:0{self.digits}d}{self.extension}"
+            raise FrameError(f"{self.path / name}: frame {index} is missing from the folder "
+                             f"(frames {self.first}..{self.last} expected without gaps)")
+        return self._files[number]
+
+    def _read(self, index: int) -> np.ndarray:
+        return read_image(self.file(index))
+
+
+class VideoFileFrames(FrameSource):
+    """Frames decoded from a video file with PyAV, seeking instead of decoding from the start."""
+
+    def __init__(self, path: str | os.PathLike, cache_size: int = 32):
+        super().__init__(cache_size)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FrameError(f"{self.path}: video file does not exist")
+        try:
+            self._container = av.open(str(self.path))
+        except av.FFmpegError as e:
+            raise FrameError(f"{self.path}: cannot open video ({e})") from None
+        if not self._container.streams.video:
+            raise FrameError(f"{self.path}: file has no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._time_base: Fraction = self._stream.time_base
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if not rate:
+            raise FrameError(f"{self.path}: video stream has no frame rate")
+        self.fps = Fraction(rate)
+        self._start = self._stream.start_time or 0
+        n = self._stream.frames
+        if not n and self._stream.duration:
+            n = int(round(float(self._stream.duration * self._time_base * self.fps)))
+        if not n and self._container.duration:
+            n = int(round(self._container.duration / 1e6 * float(self.fps)))
+        if not n:
+            raise FrameError(f"{self.path}: cannot tell how many frames the video has")
+        self._len = int(n)
+        self._decoder = None
+        self._next_index = None  # index the open decoder will produce next
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _index_of(self, frame: av.VideoFrame) -> int:
+        if frame.pts is None:
+            raise FrameError(f"{self.path}: decoded frame without timestamp")
+        seconds = (frame.pts - self._start) * self._time_base
+        return int(round(float(seconds * self.fps)))
+
+    def _seek(self, index: int) -> None:
+        target = self._start + int(Fraction(index, 1) / self.fps / self._time_base)
+        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        self._decoder = self._container.decode(self._stream)
+        self._next_index = None
+
+    def _read(self, index: int) -> np.ndarray:
+        # Continue the open decoder when the target is a little ahead; otherwise seek.
+        if self._decoder is None or self._next_index is None or not (self._next_index <= index < self._next_index + 16):
+            self._seek(index)
+        last = -1
+        try:
+            for frame in self._decoder:
+                last = self._index_of(frame)
+                self._next_index = last + 1
+                if last == index:
+                    return frame.to_ndarray(format="rgb24")
+                if last > index:
+                    break
+        except av.FFmpegError as e:
+            self._decoder = None
+            raise FrameError(f"{self.path}: frame {index} could not be decoded ({e}); the file may be corrupt or truncated") from None
+        self._decoder = None
+        raise FrameError(f"{self.path}: frame {index} could not be decoded (last frame reached: {last}); "
+                         f"the file may be truncated (header says {self._len} frames)")
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def open_frames(path: str | os.PathLike, cache_size: int = 32) -> FrameSource:
+    """A frame folder or a video file, told apart by what ``path`` is."""
+    path = Path(path)
+    if path.is_dir():
+        return ImageFolderFrames(path, cache_size)
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return VideoFileFrames(path, cache_size)
+    if not path.exists():
+        raise FrameError(f"{path}: no such frame folder or video file")
+    raise FrameError(f"{path}: not a frame folder or a video file ({', '.join(VIDEO_EXTENSIONS)})")
+
+
+def frames_folder_for(video_file_names: list[str], image_root: str | os.PathLike) -> Path:
+    """The image folder of a video from its frames' ``file_name`` (``images/val/<vid>/000000.jpg``),
+    relative to the dataset root that holds ``images/``."""
+    return Path(image_root) / os.path.dirname(video_file_names[0])
+
+
+def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 25) -> None:
+    """Encode RGB uint8 frames as H.264 (yuv420p) with PyAV; sizes are padded to even numbers."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not frames:
+        raise ValueError(f"{path}: no frames to write")
+    h, w = frames[0].shape[:2]
+    h2, w2 = h + h % 2, w + w % 2
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+        for image in frames:
+            if image.shape[:2] != (h, w):
+                raise ValueError(f"{path}: frame size {image.shape[:2]} differs from the first frame's {(h, w)}")
+            padded = np.zeros((h2, w2, 3), np.uint8)
+            padded[:h, :w] = image
+            for packet in stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
