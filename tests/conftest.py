@@ -1,0 +1,47 @@
+"""Shared test helpers: the optional real PoseTrack18 fixtures and a small GT/prediction factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidpose.data.annotations import Frame, Person, Video
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "posetrack18"
+requires_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/posetrack18 is absent")
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures/posetrack18 is absent")
+    return FIXTURES
+
+
+def make_person(seed: int = 0, center=(200.0, 200.0), track_id: int = 0, head_size: float = 20.0,
+                missing: tuple[int, ...] = (), scores: float | None = 1.0) -> Person:
+    """A person with all 15 evaluated joints at distinct positions, a head box whose PCKh head
+    size (0.6 x diagonal) is ``head_size``, joints in ``missing`` left unannotated."""
+    rng = np.random.default_rng(seed)
+    kp = np.zeros((17, 3))
+    for slot in range(17):
+        kp[slot] = (center[0] + rng.uniform(-60, 60), center[1] + rng.uniform(-90, 90), 1)
+    kp[[3, 4]] = 0
+    diag = head_size / 0.6
+    side = diag / np.sqrt(2)
+    head = np.array([kp[2, 0] - side / 2, kp[2, 1] - side / 2, side, side])
+    kp[list(missing)] = 0
+    person_scores = None if scores is None else np.where(kp[:, 2] > 0, scores, 0.0)
+    return Person(kp, track_id=track_id, bbox_head=head, bbox=np.array([center[0] - 70, center[1] - 100, 140, 200]),
+                  scores=person_scores)
+
+
+def make_video(frames_people: list[list[Person]], name: str = "000001_mpii_test",
+               ignore: dict[int, list[np.ndarray]] | None = None) -> Video:
+    frames = []
+    for i, people in enumerate(frames_people):
+        frames.append(Frame(f"images/val/{name}/{i:06d}.jpg", 10000 + i, bool(people), list(people),
+                            ignore_regions=(ignore or {}).get(i, [])))
+    return Video(name, frames)

@@ -1,0 +1,88 @@
+"""Frame sources: image folders (6/8 digits, 0/1-based), video files, bad frames and videos."""
+
+import cv2
+import numpy as np
+import pytest
+
+from vidpose.data.frames import FrameError, ImageFolderFrames, VideoFileFrames, open_frames, read_image, write_video
+
+
+def colour_frames(n, h=48, w=64):
+    """Frames whose flat colour encodes their index, so a wrong frame is easy to see."""
+    return [np.full((h, w, 3), (10 * i % 256, 255 - 10 * i % 256, 128), np.uint8) for i in range(n)]
+
+
+@pytest.mark.parametrize("digits,first", [(6, 0), (8, 1)])
+def test_image_folder_numbering(tmp_path, digits, first):
+    frames = colour_frames(4)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{i + first:0{digits}d}.png"), f)
+    source = open_frames(tmp_path)
+    assert isinstance(source, ImageFolderFrames) and len(source) == 4 and source.first == first
+    for i in (2, 0, 3):
+        np.testing.assert_array_equal(source.read(i), frames[i][..., ::-1])  # stored BGR, read RGB
+
+
+def test_gap_in_numbering_is_an_error_naming_the_file(tmp_path):
+    for i in (0, 1, 3):
+        cv2.imwrite(str(tmp_path / f"{i:06d}.png"), colour_frames(1)[0])
+    source = open_frames(tmp_path)
+    assert len(source) == 4
+    with pytest.raises(FrameError, match=r"000002\.png: frame 2 is missing"):
+        source.read(2)
+    with pytest.raises(FrameError, match="out of range"):
+        source.read(4)
+
+
+def test_corrupt_image_and_missing_folder(tmp_path):
+    (tmp_path / "000000.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(FrameError, match=r"000000\.jpg: cannot decode"):
+        open_frames(tmp_path).read(0)
+    with pytest.raises(FrameError, match="no such frame folder"):
+        open_frames(tmp_path / "nope")
+    with pytest.raises(FrameError, match="does not exist"):
+        read_image(tmp_path / "nope.jpg")
+
+
+def test_video_random_access_matches_sequential_decoding(tmp_path):
+    frames = colour_frames(40)
+    write_video(tmp_path / "v.mp4", frames, fps=25)
+    source = open_frames(tmp_path / "v.mp4")
+    assert isinstance(source, VideoFileFrames) and len(source) == 40
+    for i in (37, 3, 4, 20, 0, 39, 21):
+        got = source.read(i).astype(int)
+        errors = [np.abs(got - f).mean() for f in frames]
+        assert int(np.argmin(errors)) == i, f"frame {i} decoded as {np.argmin(errors)}"
+
+
+def test_video_cache_is_bounded(tmp_path):
+    write_video(tmp_path / "v.mp4", colour_frames(10), fps=25)
+    source = VideoFileFrames(tmp_path / "v.mp4", cache_size=3)
+    for i in range(10):
+        source.read(i)
+    assert len(source._cache) == 3 and list(source._cache) == [7, 8, 9]
+
+
+def test_truncated_video_is_a_clear_error(tmp_path):
+    write_video(tmp_path / "v.mp4", [np.random.default_rng(i).integers(0, 255, (64, 64, 3), np.uint8)
+                                     for i in range(30)], fps=25)
+    data = (tmp_path / "v.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FrameError, match="cut.mp4"):
+        source = open_frames(tmp_path / "cut.mp4")
+        for i in range(len(source)):
+            source.read(i)
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 100)
+    with pytest.raises(FrameError, match="junk.mp4: cannot open video"):
+        open_frames(tmp_path / "junk.mp4")
+
+
+def test_fixture_video_matches_its_jpegs(fixtures):
+    folder = fixtures / "videos" / "000001_mpiinew_test"
+    jpegs = open_frames(folder)
+    video = open_frames(folder / "000001_mpiinew_test.mp4")
+    assert len(jpegs) == len(video) == 5
+    for i in (4, 1, 3):
+        v = video.read(i).astype(int)
+        errors = [np.abs(v - jpegs.read(k)).mean() for k in range(5)]
+        assert int(np.argmin(errors)) == i and errors[i] < 5
