@@ -10,7 +10,6 @@ import pytest
 from vidpose.data.annotations import Frame, Person, Video
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "posetrack18"
-requires_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/posetrack18 is absent")
 
 
 @pytest.fixture

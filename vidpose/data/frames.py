@@ -193,12 +193,6 @@ def open_frames(path: str | os.PathLike, cache_size: int = 32) -> FrameSource:
     raise FrameError(f"{path}: not a frame folder or a video file ({', '.join(VIDEO_EXTENSIONS)})")
 
 
-def frames_folder_for(video_file_names: list[str], image_root: str | os.PathLike) -> Path:
-    """The image folder of a video from its frames' ``file_name`` (``images/val/<vid>/000000.jpg``),
-    relative to the dataset root that holds ``images/``."""
-    return Path(image_root) / os.path.dirname(video_file_names[0])
-
-
 def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 25) -> None:
     """Encode RGB uint8 frames as H.264 (yuv420p) with PyAV; sizes are padded to even numbers."""
     path = Path(path)

@@ -25,7 +25,7 @@ import numpy as np
 
 from vidpose.data.schema import JOINT_GROUPS
 
-# Imported lazily by evaluate_posetrack, so motmetrics loads only for --mota.
+# evaluate_posetrack imports this module only for --mota, so motmetrics loads only then.
 from vidpose.evaluation.posetrack import JOINT_SLOTS, NUM_JOINTS, FrameArrays, Matching, _nanmean
 
 
