@@ -260,13 +260,31 @@ def _first_argmax_in_groups(values: np.ndarray, starts: np.ndarray, sizes: np.nd
     return maxima, first
 
 
-def match_frames(fa: FrameArrays, threshold: float = DIST_THRESHOLD) -> Matching:
-    """poseval ``assignGTmulti`` for every frame at once (no loop over people or joints)."""
+@dataclass
+class FrameBlocks:
+    """Where each kept frame's people and (prediction, GT) pairs sit in the flat arrays. A
+    frame's pairs form one contiguous block, prediction-major: (n_pr, n_gt) when reshaped."""
+
+    n_gt: np.ndarray  # (F,)
+    n_pr: np.ndarray
+    gt_start: np.ndarray
+    pr_start: np.ndarray
+    pair_start: np.ndarray
+
+
+def frame_blocks(fa: FrameArrays) -> FrameBlocks:
     F = fa.num_frames
     n_gt = np.bincount(fa.gt_frame, minlength=F)
     n_pr = np.bincount(fa.pr_frame, minlength=F)
-    gt_start = np.concatenate([[0], np.cumsum(n_gt)[:-1]]) if F else np.zeros(0, np.int64)
-    pr_start = np.concatenate([[0], np.cumsum(n_pr)[:-1]]) if F else np.zeros(0, np.int64)
+    starts = lambda counts: np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)  # noqa: E731
+    return FrameBlocks(n_gt, n_pr, starts(n_gt), starts(n_pr), starts(n_gt * n_pr))
+
+
+def match_frames(fa: FrameArrays, threshold: float = DIST_THRESHOLD) -> Matching:
+    """poseval ``assignGTmulti`` for every frame at once (no loop over people or joints)."""
+    F = fa.num_frames
+    blocks = frame_blocks(fa)
+    n_gt, n_pr, gt_start, pr_start = blocks.n_gt, blocks.n_pr, blocks.gt_start, blocks.pr_start
     sizes = n_gt * n_pr
     total = int(sizes.sum())
     P = len(fa.pr_frame)
@@ -278,8 +296,7 @@ def match_frames(fa: FrameArrays, threshold: float = DIST_THRESHOLD) -> Matching
 
     # Pairs ordered prediction-major within each frame: k = p_local * n_gt + g_local.
     pair_frame = np.repeat(np.arange(F), sizes)
-    pair_base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    k = np.arange(total) - pair_base[pair_frame]
+    k = np.arange(total) - blocks.pair_start[pair_frame]
     g_local = k % n_gt[pair_frame]
     p_local = k // n_gt[pair_frame]
     pair_gt = gt_start[pair_frame] + g_local

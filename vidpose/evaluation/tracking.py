@@ -26,16 +26,14 @@ import numpy as np
 from vidpose.data.schema import JOINT_GROUPS
 
 # evaluate_posetrack imports this module only for --mota, so motmetrics loads only then.
-from vidpose.evaluation.posetrack import JOINT_SLOTS, NUM_JOINTS, FrameArrays, Matching, _nanmean
+from vidpose.evaluation.posetrack import JOINT_SLOTS, NUM_JOINTS, FrameArrays, Matching, _nanmean, frame_blocks
 
 
 def evaluate_mota(fa: FrameArrays, m: Matching) -> dict[str, Any]:
     """MOTA, MOTP, precision and recall per joint and in total."""
-    F = fa.num_frames
-    gt_by_frame = np.split(np.arange(len(fa.gt_frame)), np.cumsum(np.bincount(fa.gt_frame, minlength=F))[:-1]) if F else []
-    pr_by_frame = np.split(np.arange(len(fa.pr_frame)), np.cumsum(np.bincount(fa.pr_frame, minlength=F))[:-1]) if F else []
-    # Pair lookup: (pred, gt) -> pair index, for the distance of matching pairs.
-    pair_index = {(int(p), int(g)): k for k, (p, g) in enumerate(zip(m.pair_pred, m.pair_gt))}
+    blocks = frame_blocks(fa)
+    # Distance where the pair matches, NaN (motmetrics: "cannot match") otherwise.
+    match_dist = np.where(m.match, m.dist, np.nan)
 
     names = ["num_misses", "num_switches", "num_false_positives", "num_objects", "num_detections"]
     totals = {n: np.zeros(NUM_JOINTS) for n in names}
@@ -45,20 +43,19 @@ def evaluate_mota(fa: FrameArrays, m: Matching) -> dict[str, Any]:
         frames = np.flatnonzero(fa.frame_seq == seq)[:-1]  # poseval skips the last kept frame
         accs = [mm.MOTAccumulator(auto_id=True) for _ in range(NUM_JOINTS)]
         for f in frames:
-            gts, prs = gt_by_frame[f], pr_by_frame[f]
+            n_gt, n_pr = blocks.n_gt[f], blocks.n_pr[f]
+            if n_gt == 0 or n_pr == 0:
+                for acc in accs:
+                    acc.update([0], [0], np.full((1, 1), np.nan))
+                continue
+            gts = slice(blocks.gt_start[f], blocks.gt_start[f] + n_gt)
+            prs = slice(blocks.pr_start[f], blocks.pr_start[f] + n_pr)
+            start = blocks.pair_start[f]
+            dist = match_dist[start:start + n_gt * n_pr].reshape(n_pr, n_gt, NUM_JOINTS)
             for j in range(NUM_JOINTS):
-                if len(gts) == 0 or len(prs) == 0:
-                    accs[j].update([0], [0], np.full((1, 1), np.nan))
-                    continue
-                g_j = gts[fa.gt_has[gts, j]]
-                p_j = prs[fa.pr_has[prs, j]]
-                dist = np.full((len(g_j), len(p_j)), np.nan)
-                for a, g in enumerate(g_j):
-                    for b, p in enumerate(p_j):
-                        k = pair_index[(int(p), int(g))]
-                        if m.match[k, j]:
-                            dist[a, b] = m.dist[k, j]
-                accs[j].update(fa.gt_track[g_j].tolist(), fa.pr_track[p_j].tolist(), dist)
+                g_j, p_j = fa.gt_has[gts, j], fa.pr_has[prs, j]
+                accs[j].update(fa.gt_track[gts][g_j].tolist(), fa.pr_track[prs][p_j].tolist(),
+                               dist[:, :, j].T[np.ix_(g_j, p_j)])
         for j in range(NUM_JOINTS):
             summary = metrics_host.compute(accs[j], metrics=names, return_dataframe=False, name="acc")
             for n in names:
