@@ -329,7 +329,8 @@ def _optional_rows(values: list, length: int) -> tuple[np.ndarray, np.ndarray] |
 
 def _people_pt18_fast(annotations: list, table: list[int | None]) -> list[Person] | None:
     """All people of a file in a few numpy conversions; None when anything is irregular (then
-    ``_person_pt18`` checks each entry and names the fault)."""
+    ``_person_pt18`` checks each entry and names the fault). One leniency for speed: JSON
+    booleans inside the number lists are read as 1/0 here, where the per-value path rejects them."""
     n = len(table)
     if not all(isinstance(a, dict) and "keypoints" in a and "image_id" in a for a in annotations):
         return None
