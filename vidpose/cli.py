@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def _guess_root(path: Path) -> Path:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from vidpose.evaluation import evaluate_posetrack, format_table
 
-    result = evaluate_posetrack(args.gt, args.pred, mode=args.mode, mota=args.mota)
+    result = evaluate_posetrack(args.gt, args.pred, mode=args.mode, mota=args.mota, workers=args.workers)
     print(f"{result['num_videos']} videos, {result['num_frames']} evaluated frames, "
           f"{result['num_gt_people']} GT and {result['num_pred_people']} predicted people ({args.mode})")
     print(format_table(result))
@@ -128,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame selection and joint presence rules (default posetrack18 = poseval)")
     p.add_argument("--mota", action="store_true", help="also compute tracking MOTA (poseval semantics)")
     p.add_argument("--json", help="write all results to this JSON file")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes that read the JSON files (default: all cores)")
     p.set_defaults(func=_cmd_eval)
     return parser
 

@@ -297,3 +297,77 @@ def test_single_files_and_the_posetrack17_format(tmp_path):
     gt_file = tmp_path / "gt" / "000001_mpii_test.json"
     assert evaluate_posetrack(gt_file, tmp_path / "pred17" / "000001_mpii_test.json")["Total"] == 100.0
     assert to_posetrack18_dict(gt)["images"][0]["file_name"].endswith("000000.jpg")
+
+
+# --- the fast columnar reader against the careful reader -----------------------------------------
+
+
+def random_pair(n_videos=3, n_frames=12, seed=0):
+    """GT with ignore regions and unlabeled frames; noisy, shuffled predictions with extra people."""
+    rng = np.random.default_rng(seed)
+    gts, preds = [], []
+    for v in range(n_videos):
+        g_frames, p_frames = [], []
+        for f in range(n_frames):
+            people = [make_person(int(rng.integers(1 << 30)), center=rng.uniform(100, 600, 2), track_id=k,
+                                  missing=tuple(rng.choice(17, 3, replace=False))) for k in range(3)]
+            guesses = copy.deepcopy(people) + [make_person(int(rng.integers(1 << 30)), track_id=7)]
+            for p in guesses:
+                p.keypoints[:, :2] += rng.normal(0, 4, (17, 2))
+                p.scores = rng.random(17)
+            rng.shuffle(guesses)
+            g_frames.append(people if f % 3 == 0 else [])
+            p_frames.append(guesses)
+        square = rng.uniform(100, 600, 2) + np.array([[0, 0], [120, 0], [120, 90], [0, 90]])
+        ignore = {f: [square] for f in range(0, n_frames, 2)}
+        gts.append(make_video(g_frames, name=f"{900000 + v}_mpii_test", ignore=ignore))
+        preds.append(make_video(p_frames, name=f"{900000 + v}_mpii_test"))
+    return gts, preds
+
+
+def test_fast_reader_and_careful_reader_agree(tmp_path):
+    from vidpose.evaluation.posetrack import read_tables
+    from vidpose.evaluation.tables import table_from_document, table_from_video
+
+    gts, preds = random_pair()
+    save_videos(gts, tmp_path / "gt")
+    save_videos(preds, tmp_path / "pred")
+    for file in sorted((tmp_path / "pred").glob("*.json")):
+        fast = table_from_document(json.loads(file.read_text()), file, file.stem)
+        careful = table_from_video(load_posetrack(file)[0][0])
+        assert fast is not None
+        for key in ("person_frame", "keypoints", "scores", "has_scores", "track", "labeled"):
+            np.testing.assert_array_equal(getattr(fast, key), getattr(careful, key))
+        np.testing.assert_array_equal(fast.head, careful.head)  # NaN where absent, on both
+    assert len(read_tables(tmp_path / "gt", predictions=False)) == 3
+    from_files = evaluate_posetrack(tmp_path / "gt", tmp_path / "pred", mota=True)
+    from_objects = evaluate_posetrack(gts, preds, mota=True)
+    assert from_files == from_objects
+    assert 0 < from_files["Total"] < 100
+
+
+def test_people_listed_out_of_frame_order_are_regrouped_by_frame(tmp_path):
+    gts, preds = random_pair(n_videos=1)
+    save_videos(gts, tmp_path / "gt")
+    save_videos(preds, tmp_path / "pred")
+    file = next((tmp_path / "pred").glob("*.json"))
+    doc = json.loads(file.read_text())
+    doc["annotations"].reverse()
+    file.write_text(json.dumps(doc))
+    expected = evaluate_posetrack(gts, [make_video([list(reversed(f.people)) for f in preds[0].frames],
+                                                   name=preds[0].name)])
+    assert evaluate_posetrack(tmp_path / "gt", tmp_path / "pred") == expected
+
+
+def test_worker_processes_give_the_same_result_and_the_same_errors(tmp_path):
+    gts, preds = random_pair(n_videos=16, n_frames=4)
+    save_videos(gts, tmp_path / "gt")
+    save_videos(preds, tmp_path / "pred")
+    assert evaluate_posetrack(tmp_path / "gt", tmp_path / "pred", workers=2) == \
+        evaluate_posetrack(tmp_path / "gt", tmp_path / "pred")
+    bad = sorted((tmp_path / "pred").glob("*.json"))[9]
+    doc = json.loads(bad.read_text())
+    doc["annotations"][0]["keypoints"] = doc["annotations"][0]["keypoints"][:-3]
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(AnnotationError, match=r"annotations\[0\]\.keypoints: expected 51 numbers"):
+        evaluate_posetrack(tmp_path / "gt", tmp_path / "pred", workers=2)

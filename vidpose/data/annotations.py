@@ -45,6 +45,9 @@ class AnnotationError(ValueError):
         self.message = message
         super().__init__(f"{self.file}: {json_path}: {message}")
 
+    def __reduce__(self) -> tuple:  # survive pickling across worker processes
+        return (AnnotationError, (self.file, self.json_path, self.message))
+
 
 @dataclass
 class Person:

@@ -26,7 +26,9 @@ Algorithm (shared/specs/posetrack-evaluation.md §2.2-2.6, checked against posev
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,14 +36,9 @@ from typing import Any, Sequence
 import numpy as np
 import shapely
 
-from vidpose.data.annotations import (
-    AnnotationError,
-    Video,
-    annotation_files,
-    load_json,
-    parse_posetrack,
-)
+from vidpose.data.annotations import AnnotationError, Video, annotation_files, load_json, parse_posetrack
 from vidpose.data.schema import GROUP_NAMES, JOINT_GROUPS, KEYPOINT_NAMES, POSEVAL_TO_SLOT
+from vidpose.evaluation.tables import VideoTable, table_from_document, table_from_video
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +91,56 @@ def _check_prediction_document(data: Any, file: Path) -> None:
                                          "per person, unique within the frame)")
 
 
-def load_videos(source: str | os.PathLike | Sequence[Video], predictions: bool) -> list[Video]:
-    """Videos from a folder of per-video files, one file, or already-loaded ``Video``s."""
+def _read_file(file: Path, predictions: bool) -> list[VideoTable]:
+    data = load_json(file)
+    if predictions:
+        _check_prediction_document(data, file)
+    fast = table_from_document(data, file, file.stem)
+    return [fast] if fast is not None else [table_from_video(v) for v in parse_posetrack(data, file)]
+
+
+def read_tables(source: str | os.PathLike | Sequence[Video] | Sequence[VideoTable], predictions: bool,
+                workers: int = 1) -> list[VideoTable]:
+    """Tables from a folder of per-video files, one file, or already-loaded ``Video``s.
+
+    ``workers > 1`` reads files in forked processes (JSON parsing dominates the run time). Only
+    the CLI does that by default: forking a process that already runs threads (a training job
+    with PyTorch) is unsafe, so library calls read serially unless asked.
+    """
     if not isinstance(source, (str, os.PathLike)):
-        return list(source)
-    videos = []
-    for file in annotation_files(source):
-        data = load_json(file)
-        if predictions:
-            _check_prediction_document(data, file)
-        videos.extend(parse_posetrack(data, file))
-    return videos
+        return [v if isinstance(v, VideoTable) else table_from_video(v) for v in source]
+    files = annotation_files(source)
+    workers = min(workers, len(files) // 8)  # a pool only pays off for many files
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            chunks = pool.map(_read_file, files, [predictions] * len(files), chunksize=max(1, len(files) // (4 * workers)))
+            return [t for chunk in chunks for t in chunk]
+    return [t for file in files for t in _read_file(file, predictions)]
 
 
-def pair_videos(gt: list[Video], pred: list[Video]) -> list[tuple[Video, Video]]:
+def _check_track_ids(t: VideoTable, kind: str) -> None:
+    if kind == "prediction" and (t.track < 0).any():
+        frame = t.file_names[t.person_frame[np.argmax(t.track < 0)]]
+        raise EvaluationMismatch(f"{t.label}: frame {frame}: a predicted person has no track_id")
+    known = t.track >= 0
+    bad = known & (t.track >= MAX_TRACK_ID)
+    if bad.any():
+        f = t.person_frame[np.argmax(bad)]
+        raise EvaluationMismatch(f"{t.label}: frame {t.file_names[f]}: {kind} track ids must lie in "
+                                 f"0..{MAX_TRACK_ID - 1}, got {sorted(t.track[t.person_frame == f].tolist())}")
+    keys = t.person_frame[known] * MAX_TRACK_ID + t.track[known]
+    unique, counts = np.unique(keys, return_counts=True)
+    if (counts > 1).any():
+        f = int(unique[np.argmax(counts > 1)] // MAX_TRACK_ID)
+        ids = t.track[known & (t.person_frame == f)]
+        raise EvaluationMismatch(f"{t.label}: frame {t.file_names[f]}: duplicate {kind} track ids {sorted(ids.tolist())}")
+
+
+def pair_videos(gt: Sequence[Video] | Sequence[VideoTable],
+                pred: Sequence[Video] | Sequence[VideoTable]) -> list[tuple[VideoTable, VideoTable]]:
     """Pair by name (the file base name) and check frame counts and track ids."""
-    by_name: dict[str, Video] = {}
+    gt, pred = read_tables(gt, predictions=False), read_tables(pred, predictions=True)
+    by_name: dict[str, VideoTable] = {}
     for v in pred:
         if v.name in by_name:
             raise EvaluationMismatch(f"two prediction videos are named {v.name!r}")
@@ -125,22 +156,11 @@ def pair_videos(gt: list[Video], pred: list[Video]) -> list[tuple[Video, Video]]
     pairs = []
     for g in sorted(gt, key=lambda v: v.name):
         p = by_name[g.name]
-        if len(p.frames) != len(g.frames):
-            raise EvaluationMismatch(f"{p.source or p.name}: {len(p.frames)} prediction frames but the GT "
-                                     f"{g.source or g.name} has {len(g.frames)} (list every GT image, in order)")
-        for video, kind in ((g, "GT"), (p, "prediction")):
-            for frame in video.frames:
-                ids = [person.track_id for person in frame.people]
-                if kind == "prediction" and any(t is None for t in ids):
-                    raise EvaluationMismatch(f"{video.source or video.name}: frame {frame.file_name}: a predicted "
-                                             "person has no track_id")
-                ids = [t for t in ids if t is not None]
-                if len(set(ids)) != len(ids):
-                    raise EvaluationMismatch(f"{video.source or video.name}: frame {frame.file_name}: duplicate "
-                                             f"{kind} track ids {sorted(ids)}")
-                if ids and (max(ids) >= MAX_TRACK_ID or min(ids) < 0):
-                    raise EvaluationMismatch(f"{video.source or video.name}: frame {frame.file_name}: {kind} "
-                                             f"track ids must lie in 0..{MAX_TRACK_ID - 1}, got {sorted(ids)}")
+        if p.num_frames != g.num_frames:
+            raise EvaluationMismatch(f"{p.label}: {p.num_frames} prediction frames but the GT "
+                                     f"{g.label} has {g.num_frames} (list every GT image, in order)")
+        _check_track_ids(g, "GT")
+        _check_track_ids(p, "prediction")
         pairs.append((g, p))
     return pairs
 
@@ -156,67 +176,67 @@ def _joints(keypoints: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return kp[..., :2], has
 
 
-def _inside_any(polygons: list[np.ndarray], xy: np.ndarray) -> np.ndarray:
-    """(N, 15) bool: point strictly inside any polygon (shapely ``contains``). A polygon with fewer
-    than 3 vertices has no interior and contains nothing."""
+def _inside_regions(regions: list[list[np.ndarray]], frame: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(N, 15) bool: point strictly inside any ignore polygon of its person's frame (shapely
+    ``contains``), for all people at once. A polygon with fewer than 3 vertices contains nothing."""
     inside = np.zeros(xy.shape[:2], dtype=bool)
-    if xy.size == 0:
+    polys = [(f, r) for f in np.unique(frame) for r in regions[f] if len(r) >= 3]
+    if not polys or xy.size == 0:
         return inside
-    flat = xy.reshape(-1, 2)
-    for region in polygons:
-        if len(region) < 3:
-            continue
-        poly = shapely.Polygon(region)
-        inside |= shapely.contains_xy(poly, flat[:, 0], flat[:, 1]).reshape(inside.shape)
+    poly_frame = np.array([f for f, _ in polys])
+    rings = np.concatenate([r for _, r in polys])
+    ring_index = np.repeat(np.arange(len(polys)), [len(r) for _, r in polys])
+    geoms = shapely.polygons(shapely.linearrings(rings, indices=ring_index))
+    # Every (person, polygon of the person's frame) pair; polygons of a frame are contiguous.
+    first = np.searchsorted(poly_frame, frame, side="left")
+    count = np.searchsorted(poly_frame, frame, side="right") - first
+    person = np.repeat(np.arange(len(frame)), count)
+    poly = np.repeat(first, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    hit = shapely.contains_xy(geoms[poly][:, None], xy[person, :, 0], xy[person, :, 1])
+    np.logical_or.at(inside, person, hit)
     return inside
 
 
-def collect_frames(pairs: list[tuple[Video, Video]], mode: str = "posetrack18") -> FrameArrays:
+def collect_frames(pairs: list[tuple[VideoTable, VideoTable]], mode: str = "posetrack18") -> FrameArrays:
     """Select frames, apply presence rules and ignore regions, and flatten everything."""
     if mode not in MODES:
         raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {MODES}")
-    frame_seq = []
-    gt_parts: list[tuple] = []
-    pr_parts: list[tuple] = []
+    frame_seq, gt_parts, pr_parts = [], [], []
     kept = 0
-    for seq, (gvid, pvid) in enumerate(pairs):
-        for gframe, pframe in zip(gvid.frames, pvid.frames):
-            if not gframe.people or (mode == "posetrack21" and not gframe.is_labeled):
-                continue
-            gkp = np.stack([p.keypoints for p in gframe.people])
-            gxy, ghas = _joints(gkp, mode)
-            gkeep = np.ones(len(gframe.people), dtype=bool)
-            if pframe.people:
-                pkp = np.stack([p.keypoints for p in pframe.people])
-                pxy, phas = _joints(pkp, mode)
-                pscore = np.stack([
-                    p.scores[JOINT_SLOTS] if p.scores is not None else np.full(NUM_JOINTS, MIN_SCORE)
-                    for p in pframe.people
-                ]).astype(np.float64)
-            else:
-                pxy, phas, pscore = np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS), bool), np.zeros((0, NUM_JOINTS))
-            pkeep = np.ones(len(pframe.people), dtype=bool)
-            if gframe.ignore_regions:
-                ghas &= ~_inside_any(gframe.ignore_regions, gxy)
-                phas &= ~_inside_any(gframe.ignore_regions, pxy)
-                gkeep, pkeep = ghas.any(1), phas.any(1)
-            if mode == "posetrack21":  # the kit removes people whose points are all invalid
-                gkeep, pkeep = ghas.any(1), phas.any(1)
-            heads = []
-            for k in np.flatnonzero(gkeep):
-                head = gframe.people[k].bbox_head
-                if head is None:
-                    raise AnnotationError(gvid.source or gvid.name, f"frame {gframe.file_name}, person {k}",
-                                          "GT person has no bbox_head; PCKh needs the head box")
-                heads.append(0.6 * float(np.hypot(head[2], head[3])))
-            gt_parts.append((np.full(gkeep.sum(), kept), gxy[gkeep], ghas[gkeep], np.array(heads, dtype=np.float64),
-                             np.array([(gframe.people[k].track_id or 0) + seq * MAX_TRACK_ID
-                                       for k in np.flatnonzero(gkeep)], dtype=np.int64)))
-            pr_parts.append((np.full(pkeep.sum(), kept), pxy[pkeep], phas[pkeep], pscore[pkeep],
-                             np.array([pframe.people[k].track_id + seq * MAX_TRACK_ID
-                                       for k in np.flatnonzero(pkeep)], dtype=np.int64)))
-            frame_seq.append(seq)
-            kept += 1
+    for seq, (g, p) in enumerate(pairs):
+        n_gt = np.bincount(g.person_frame, minlength=g.num_frames)
+        keep_frame = n_gt > 0
+        if mode == "posetrack21":
+            keep_frame &= g.labeled
+        new_index = np.cumsum(keep_frame) - 1 + kept
+        frame_has_regions = np.array([len(r) > 0 for r in g.regions], dtype=bool)
+        parts = []
+        for t in (g, p):
+            sel = keep_frame[t.person_frame]
+            frame = t.person_frame[sel]
+            xy, has = _joints(t.keypoints[sel], mode)
+            with_regions = frame_has_regions[frame]
+            if with_regions.any():
+                has[with_regions] &= ~_inside_regions(g.regions, frame[with_regions], xy[with_regions])
+            # A person left without points is removed: poseval where ignore regions apply,
+            # the PoseTrack21 kit everywhere.
+            keep = has.any(1) | (~with_regions if mode == "posetrack18" else False)
+            parts.append((sel, keep, frame, xy, has))
+        (gsel, gkeep, gframe, gxy, ghas), (psel, pkeep, pframe, pxy, phas) = parts
+        heads = g.head[gsel][gkeep]
+        if np.isnan(heads).any():
+            k = int(np.flatnonzero(gsel)[np.flatnonzero(gkeep)[np.argmax(np.isnan(heads).any(1))]])
+            f = int(g.person_frame[k])
+            local = k - int(np.searchsorted(g.person_frame, f))
+            raise AnnotationError(g.label, f"frame {g.file_names[f]}, person {local}",
+                                  "GT person has no bbox_head; PCKh needs the head box")
+        pscore = np.where(p.has_scores[:, None], p.scores, MIN_SCORE)[:, JOINT_SLOTS][psel][pkeep]
+        gt_parts.append((new_index[gframe[gkeep]], gxy[gkeep], ghas[gkeep], 0.6 * np.hypot(heads[:, 2], heads[:, 3]),
+                         np.maximum(g.track[gsel][gkeep], 0) + seq * MAX_TRACK_ID))
+        pr_parts.append((new_index[pframe[pkeep]], pxy[pkeep], phas[pkeep], pscore,
+                         p.track[psel][pkeep] + seq * MAX_TRACK_ID))
+        frame_seq.extend([seq] * int(keep_frame.sum()))
+        kept += int(keep_frame.sum())
 
     def cat(parts: list[tuple], i: int, shape: tuple, dtype: Any) -> np.ndarray:
         arrays = [p[i] for p in parts]
@@ -385,16 +405,17 @@ def _grouped(per_slot: dict[int, float], total: float) -> dict[str, float]:
 
 
 def evaluate_posetrack(gt: str | os.PathLike | Sequence[Video], pred: str | os.PathLike | Sequence[Video],
-                       mode: str = "posetrack18", mota: bool = False) -> dict[str, Any]:
+                       mode: str = "posetrack18", mota: bool = False, workers: int = 1) -> dict[str, Any]:
     """Multi-person pose AP (and optionally MOTA) of predictions against GT.
 
-    ``gt`` and ``pred`` are each a folder of per-video files, one file, or a list of ``Video``s.
+    ``gt`` and ``pred`` are each a folder of per-video files, one file, or a list of ``Video``s;
+    ``workers`` processes read the files (see ``read_tables``).
     Returns ``Head .. Ankle, Total`` (AP x 100), ``per_joint`` AP, ``precision`` and ``recall``
     (per joint and per group), counts, and with ``mota`` a ``MOTA`` block.
     """
     if mode not in MODES:
         raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {MODES}")
-    pairs = pair_videos(load_videos(gt, predictions=False), load_videos(pred, predictions=True))
+    pairs = pair_videos(read_tables(gt, False, workers), read_tables(pred, True, workers))
     fa = collect_frames(pairs, mode)
     m = match_frames(fa)
     scores, tps, n_gt = detections_per_joint(fa, m)
