@@ -50,3 +50,15 @@ def test_demo_runs_end_to_end(tmp_path):
     assert results["dark"]["Total"] > 99 and results["dark"]["mean_error_px"] < 0.1
     assert results["argmax"]["mean_error_px"] > results["dark"]["mean_error_px"]
     assert len(open_frames(tmp_path / "demo_predictions.mp4")) == 24
+
+
+def test_synth_and_preview(tmp_path, capsys):
+    from vidpose.cli import main
+
+    out = tmp_path / "st"
+    assert main(["synth", "--out", str(out), "--preset", "tiny", "--splits", "val", "--workers", "1", "--quiet"]) == 0
+    assert "val" in capsys.readouterr().out
+    assert (out / "annotations" / "val" / "901000_mpii_val.json").is_file()
+    assert main(["synth", "preview", str(out), "--out", str(tmp_path / "sheet.png"), "--rows", "1"]) == 0
+    assert (tmp_path / "sheet.png").stat().st_size > 1000
+    assert main(["eval", "--gt", str(out / "annotations" / "val"), "--pred", str(out / "annotations" / "val")]) == 0
