@@ -44,3 +44,29 @@ def make_video(frames_people: list[list[Person]], name: str = "000001_mpii_test"
         frames.append(Frame(f"images/val/{name}/{i:06d}.jpg", 10000 + i, bool(people), list(people),
                             ignore_regions=(ignore or {}).get(i, [])))
     return Video(name, frames)
+
+
+@pytest.fixture(scope="session")
+def synth_tiny(tmp_path_factory):
+    """A tiny SynthTrack dataset (generated once per test process)."""
+    from vidpose.synth.dataset import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth_tiny")
+    generate(root, SynthConfig(preset="tiny", seed=0, workers=1), progress=False)
+    return root
+
+
+def tiny_config(root, model="single_frame", backbone="hrnet", **train):
+    """A training config on SynthTrack tiny that runs in seconds."""
+    return {
+        "data": {"root": str(root), "synth_preset": None, "train_split": "train", "val_split": "val",
+                 "input_size": [96, 128], "heatmap_size": [24, 32], "sigma": 1.5,
+                 "offsets": [] if model == "single_frame" else [-1, 1], "workers": 0},
+        "model": {"name": model, "backbone": {"name": backbone, "size": "tiny"}, "pretrained": None},
+        "train": {"epochs": 2, "batch_size": 8, "optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-4,
+                  "schedule": "cosine", "warmup_steps": 2, "clip_grad": 5.0, "freeze_backbone": False, "amp": True,
+                  "seed": 0, "checkpoint_every": 2, "max_steps": None, "max_minutes": None, "init_from": None,
+                  **train},
+        "test": {"boxes": "gt", "min_box_score": 0.2, "flip": True, "flip_shift": True, "decode": "dark",
+                 "batch_size": 16},
+    }

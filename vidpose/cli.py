@@ -5,6 +5,8 @@
     vidpose data draw PATH ...        render the ground truth of one frame
     vidpose eval --gt GT --pred PRED  PoseTrack AP (and MOTA) with poseval's semantics
     vidpose synth --out DIR           generate SynthTrack (PoseTrack18 files); `synth preview` draws it
+    vidpose train CONFIG [k=v ...]    train a model (YAML config, key=value overrides)
+    vidpose test CONFIG --checkpoint  test a trained model and print the AP table
 """
 
 from __future__ import annotations
@@ -116,6 +118,41 @@ def _cmd_synth_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from vidpose.engine.config import load_config
+    from vidpose.engine.trainer import train
+
+    cfg = load_config(args.config, args.overrides)
+    out = args.out or cfg.get("output") or f"runs/{Path(args.config).stem}"
+    summary = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    print(f"trained {summary['steps']} steps in {summary['minutes']:.1f} min, last loss {summary['loss']:.4g}; "
+          f"weights: {summary['checkpoint']}")
+    if args.test:
+        from vidpose.engine.tester import run_test
+
+        for split in args.test:
+            _print_result(run_test(cfg, summary["checkpoint"], out, split=split, progress=not args.quiet))
+    return 0
+
+
+def _print_result(result: dict) -> None:
+    from vidpose.evaluation import format_table
+
+    print(f"{result['split']}: {result['num_frames']} frames, {result['people']} boxes ({result['boxes']})")
+    print(format_table(result))
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from vidpose.engine.config import load_config
+    from vidpose.engine.tester import run_test
+
+    cfg = load_config(args.config, args.overrides)
+    out = args.out or Path(args.checkpoint).parent
+    for split in args.split or [cfg["data"].get("val_split", "val")]:
+        _print_result(run_test(cfg, args.checkpoint, out, split=split, boxes=args.boxes, progress=not args.quiet))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpose",
@@ -161,6 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes that read the JSON files (default: all cores)")
     p.set_defaults(func=_cmd_eval)
 
+    p = sub.add_parser("train", help="train a model from a YAML config",
+                       description="Train CONFIG (see configs/) with optional key=value overrides, e.g. "
+                                   "`vidpose train configs/synthtrack/single_frame_hrnet_tiny.yaml train.epochs=2`. "
+                                   "Multi-GPU / multi-node: `torchrun --nproc_per_node N -m vidpose.cli train ...`.")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--out", help="run folder (default: the config's output)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from the run folder's last.pt")
+    p.add_argument("--test", nargs="*", metavar="SPLIT", help="after training, test on these splits")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("test", help="test a trained checkpoint and score it",
+                       description="Predict a split with GT boxes or a detection file, write poseval-compatible "
+                                   "prediction files and print the AP table.")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--checkpoint", required=True, help="model.pt or last.pt of a run")
+    p.add_argument("--boxes", help="detection file (default: the config's test.boxes; 'gt' for GT boxes)")
+    p.add_argument("--split", nargs="+", help="splits to test (default: data.val_split)")
+    p.add_argument("--out", help="where predictions and results go (default: the checkpoint's folder)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_test)
+
     p = sub.add_parser("synth", help="generate SynthTrack, a procedural PoseTrack-format video benchmark",
                        description="Render multi-person videos with articulated 3D bodies, camera motion and "
                                    "per-frame degradations (motion blur, defocus, occluders, noise, JPEG, "
@@ -198,11 +259,15 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from vidpose.data.annotations import AnnotationError
     from vidpose.data.frames import FrameError
+    from vidpose.engine.config import ConfigError
+    from vidpose.engine.trainer import TrainingDiverged
     from vidpose.evaluation import EvaluationMismatch
+    from vidpose.models.pretrained import CheckpointMismatch
 
     try:
         return args.func(args)
-    except (AnnotationError, FrameError, EvaluationMismatch) as e:
+    except (AnnotationError, FrameError, EvaluationMismatch, ConfigError, CheckpointMismatch, FileNotFoundError,
+            TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

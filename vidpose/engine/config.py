@@ -1,0 +1,82 @@
+"""YAML configs with ``key=value`` overrides.
+
+A config is one YAML file (see ``configs/``). Overrides use dotted paths and YAML values:
+
+    vidpose train configs/synthtrack/single_frame_resnet_tiny.yaml train.epochs=3 model.backbone.size=r18
+
+An override must name an existing key, so a typo fails loudly; prefix it with ``+`` to add a new
+key (``+model.extra=1``). The resolved config is saved beside each run as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; names the file or key."""
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a config must be a mapping at the top level")
+    return apply_overrides(cfg, overrides, source=str(path))
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str = "config") -> dict[str, Any]:
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, text = item.split("=", 1)
+        add = key.startswith("+")
+        parts = key.lstrip("+").split(".")
+        node = cfg
+        for i, part in enumerate(parts[:-1]):
+            if part not in node:
+                if not add:
+                    raise ConfigError(f"override {item!r}: {source} has no key {'.'.join(parts[:i + 1])!r}")
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i + 1])} is not a mapping")
+        if parts[-1] not in node and not add:
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else ""
+            raise ConfigError(f"override {item!r}: {source} has no key {key!r} (known here: {known}); "
+                              "use +key=value to add one")
+        try:
+            node[parts[-1]] = _number_or_yaml(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML: {e}") from None
+    return cfg
+
+
+def _number_or_yaml(text: str):
+    """YAML 1.1 reads ``1e-4`` as a string; users mean a number."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def save_config(cfg: dict[str, Any], path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    os.replace(tmp, path)

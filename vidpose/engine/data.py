@@ -1,0 +1,64 @@
+"""Datasets for training and testing, built from a config's ``data`` section.
+
+    data:
+      root: data/synthtrack/standard   # holds images/ and annotations/{split}/
+      synth_preset: standard           # generate SynthTrack there if it is missing (null: never)
+      train_split: train
+      val_split: val
+      input_size: [96, 128]            # (width, height)
+      heatmap_size: [24, 32]
+      sigma: 1.5
+      offsets: [-2, -1, 1, 2]          # supporting frames (delta = 2)
+      workers: 2
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from vidpose.data.annotations import Video, load_posetrack
+from vidpose.data.clips import ClipConfig, TopDownClipDataset
+from vidpose.data.detections import DetectionSet
+from vidpose.data.transforms import AugmentConfig
+
+log = logging.getLogger(__name__)
+
+
+def clip_config(data: dict[str, Any]) -> ClipConfig:
+    aug = AugmentConfig(**data.get("augment", {}))
+    return ClipConfig(input_size=tuple(data["input_size"]), heatmap_size=tuple(data["heatmap_size"]),
+                      sigma=float(data.get("sigma", 2.0)), offsets=tuple(data.get("offsets", (-2, -1, 1, 2))),
+                      augment=aug)
+
+
+def ensure_dataset(data: dict[str, Any]) -> Path:
+    """The dataset root; SynthTrack is generated there first when missing and allowed."""
+    root = Path(data["root"])
+    if (root / "annotations").is_dir():
+        return root
+    preset = data.get("synth_preset")
+    if not preset:
+        raise FileNotFoundError(f"{root}: no annotations/ folder (set data.root to a PoseTrack or SynthTrack "
+                                "folder, or data.synth_preset to generate SynthTrack there)")
+    from vidpose.synth.dataset import SynthConfig, generate
+
+    log.info("generating SynthTrack %s in %s", preset, root)
+    generate(root, SynthConfig(preset=preset, seed=int(data.get("synth_seed", 0))))
+    return root
+
+
+def load_split(data: dict[str, Any], split: str) -> tuple[Path, list[Video]]:
+    root = ensure_dataset(data)
+    folder = root / "annotations" / split
+    videos, summary = load_posetrack(folder)
+    log.info("%s: %s", folder, summary.format().splitlines()[0])
+    return root, videos
+
+
+def make_dataset(data: dict[str, Any], split: str, train: bool, detections: DetectionSet | None = None,
+                 min_box_score: float = 0.2, seed: int = 0) -> TopDownClipDataset:
+    root, videos = load_split(data, split)
+    return TopDownClipDataset(videos, root, clip_config(data), train=train, detections=detections,
+                              min_box_score=min_box_score, seed=seed)

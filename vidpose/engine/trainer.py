@@ -1,0 +1,340 @@
+"""Training: one loop for every model, on CPU, one GPU, or several through ``torchrun``.
+
+    train:
+      epochs: 10
+      batch_size: 32            # per process
+      optimizer: adamw          # or adam
+      lr: 1.0e-3
+      weight_decay: 1.0e-4
+      schedule: cosine          # or step (milestones in epochs, gamma)
+      warmup_steps: 100
+      clip_grad: 1.0            # max gradient norm, null = off
+      freeze_backbone: false    # frozen = no gradients and eval() (BatchNorm statistics stay)
+      amp: true                 # mixed precision on GPU (ignored on CPU)
+      seed: 0
+      checkpoint_every: 200     # steps; also at every epoch end
+      max_steps: null           # stop early (tests, budgets); a checkpoint is written
+      max_minutes: null
+
+The loss is the joint-weighted heatmap MSE plus the model's ``aux_losses`` (already weighted by
+the model's own config). Checkpoints are written atomically (temporary file, then rename) and
+hold the model, optimizer, scheduler, scaler, step and RNG state, so ``resume`` continues the
+same run exactly: the data order and augmentation of every step depend only on (seed, epoch,
+item). A non-finite loss stops training with a message; the last good checkpoint stays.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from vidpose.engine.config import save_config
+from vidpose.engine.data import make_dataset
+from vidpose.models.pretrained import load_pretrained
+from vidpose.models.registry import build_model
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "vidpose-checkpoint-v1"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Joint-weighted MSE, averaged over joints and pixels (SimpleBaseline's JointsMSELoss,
+    including its factor 0.5)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"heatmap loss: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ "
+                         "(does data.heatmap_size match the model's output stride?)")
+    w = weight[:, :, None, None]
+    return 0.5 * ((pred.float() - target) ** 2 * w).mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
+# ----------------------------------------------------------------------------------------------
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+class EpochSampler(Sampler[int]):
+    """A permutation that depends only on (seed, epoch), this process's share of it, from
+    ``start`` items on (to resume inside an epoch)."""
+
+    def __init__(self, n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, start: int = 0):
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        per = math.ceil(n / world)
+        order = np.concatenate([order, order[: per * world - n]])  # pad so every rank has as many
+        self.indices = order[rank::world][start:].tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimisation
+# ----------------------------------------------------------------------------------------------
+
+
+def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    name = cfg.get("optimizer", "adamw")
+    lr, wd = float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"train.optimizer: unknown optimizer {name!r}; expected adamw or adam")
+
+
+def lr_factor(step: int, total: int, cfg: dict[str, Any], steps_per_epoch: int) -> float:
+    """Linear warm-up, then cosine to zero or steps at ``milestones`` (epochs) by ``gamma``."""
+    warmup = int(cfg.get("warmup_steps", 0))
+    if step < warmup:
+        return (step + 1) / warmup
+    schedule = cfg.get("schedule", "cosine")
+    if schedule == "cosine":
+        progress = (step - warmup) / max(total - warmup, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    if schedule == "step":
+        epoch = step / max(steps_per_epoch, 1)
+        return float(cfg.get("gamma", 0.1)) ** sum(epoch >= m for m in cfg.get("milestones", []))
+    if schedule == "constant":
+        return 1.0
+    raise ValueError(f"train.schedule: unknown schedule {schedule!r}; expected cosine, step or constant")
+
+
+def set_frozen(model: nn.Module, frozen: bool) -> None:
+    backbone = getattr(model, "backbone", None)
+    if frozen and backbone is not None:
+        backbone.eval()
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike, model_name: str | None = None) -> dict[str, Any]:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a vidpose checkpoint (for third-party weights use model.pretrained)")
+    if model_name is not None and state["model_name"] != model_name:
+        raise ValueError(f"{path}: checkpoint of model {state['model_name']!r}, but the config builds "
+                         f"{model_name!r}")
+    return state
+
+
+def load_model_weights(model: nn.Module, state: dict[str, Any], path: str | os.PathLike) -> None:
+    result = model.load_state_dict(state["model"], strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"{path}: weights do not fit this model (is the config's model size the same?): "
+                         f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------------------------
+
+
+def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False, progress: bool = True) -> dict:
+    """Train ``cfg`` into ``out_dir``. Returns a summary (steps, minutes, last loss, paths)."""
+    from tqdm import tqdm
+
+    rank, world, device = init_distributed()
+    out = Path(out_dir)
+    tcfg = cfg["train"]
+    seed = int(tcfg.get("seed", 0))
+    torch.manual_seed(seed)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+
+    data_cfg = cfg["data"]
+    dataset = make_dataset(data_cfg, data_cfg.get("train_split", "train"), train=True, seed=seed)
+    if len(dataset) == 0:
+        raise ValueError(f"{data_cfg['root']}: the training split has no usable people")
+    model_cfg = dict(cfg["model"])
+    pretrained = model_cfg.pop("pretrained", None)
+    model = build_model(model_cfg, input_size=tuple(data_cfg["input_size"])).to(device)
+    if pretrained:
+        load_pretrained(model.backbone, pretrained, skip_head=bool(cfg["model"].get("pretrained_skip_head", False)))
+    init = tcfg.get("init_from")  # a vidpose checkpoint of a (single-frame) model: load what fits
+    if init:
+        state = load_checkpoint(init)
+        own = model.state_dict()
+        fits = {k: v for k, v in state["model"].items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(fits, strict=False)
+        log.info("initialised %d of %d tensors from %s", len(fits), len(own), init)
+    frozen = bool(tcfg.get("freeze_backbone", False))
+    if frozen:  # the baselines' head lives in the backbone (final_layer) and stays trainable
+        model.backbone.requires_grad_(False)
+        for name in getattr(model, "trainable_in_backbone", ()):
+            getattr(model.backbone, name).requires_grad_(True)
+    raw_model = model
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                    find_unused_parameters=frozen)
+    optimizer = build_optimizer(raw_model, tcfg)
+    batch_size = int(tcfg.get("batch_size", 32))
+    steps_per_epoch = math.ceil(math.ceil(len(dataset) / world) / batch_size)
+    epochs = int(tcfg.get("epochs", 1))
+    total = steps_per_epoch * epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, tcfg, steps_per_epoch))
+    use_amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    step, start_epoch, start_in_epoch = 0, 0, 0
+    ckpt_path = out / "last.pt"
+    if resume:
+        if not ckpt_path.exists():
+            raise FileNotFoundError(f"{ckpt_path}: nothing to resume from")
+        state = load_checkpoint(ckpt_path, cfg["model"]["name"])
+        load_model_weights(raw_model, state, ckpt_path)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        step, start_epoch, start_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
+        log.info("resumed %s at step %d (epoch %d, step %d of it)", ckpt_path, step, start_epoch, start_in_epoch)
+
+    def checkpoint(epoch: int, in_epoch: int) -> None:
+        if rank != 0:
+            return
+        save_checkpoint(ckpt_path, {
+            "format": CHECKPOINT_FORMAT, "model_name": cfg["model"]["name"], "config": cfg,
+            "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "epoch": epoch,
+            "step_in_epoch": in_epoch, "rng": {"torch": torch.get_rng_state()},
+        })
+
+    writer = _tensorboard(out / "tb") if rank == 0 else None
+    metrics = open(out / "metrics.jsonl", "a") if rank == 0 else None
+    every = int(tcfg.get("checkpoint_every", 200))
+    max_steps = tcfg.get("max_steps")
+    max_minutes = tcfg.get("max_minutes")
+    began = time.perf_counter()
+    last_loss = float("nan")
+    stopped_early = False
+    for epoch in range(start_epoch, epochs):
+        dataset.epoch = epoch
+        skip = start_in_epoch * batch_size if epoch == start_epoch else 0
+        sampler = EpochSampler(len(dataset), seed, epoch, rank, world, start=skip)
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data_cfg.get("workers", 0)),
+                            drop_last=False, collate_fn=_collate)
+        model.train()
+        set_frozen(raw_model, frozen)
+        in_epoch = start_in_epoch if epoch == start_epoch else 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
+                   initial=in_epoch, total=steps_per_epoch)
+        for batch in bar:
+            images = batch["images"].to(device, non_blocking=True)
+            target = batch["heatmaps"].to(device)
+            weight = batch["target_weight"].to(device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                out_ = model(images, batch)
+                loss_h = heatmap_loss(out_["heatmaps"], target, weight)
+                aux = out_.get("aux_losses", {})
+                loss = loss_h + sum(aux.values()) if aux else loss_h
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"step {step}: loss is {loss.item()} (heatmap {loss_h.item():.4g}, "
+                    + ", ".join(f"{k} {v.item():.4g}" for k, v in aux.items())
+                    + f"). Training stopped; the last good checkpoint is {ckpt_path if ckpt_path.exists() else 'none'}."
+                    " Lower train.lr or enable train.clip_grad.")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if tcfg.get("clip_grad"):
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), float(tcfg["clip_grad"]))
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            in_epoch += 1
+            last_loss = loss.item()
+            if rank == 0:
+                bar.set_postfix(loss=f"{last_loss:.3g}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                if step % 10 == 0 or step == 1:
+                    record = {"step": step, "epoch": epoch, "loss": last_loss, "heatmap_loss": loss_h.item(),
+                              "lr": scheduler.get_last_lr()[0], **{k: v.item() for k, v in aux.items()}}
+                    metrics.write(json.dumps(record) + "\n")
+                    metrics.flush()
+                    if writer is not None:
+                        for k, v in record.items():
+                            if k not in ("step", "epoch"):
+                                writer.add_scalar(f"train/{k}", v, step)
+            budget_over = max_minutes is not None and (time.perf_counter() - began) / 60 >= float(max_minutes)
+            if (max_steps is not None and step >= int(max_steps)) or budget_over:
+                stopped_early = True
+                break
+            if step % every == 0:
+                checkpoint(epoch, in_epoch)
+        bar.close()
+        if stopped_early:
+            finished_epoch = in_epoch >= steps_per_epoch
+            checkpoint(epoch + 1 if finished_epoch else epoch, 0 if finished_epoch else in_epoch)
+            break
+        checkpoint(epoch + 1, 0)
+    minutes = (time.perf_counter() - began) / 60
+    if rank == 0:
+        final = {"format": CHECKPOINT_FORMAT, "model_name": cfg["model"]["name"], "config": cfg,
+                 "model": raw_model.state_dict(), "step": step, "train_minutes": minutes}
+        save_checkpoint(out / "model.pt", final)
+        metrics.close()
+        if writer is not None:
+            writer.close()
+    return {"steps": step, "minutes": minutes, "loss": last_loss, "checkpoint": str(out / "model.pt"),
+            "stopped_early": stopped_early, "params_m": sum(p.numel() for p in raw_model.parameters()) / 1e6}
+
+
+def _collate(items: list[dict]) -> dict:
+    out = {}
+    for key in items[0]:
+        values = [it[key] for it in items]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return out
+
+
+def _tensorboard(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency; tolerate its absence in trimmed installs
+        log.warning("tensorboard is not installed; scalars go to metrics.jsonl only")
+        return None
+    return SummaryWriter(str(folder))

@@ -1,0 +1,97 @@
+"""Layers shared by the backbones and the temporal methods."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, relu: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout)]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (two 3x3 convolutions). Attribute names follow torchvision / HRNet so
+    their checkpoints load by key."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """ResNet bottleneck block (1x1, 3x3, 1x1)."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+def make_layer(block: type, inplanes: int, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    downsample = None
+    if stride != 1 or inplanes != planes * block.expansion:
+        downsample = nn.Sequential(nn.Conv2d(inplanes, planes * block.expansion, 1, stride, bias=False),
+                                   nn.BatchNorm2d(planes * block.expansion))
+    layers = [block(inplanes, planes, stride, downsample)]
+    layers += [block(planes * block.expansion, planes) for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
+
+
+class ResidualBlocks(nn.Sequential):
+    """``n`` basic residual blocks at constant width, after a 3x3 projection from ``cin``
+    (the fusion blocks of TDMI Eq. 2 and the RDM fusion)."""
+
+    def __init__(self, cin: int, cout: int, n: int):
+        layers: list[nn.Module] = [conv_bn_relu(cin, cout)] if cin != cout else []
+        layers += [BasicBlock(cout, cout) for _ in range(n)]
+        super().__init__(*layers)
+
+
+class HeatmapHead(nn.Module):
+    """The 3x3 detection head of the temporal methods: features -> one heatmap per joint."""
+
+    def __init__(self, cin: int, joints: int = 17, kernel: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, joints, kernel, 1, kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def check_clip(frames: torch.Tensor, name: str) -> None:
+    """Inputs are clips (B, T, 3, H, W); say so clearly when they are not."""
+    if frames.dim() != 5 or frames.shape[2] != 3:
+        raise ValueError(f"{name}: expected a clip tensor (batch, frames, 3, height, width), "
+                         f"got shape {tuple(frames.shape)}")

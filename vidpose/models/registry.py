@@ -1,0 +1,46 @@
+"""A small registry: a config's ``model.name`` and ``model.backbone.name`` map to constructors.
+
+    model:
+      name: single_frame          # or naive_temporal, tdmi, sdtc, jmpose, glpose
+      backbone: {name: hrnet, size: w48}
+      ...                         # the method's own keys, passed to its constructor
+
+Every model is built as ``MODELS[name](backbone, joints=..., **method_keys)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from vidpose.models.baselines import NaiveTemporal, SingleFrame
+from vidpose.models.hrnet import build_hrnet
+from vidpose.models.resnet import build_resnet
+from vidpose.models.vit import build_vit
+
+BACKBONES: dict[str, Callable[..., nn.Module]] = {"resnet": build_resnet, "hrnet": build_hrnet, "vit": build_vit}
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "single_frame": SingleFrame,
+    "naive_temporal": NaiveTemporal,
+}
+
+
+def build_backbone(cfg: dict[str, Any], joints: int = 17, input_size: tuple[int, int] | None = None) -> nn.Module:
+    cfg = dict(cfg)
+    name = cfg.pop("name", None)
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
+    if name == "vit" and input_size is not None:
+        cfg.setdefault("input_size", tuple(input_size))
+    return BACKBONES[name](joints=joints, **cfg)
+
+
+def build_model(cfg: dict[str, Any], joints: int = 17, input_size: tuple[int, int] | None = None) -> nn.Module:
+    """Build ``cfg['name']`` around the backbone described by ``cfg['backbone']``."""
+    cfg = dict(cfg)
+    name = cfg.pop("name", None)
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    backbone = build_backbone(cfg.pop("backbone", {}), joints, input_size)
+    return MODELS[name](backbone, joints=joints, **cfg)

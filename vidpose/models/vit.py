@@ -1,0 +1,157 @@
+"""Plain ViT for top-down pose, as in ViTPose (Xu et al., NeurIPS 2022, Sec. 3.1): non-
+overlapping patch embedding, transformer blocks, a final LayerNorm, and the "classic" decoder of
+deconvolutions plus a 1x1 prediction layer.
+
+``forward`` returns ``tokens`` (B, N, C) and their grid shape, which SDTC builds on, plus
+``feature`` (the decoder output) and ``heatmaps``. Module names follow the mmpose ViTPose
+checkpoints (``patch_embed.proj``, ``pos_embed``, ``blocks.i.attn.qkv``, ``last_norm``, and
+``deconv_layers`` / ``final_layer`` of the head); ``vidpose.models.pretrained`` maps their
+``backbone.*`` / ``keypoint_head.*`` prefixes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: name -> (embed dim, depth, heads, patch size, deconv layers)
+SIZES = {
+    "tiny": (96, 4, 3, 8, 1),
+    "small": (384, 12, 12, 16, 2),
+    "base": (768, 12, 12, 16, 2),
+}
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, patch: int, dim: int):
+        super().__init__()
+        # ViTPose pads the 16x16 patch convolution by 2 pixels; we keep that for patch 16.
+        self.proj = nn.Conv2d(3, dim, patch, patch, padding=2 if patch == 16 else 0)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        x = self.proj(x)
+        return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + MSA(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViTPose(nn.Module):
+    def __init__(self, dim: int = 768, depth: int = 12, heads: int = 12, patch: int = 16, deconv: int = 2,
+                 input_size: tuple[int, int] = (192, 256), joints: int = 17, deconv_channels: int = 256):
+        super().__init__()
+        self.patch_embed = PatchEmbed(patch, dim)
+        w, h = input_size
+        pad = 2 if patch == 16 else 0
+        grid = ((h + 2 * pad - patch) // patch + 1, (w + 2 * pad - patch) // patch + 1)
+        self.grid = grid
+        # One extra slot, as in ViTPose (a class-token position that is added to every patch).
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid[0] * grid[1] + 1, dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        self.last_norm = nn.LayerNorm(dim, eps=1e-6)
+        layers: list[nn.Module] = []
+        cin = dim
+        for _ in range(deconv):
+            layers += [nn.ConvTranspose2d(cin, deconv_channels, 4, 2, 1, bias=False), nn.BatchNorm2d(deconv_channels),
+                       nn.ReLU(inplace=True)]
+            cin = deconv_channels
+        self.deconv_layers = nn.Sequential(*layers)
+        self.final_layer = nn.Conv2d(cin, joints, 1)
+        self.dim = dim
+        self.feature_channels = cin
+        self.heatmap_stride = patch // 2 ** deconv
+        self.stage_channels = [dim]
+
+    def _pos(self, grid: tuple[int, int]) -> torch.Tensor:
+        pos = self.pos_embed[:, 1:] + self.pos_embed[:, :1]
+        if grid != self.grid:  # another input size: resize the learned grid
+            pos = pos.reshape(1, *self.grid, -1).permute(0, 3, 1, 2)
+            pos = F.interpolate(pos, size=grid, mode="bicubic", align_corners=False)
+            pos = pos.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)
+        return pos
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """(B, 3, H, W) -> tokens (B, N, C) after the last LayerNorm, and the grid (h, w)."""
+        tokens, grid = self.patch_embed(x)
+        tokens = tokens + self._pos(grid)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.last_norm(tokens), grid
+
+    def tokens_to_map(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *grid)
+
+    def forward_features(self, x: torch.Tensor) -> dict:
+        tokens, grid = self.encode(x)
+        fmap = self.tokens_to_map(tokens, grid)
+        return {"tokens": tokens, "grid": grid, "features": [fmap], "feature": self.deconv_layers(fmap)}
+
+    def head(self, feature: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(feature)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        out = self.forward_features(x)
+        out["heatmaps"] = self.head(out["feature"])
+        return out
+
+
+def build_vit(size: str = "base", joints: int = 17, input_size: tuple[int, int] = (192, 256)) -> ViTPose:
+    if size not in SIZES:
+        raise ValueError(f"unknown ViT size {size!r}; expected one of {sorted(SIZES)}")
+    dim, depth, heads, patch, deconv = SIZES[size]
+    if input_size[0] % patch or input_size[1] % patch:
+        raise ValueError(f"ViT-{size}: input size {input_size} must be a multiple of the patch size {patch}")
+    return ViTPose(dim, depth, heads, patch, deconv, tuple(input_size), joints)
+
+
+def sincos_2d(grid: tuple[int, int], dim: int) -> torch.Tensor:
+    """(h*w, dim) fixed 2D sine-cosine position encoding (half the channels for y, half for x)."""
+    h, w = grid
+    quarter = dim // 4
+    omega = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float32) / max(quarter, 1)))
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    out = [torch.sin(ys.reshape(-1, 1) * omega), torch.cos(ys.reshape(-1, 1) * omega),
+           torch.sin(xs.reshape(-1, 1) * omega), torch.cos(xs.reshape(-1, 1) * omega)]
+    enc = torch.cat(out, 1)
+    if enc.shape[1] < dim:
+        enc = F.pad(enc, (0, dim - enc.shape[1]))
+    return enc
