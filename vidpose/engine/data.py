@@ -26,6 +26,15 @@ from vidpose.data.transforms import AugmentConfig
 log = logging.getLogger(__name__)
 
 
+def check_offsets(cfg: dict[str, Any]) -> None:
+    """A temporal model's ``model.offsets`` must be the clips' ``data.offsets``."""
+    model_offsets = cfg["model"].get("offsets")
+    data_offsets = list(cfg["data"].get("offsets", []))
+    if model_offsets is not None and list(model_offsets) != data_offsets:
+        raise ValueError(f"model.offsets {list(model_offsets)} differ from data.offsets {data_offsets}; set both "
+                         "to the same supporting frames")
+
+
 def clip_config(data: dict[str, Any]) -> ClipConfig:
     aug = AugmentConfig(**data.get("augment", {}))
     return ClipConfig(input_size=tuple(data["input_size"]), heatmap_size=tuple(data["heatmap_size"]),

@@ -40,7 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from vidpose.engine.config import save_config
-from vidpose.engine.data import make_dataset
+from vidpose.engine.data import check_offsets, make_dataset
 from vidpose.models.pretrained import load_pretrained
 from vidpose.models.registry import build_model
 
@@ -176,6 +176,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     """Train ``cfg`` into ``out_dir``. Returns a summary (steps, minutes, last loss, paths)."""
     from tqdm import tqdm
 
+    check_offsets(cfg)
     rank, world, device = init_distributed()
     out = Path(out_dir)
     tcfg = cfg["train"]

@@ -88,8 +88,9 @@ def _transition(pre: tuple[int, ...], cur: tuple[int, ...]) -> nn.ModuleList:
 
 
 class HRNet(nn.Module):
-    """``forward`` returns ``features`` (the stride-4 branch after stages 1-4), ``feature`` (the
-    last of them) and ``heatmaps`` (1x1 ``final_layer``)."""
+    """``forward`` returns ``features`` (the stride-4 branch after stages 1-4, all of the branch
+    width; stage 1's is layer1 after ``transition1``, as the TDMI-lineage code takes it),
+    ``feature`` (the last of them) and ``heatmaps`` (1x1 ``final_layer``)."""
 
     def __init__(self, stem: int = 64, layer1_planes: int = 64, widths: tuple[int, ...] = (32, 64, 128, 256),
                  modules: tuple[int, ...] = (1, 4, 3), blocks: int = 4, joints: int = 17):
@@ -112,22 +113,23 @@ class HRNet(nn.Module):
             ]))
             pre = cur
         self.final_layer = nn.Conv2d(widths[0], joints, 1)
-        self.stage_channels = [stage1_out] + [widths[0]] * 3
+        self.stage_channels = [widths[0]] * 4
         self.feature_channels = widths[0]
         self.heatmap_stride = 4
 
     def forward_features(self, x: torch.Tensor) -> dict:
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.relu(self.bn2(self.conv2(x)))
-        x = self.layer1(x)
-        features = [x]
-        ys = [x]
+        ys = [self.layer1(x)]
+        features = []
         for s in (2, 3, 4):
             transition = getattr(self, f"transition{s - 1}")
             xs = []
             for i, t in enumerate(transition):
                 source = ys[i] if i < len(ys) else ys[-1]
                 xs.append(source if t is None else t(source))
+            if s == 2:  # stage 1's high-resolution output: layer1 brought to branch width by transition1
+                features.append(xs[0])
             ys = getattr(self, f"stage{s}")(xs)
             features.append(ys[0])
         return {"features": features, "feature": ys[0]}

@@ -85,6 +85,8 @@ class HeatmapHead(nn.Module):
     def __init__(self, cin: int, joints: int = 17, kernel: int = 3):
         super().__init__()
         self.conv = nn.Conv2d(cin, joints, kernel, 1, kernel // 2)
+        nn.init.normal_(self.conv.weight, std=0.001)  # near-zero maps at the start, as HRNet's final layer
+        nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)

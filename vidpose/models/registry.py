@@ -17,12 +17,14 @@ from torch import nn
 from vidpose.models.baselines import NaiveTemporal, SingleFrame
 from vidpose.models.hrnet import build_hrnet
 from vidpose.models.resnet import build_resnet
+from vidpose.models.tdmi import TDMI
 from vidpose.models.vit import build_vit
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {"resnet": build_resnet, "hrnet": build_hrnet, "vit": build_vit}
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "single_frame": SingleFrame,
     "naive_temporal": NaiveTemporal,
+    "tdmi": TDMI,
 }
 
 

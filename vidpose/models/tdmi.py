@@ -1,0 +1,193 @@
+"""TDMI: temporal difference learning with mutual-information disentanglement
+(Feng et al., "Mutual Information-Based Temporal Difference Learning for Human Pose Estimation
+in Video", CVPR 2023; paper: shared/papers/tdmi.txt).
+
+Pipeline (Fig. 2): backbone features of the clip -> Temporal Difference Encoder (Sec. 3.1)
+-> motion feature M -> Representation Disentanglement (Sec. 3.2) -> useful motion M_u, fused
+with the key frame's visual feature by residual blocks -> F~ -> 3x3 detection head -> heatmaps.
+Training adds the mutual-information objective L_MI (Eq. 13) with weight alpha (Eq. 15).
+
+Choices where the paper is silent (also in docs/methods.md):
+- the four stage features are the stride-4 high-resolution HRNet branch after each stage (as in
+  the TDMI-lineage code); the differences are between consecutive frames in time order, so a
+  span delta gives 2 * delta differences (Eq. 1 generalised);
+- offsets and modulation scalars each come from one residual block and a 3x3 convolution
+  (Eq. 3); the offset convolution starts at zero so DCN starts as a plain convolution;
+- each accumulation step is one residual block (Eq. 5: "several 3x3 convolutions");
+- the information terms use the estimators of ``mutual_info.py``; p(y | M_u) comes from an
+  auxiliary 1x1 head on M_u trained by the heatmap loss, p(y | F) from the backbone's own head;
+  each divergence is divided by the number of heatmap positions (see ``information_terms``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidpose.models.deform import ModulatedDeformConv2d
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, conv_bn_relu
+from vidpose.models.mutual_info import dependence_js, vsd_preservation
+
+
+def temporal_order(offsets: tuple[int, ...] | list[int]) -> list[int]:
+    """Clip positions (key first, then ``offsets``) sorted by time."""
+    times = [0] + list(offsets)
+    return sorted(range(len(times)), key=lambda i: times[i])
+
+
+class SpatialModulation(nn.Module):
+    """Eq. 3-4: offsets O_j and modulation scalars W_j predicted from D_j, then DCNv2."""
+
+    def __init__(self, width: int, offset_groups: int = 1):
+        super().__init__()
+        self.dcn = ModulatedDeformConv2d(width, width, 3, padding=1, offset_groups=offset_groups)
+        self.offset = nn.Sequential(BasicBlock(width, width), nn.Conv2d(width, self.dcn.offset_channels, 3, 1, 1))
+        self.mask = nn.Sequential(BasicBlock(width, width), nn.Conv2d(width, self.dcn.mask_channels, 3, 1, 1))
+        nn.init.zeros_(self.offset[1].weight)
+        nn.init.zeros_(self.offset[1].bias)
+
+    def forward(self, d: torch.Tensor) -> torch.Tensor:
+        return self.dcn(d, self.offset(d), self.mask(d))
+
+
+class TemporalDifferenceEncoder(nn.Module):
+    """Sec. 3.1. ``fusion``: "progressive" (Eq. 5), "concat" (concatenate, then convolve; the
+    ablation of Table 5) or progressive over ``stages`` = (3,) only ("last stage only").
+    ``modulation=False`` drops the deformable spatial modulation."""
+
+    def __init__(self, stage_channels: list[int], frames: int, width: int, intra_blocks: tuple[int, ...] = (3, 3, 2, 2),
+                 stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
+                 offset_groups: int = 1):
+        super().__init__()
+        if fusion not in ("progressive", "concat"):
+            raise ValueError(f"TDMI: unknown fusion {fusion!r}; expected progressive or concat")
+        if frames < 2:
+            raise ValueError("TDMI needs at least 2 frames (a temporal span of at least 1)")
+        self.stages, self.fusion = tuple(stages), fusion
+        # Eq. 2: intra-stage fusion of the 2*delta differences, {3,3,2,2} residual blocks.
+        self.intra = nn.ModuleList([ResidualBlocks((frames - 1) * stage_channels[j], width, intra_blocks[j])
+                                    for j in self.stages])
+        self.modulate = nn.ModuleList([SpatialModulation(width, offset_groups) if modulation else nn.Identity()
+                                       for _ in self.stages])
+        if fusion == "progressive":
+            self.accumulate = nn.ModuleList([BasicBlock(width, width) for _ in self.stages])
+        else:
+            self.merge = ResidualBlocks(len(self.stages) * width, width, 2)
+
+    def forward(self, stage_features: list[torch.Tensor]) -> torch.Tensor:
+        """``stage_features[j]``: (B, T, C_j, h, w) in time order. Returns M (B, width, h, w)."""
+        modulated = []
+        for k, j in enumerate(self.stages):
+            f = stage_features[j]
+            diffs = (f[:, 1:] - f[:, :-1]).flatten(1, 2)  # Eq. 1: consecutive differences, concatenated
+            modulated.append(self.modulate[k](self.intra[k](diffs)))  # Eq. 2-4
+        if self.fusion == "concat":
+            return self.merge(torch.cat(modulated, 1))
+        m = self.accumulate[0](modulated[0])  # Eq. 5: M = Conv(...Conv(Conv(D1) + D2)... + D4)
+        for k in range(1, len(modulated)):
+            m = self.accumulate[k](m + modulated[k])
+        return m
+
+
+class RepresentationDisentanglement(nn.Module):
+    """Eq. 6: two independent channel attentions (GAP -> MLP -> sigmoid) give the useful and the
+    noisy motion. ``mode="split"`` is the ablation that splits the channels in halves instead;
+    ``mode="none"`` passes M through as useful (no RDM)."""
+
+    def __init__(self, width: int, hidden: int | None = None, mode: str = "attention"):
+        super().__init__()
+        if mode not in ("attention", "split", "none"):
+            raise ValueError(f"TDMI: unknown RDM mode {mode!r}; expected attention, split or none")
+        self.mode = mode
+        hidden = hidden or 2 * width
+        if mode == "attention":
+            self.useful = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, width))
+            self.noisy = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, width))
+
+    def forward(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.mode == "none":
+            return m, None
+        if self.mode == "split":
+            half = torch.zeros(m.shape[1], device=m.device, dtype=m.dtype)
+            half[: m.shape[1] // 2] = 1
+            return m * half.view(1, -1, 1, 1), m * (1 - half).view(1, -1, 1, 1)
+        pooled = m.mean((2, 3))
+        return (m * torch.sigmoid(self.useful(pooled))[..., None, None],
+                m * torch.sigmoid(self.noisy(pooled))[..., None, None])
+
+
+class TDMI(nn.Module):
+    """TDMI around a backbone that exposes four stage features of one width (HRNet).
+    ``spatiotemporal=True`` is TDMI-ST (Sec. 4.2): the key frame's visual feature is replaced by
+    a spatio-temporal feature of the whole clip (all frames' last-stage features, convolved)."""
+
+    trainable_in_backbone: tuple[str, ...] = ()
+
+    def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
+                 width: int | None = None, intra_blocks: tuple[int, ...] = (3, 3, 2, 2),
+                 stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
+                 offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
+                 mi_weight: float = 1.0, mi_tau: float = 0.05, aux_heatmap_weight: float = 1.0):
+        super().__init__()
+        channels = list(getattr(backbone, "stage_channels", []))
+        if len(channels) != 4:
+            raise ValueError(f"TDMI needs a backbone with four stage features (HRNet); {type(backbone).__name__} "
+                             f"exposes {len(channels)}")
+        self.backbone = backbone
+        self.heatmap_stride = backbone.heatmap_stride
+        self.offsets = tuple(offsets)
+        self.order = temporal_order(self.offsets)
+        frames = len(self.offsets) + 1
+        width = width or channels[-1]
+        self.encoder = TemporalDifferenceEncoder(channels, frames, width, tuple(intra_blocks), tuple(stages), fusion,
+                                                 modulation, offset_groups)
+        self.disentangle = RepresentationDisentanglement(width, mode=rdm)
+        self.spatiotemporal = spatiotemporal
+        visual = channels[-1]
+        if spatiotemporal:
+            self.clip_visual = ResidualBlocks(frames * visual, visual, 2)
+        self.fuse = ResidualBlocks(width + visual, width, fusion_blocks)
+        self.head = HeatmapHead(width, joints)
+        self.motion_head = nn.Conv2d(width, joints, 1)  # p(y | M_u) for the information terms
+        nn.init.normal_(self.motion_head.weight, std=0.001)
+        nn.init.zeros_(self.motion_head.bias)
+        self.mi_weight, self.mi_tau, self.aux_heatmap_weight = float(mi_weight), float(mi_tau), float(aux_heatmap_weight)
+        self.use_mi = rdm != "none" and self.mi_weight > 0
+
+    def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
+        check_clip(frames, "TDMI")
+        B, T = frames.shape[:2]
+        if T != len(self.order):
+            raise ValueError(f"TDMI was built for {len(self.order)} frames (offsets {self.offsets}), got {T}")
+        out = self.backbone.forward_features(frames.flatten(0, 1))
+        feats = [f.view(B, T, *f.shape[1:]) for f in out["features"]]
+        m = self.encoder([f[:, self.order] for f in feats])
+        useful, noisy = self.disentangle(m)
+        key_visual = feats[3][:, 0]
+        visual = self.clip_visual(feats[3].flatten(1, 2)) if self.spatiotemporal else key_visual
+        fused = self.fuse(torch.cat([useful, visual], 1))
+        heatmaps = self.head(fused)
+        aux: dict[str, torch.Tensor] = {}
+        if self.training and batch is not None and self.use_mi:
+            aux = self.information_terms(m, useful, noisy, key_visual, heatmaps, batch)
+        return {"heatmaps": heatmaps, "aux_losses": aux, "motion": m, "useful": useful}
+
+    def information_terms(self, m: torch.Tensor, useful: torch.Tensor, noisy: torch.Tensor | None,
+                          key_visual: torch.Tensor, heatmaps: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
+        """Eq. 8-13, each already multiplied by alpha (Eq. 15). Divergences are summed over the
+        h x w positions of a map; dividing by h x w puts them on the per-pixel scale of the
+        heatmap MSE, so alpha = 1 weighs them as the paper's alpha = 1 does."""
+        tau = self.mi_tau
+        a = self.mi_weight / (heatmaps.shape[-1] * heatmaps.shape[-2])
+        motion_pred = self.motion_head(useful)
+        visual_pred = self.backbone.head(key_visual)
+        terms = {
+            "mi_useful_noisy": a * dependence_js(useful, noisy, tau),  # Eq. 8, minimised
+            "mi_motion_useful": a * vsd_preservation(m, useful, tau),  # Eq. 9, maximised (as a KL gap)
+            "mi_cond_motion": a * vsd_preservation(motion_pred, heatmaps, tau),  # Eq. 10-11
+            "mi_cond_visual": a * vsd_preservation(visual_pred, heatmaps, tau),  # Eq. 10, 12
+        }
+        target = batch["heatmaps"].to(heatmaps.device)
+        weight = batch["target_weight"].to(heatmaps.device)[:, :, None, None]
+        terms["aux_motion_heatmap"] = self.aux_heatmap_weight * 0.5 * ((motion_pred.float() - target) ** 2 * weight).mean()
+        return terms
