@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, conv_bn_relu
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip
 from vidpose.models.mutual_info import dependence_js, vsd_preservation
 
 
