@@ -41,8 +41,7 @@ def main() -> None:
         if not (run / "model.pt").exists():
             train(cfg, run)
         state = load_checkpoint(run / "model.pt")
-        model_cfg = {k: v for k, v in cfg["model"].items() if k not in ("pretrained", "pretrained_skip_head")}
-        model = build_model(model_cfg, input_size=tuple(cfg["data"]["input_size"]))
+        model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
         frames = 1 + len(cfg["data"]["offsets"])
         for split in ("val", "val_hard"):
             result = run_test(cfg, run / "model.pt", run, split=split)

@@ -145,7 +145,6 @@ def test_shipped_configs_parse_and_build():
 
     for path in sorted(Path(__file__).resolve().parents[2].glob("configs/**/*.yaml")):
         cfg = load_config(path)
-        model_cfg = {k: v for k, v in cfg["model"].items() if k not in ("pretrained", "pretrained_skip_head")}
         if "w48" in path.name:
             continue  # paper size: built in the backbone tests
-        build_model(model_cfg, input_size=tuple(cfg["data"]["input_size"]))
+        build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))

@@ -40,8 +40,7 @@ log = logging.getLogger(__name__)
 
 def load_trained(cfg: dict[str, Any], checkpoint: str | os.PathLike, device: torch.device) -> torch.nn.Module:
     state = load_checkpoint(checkpoint, cfg["model"]["name"])
-    model_cfg = {k: v for k, v in cfg["model"].items() if k not in ("pretrained", "pretrained_skip_head")}
-    model = build_model(model_cfg, input_size=tuple(cfg["data"]["input_size"]))
+    model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
     load_model_weights(model, state, checkpoint)
     return model.to(device).eval()
 

@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from vidpose.engine.config import save_config
 from vidpose.engine.data import check_offsets, make_dataset
+from vidpose.models.layers import heatmap_loss
 from vidpose.models.pretrained import load_pretrained
 from vidpose.models.registry import build_model
 
@@ -50,16 +51,6 @@ CHECKPOINT_FORMAT = "vidpose-checkpoint-v1"
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Joint-weighted MSE, averaged over joints and pixels (SimpleBaseline's JointsMSELoss,
-    including its factor 0.5)."""
-    if pred.shape != target.shape:
-        raise ValueError(f"heatmap loss: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ "
-                         "(does data.heatmap_size match the model's output stride?)")
-    w = weight[:, :, None, None]
-    return 0.5 * ((pred.float() - target) ** 2 * w).mean()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,9 +181,8 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     dataset = make_dataset(data_cfg, data_cfg.get("train_split", "train"), train=True, seed=seed)
     if len(dataset) == 0:
         raise ValueError(f"{data_cfg['root']}: the training split has no usable people")
-    model_cfg = dict(cfg["model"])
-    pretrained = model_cfg.pop("pretrained", None)
-    model = build_model(model_cfg, input_size=tuple(data_cfg["input_size"])).to(device)
+    pretrained = cfg["model"].get("pretrained")
+    model = build_model(cfg["model"], input_size=tuple(data_cfg["input_size"])).to(device)
     if pretrained:
         load_pretrained(model.backbone, pretrained, skip_head=bool(cfg["model"].get("pretrained_skip_head", False)))
     init = tcfg.get("init_from")  # a vidpose checkpoint of a (single-frame) model: load what fits

@@ -33,13 +33,8 @@ class SingleFrame(nn.Module):
         return {"heatmaps": out["heatmaps"], "aux_losses": {}}
 
 
-class NaiveTemporal(nn.Module):
-    trainable_in_backbone = ("final_layer",)
-
-    def __init__(self, backbone: nn.Module, joints: int = 17):
-        super().__init__()
-        self.backbone = backbone
-        self.heatmap_stride = backbone.heatmap_stride
+class NaiveTemporal(SingleFrame):
+    """Same parameters as ``SingleFrame``; only the forward pass differs."""
 
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, type(self).__name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidpose.models.layers import BasicBlock, Bottleneck, make_layer
+from vidpose.models.layers import BasicBlock, Bottleneck, HeatmapBackbone, make_layer
 
 #: name -> (stem width, layer1 planes, branch widths, modules per stage 2-4, blocks per branch)
 SIZES = {
@@ -87,7 +87,7 @@ def _transition(pre: tuple[int, ...], cur: tuple[int, ...]) -> nn.ModuleList:
     return nn.ModuleList(layers)
 
 
-class HRNet(nn.Module):
+class HRNet(HeatmapBackbone):
     """``forward`` returns ``features`` (the stride-4 branch after stages 1-4, all of the branch
     width; stage 1's is layer1 after ``transition1``, as the TDMI-lineage code takes it),
     ``feature`` (the last of them) and ``heatmaps`` (1x1 ``final_layer``)."""
@@ -100,7 +100,7 @@ class HRNet(nn.Module):
         self.conv2 = nn.Conv2d(stem, stem, 3, 2, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = make_layer(Bottleneck, stem, layer1_planes, 4 if blocks == 4 else blocks)
+        self.layer1 = make_layer(Bottleneck, stem, layer1_planes, blocks)
         stage1_out = layer1_planes * Bottleneck.expansion
         pre: tuple[int, ...] = (stage1_out,)
         for s, n_modules in enumerate(modules, start=2):
@@ -134,13 +134,6 @@ class HRNet(nn.Module):
             features.append(ys[0])
         return {"features": features, "feature": ys[0]}
 
-    def head(self, feature: torch.Tensor) -> torch.Tensor:
-        return self.final_layer(feature)
-
-    def forward(self, x: torch.Tensor) -> dict:
-        out = self.forward_features(x)
-        out["heatmaps"] = self.head(out["feature"])
-        return out
 
 
 def build_hrnet(size: str = "w32", joints: int = 17) -> HRNet:

@@ -79,6 +79,34 @@ class ResidualBlocks(nn.Sequential):
         super().__init__(*layers)
 
 
+class HeatmapBackbone(nn.Module):
+    """What every backbone offers: ``forward_features`` (subclasses) returns ``features`` and the
+    head's input ``feature``; ``head`` is the 1x1 ``final_layer``; ``forward`` adds ``heatmaps``."""
+
+    final_layer: nn.Conv2d
+
+    def forward_features(self, x: torch.Tensor) -> dict:
+        raise NotImplementedError
+
+    def head(self, feature: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(feature)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        out = self.forward_features(x)
+        out["heatmaps"] = self.head(out["feature"])
+        return out
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Joint-weighted MSE, averaged over joints and pixels (SimpleBaseline's JointsMSELoss,
+    including its factor 0.5)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"heatmap loss: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ "
+                         "(does data.heatmap_size match the model's output stride?)")
+    w = weight[:, :, None, None]
+    return 0.5 * ((pred.float() - target) ** 2 * w).mean()
+
+
 class HeatmapHead(nn.Module):
     """The 3x3 detection head of the temporal methods: features -> one heatmap per joint."""
 

@@ -28,6 +28,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+#: keys of ``model`` that say how to load weights, not what to build (read by the trainer)
+LOADING_KEYS = ("pretrained", "pretrained_skip_head")
+
+
 def build_backbone(cfg: dict[str, Any], joints: int = 17, input_size: tuple[int, int] | None = None) -> nn.Module:
     cfg = dict(cfg)
     name = cfg.pop("name", None)
@@ -40,7 +44,7 @@ def build_backbone(cfg: dict[str, Any], joints: int = 17, input_size: tuple[int,
 
 def build_model(cfg: dict[str, Any], joints: int = 17, input_size: tuple[int, int] | None = None) -> nn.Module:
     """Build ``cfg['name']`` around the backbone described by ``cfg['backbone']``."""
-    cfg = dict(cfg)
+    cfg = {k: v for k, v in cfg.items() if k not in LOADING_KEYS}
     name = cfg.pop("name", None)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidpose.models.layers import BasicBlock, Bottleneck, make_layer
+from vidpose.models.layers import BasicBlock, Bottleneck, HeatmapBackbone, make_layer
 
 #: depth -> (block, blocks per stage)
 DEPTHS = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
@@ -24,7 +24,7 @@ SIZES = {
 }
 
 
-class ResNetPose(nn.Module):
+class ResNetPose(HeatmapBackbone):
     """A ResNet backbone plus SimpleBaseline head. ``forward`` returns ``features`` (C2..C5),
     ``feature`` (the last deconvolution output, stride 4) and ``heatmaps``."""
 
@@ -68,13 +68,6 @@ class ResNetPose(nn.Module):
             features.append(x)
         return {"features": features, "feature": self.deconv_layers(x)}
 
-    def head(self, feature: torch.Tensor) -> torch.Tensor:
-        return self.final_layer(feature)
-
-    def forward(self, x: torch.Tensor) -> dict:
-        out = self.forward_features(x)
-        out["heatmaps"] = self.head(out["feature"])
-        return out
 
 
 def build_resnet(size: str = "r50", joints: int = 17, **overrides) -> ResNetPose:

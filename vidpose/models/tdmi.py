@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, heatmap_loss
 from vidpose.models.mutual_info import dependence_js, vsd_preservation
 
 
@@ -188,6 +188,6 @@ class TDMI(nn.Module):
             "mi_cond_visual": a * vsd_preservation(visual_pred, heatmaps, tau),  # Eq. 10, 12
         }
         target = batch["heatmaps"].to(heatmaps.device)
-        weight = batch["target_weight"].to(heatmaps.device)[:, :, None, None]
-        terms["aux_motion_heatmap"] = self.aux_heatmap_weight * 0.5 * ((motion_pred.float() - target) ** 2 * weight).mean()
+        weight = batch["target_weight"].to(heatmaps.device)
+        terms["aux_motion_heatmap"] = self.aux_heatmap_weight * heatmap_loss(motion_pred, target, weight)
         return terms

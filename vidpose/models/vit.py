@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidpose.models.layers import HeatmapBackbone
+
 #: name -> (embed dim, depth, heads, patch size, deconv layers)
 SIZES = {
     "tiny": (96, 4, 3, 8, 1),
@@ -74,7 +76,7 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class ViTPose(nn.Module):
+class ViTPose(HeatmapBackbone):
     def __init__(self, dim: int = 768, depth: int = 12, heads: int = 12, patch: int = 16, deconv: int = 2,
                  input_size: tuple[int, int] = (192, 256), joints: int = 17, deconv_channels: int = 256):
         super().__init__()
@@ -125,13 +127,6 @@ class ViTPose(nn.Module):
         fmap = self.tokens_to_map(tokens, grid)
         return {"tokens": tokens, "grid": grid, "features": [fmap], "feature": self.deconv_layers(fmap)}
 
-    def head(self, feature: torch.Tensor) -> torch.Tensor:
-        return self.final_layer(feature)
-
-    def forward(self, x: torch.Tensor) -> dict:
-        out = self.forward_features(x)
-        out["heatmaps"] = self.head(out["feature"])
-        return out
 
 
 def build_vit(size: str = "base", joints: int = 17, input_size: tuple[int, int] = (192, 256)) -> ViTPose:
@@ -142,16 +137,3 @@ def build_vit(size: str = "base", joints: int = 17, input_size: tuple[int, int] 
         raise ValueError(f"ViT-{size}: input size {input_size} must be a multiple of the patch size {patch}")
     return ViTPose(dim, depth, heads, patch, deconv, tuple(input_size), joints)
 
-
-def sincos_2d(grid: tuple[int, int], dim: int) -> torch.Tensor:
-    """(h*w, dim) fixed 2D sine-cosine position encoding (half the channels for y, half for x)."""
-    h, w = grid
-    quarter = dim // 4
-    omega = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float32) / max(quarter, 1)))
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    out = [torch.sin(ys.reshape(-1, 1) * omega), torch.cos(ys.reshape(-1, 1) * omega),
-           torch.sin(xs.reshape(-1, 1) * omega), torch.cos(xs.reshape(-1, 1) * omega)]
-    enc = torch.cat(out, 1)
-    if enc.shape[1] < dim:
-        enc = F.pad(enc, (0, dim - enc.shape[1]))
-    return enc

@@ -15,7 +15,6 @@ processes and the same seed always gives byte-identical files (on the same libra
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import time
@@ -230,19 +229,6 @@ def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True) ->
     stats["bytes"] = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.name != "stats.json")
     write_json_atomic(stats, root / "stats.json")
     return stats
-
-
-def is_generated(out: str | os.PathLike, cfg: SynthConfig) -> bool:
-    """True when ``out`` holds a finished dataset made with the same configuration."""
-    path = Path(out) / "stats.json"
-    if not path.exists():
-        return False
-    try:
-        saved = json.loads(path.read_text())["config"]
-    except (ValueError, KeyError):
-        return False
-    mine = {**asdict(cfg), "splits": list(cfg.splits)}
-    return {k: v for k, v in saved.items() if k != "workers"} == {k: v for k, v in mine.items() if k != "workers"}
 
 
 def contact_sheet(root: str | os.PathLike, out: str | os.PathLike, split: str = "val", videos: int = 4,

@@ -41,6 +41,8 @@ from vidpose.synth.render import (
 )
 
 SUB = 8  # simulation steps per frame
+_SLOTS = np.array(list(SLOT_POINTS))  # annotated PoseTrack slots and their body points
+_SLOT_BODY = np.array([B[n] for n in SLOT_POINTS.values()])
 FPS = 25.0
 DEGRADATIONS = ("motion_blur", "defocus", "occluder", "noise", "jpeg", "lighting")
 
@@ -345,8 +347,8 @@ class Scene:
         self.tracks = [simulate_person(rng, n, 0.0, self.focal0, W, crosser=bool(k > 0 and rng.random() < 0.55))
                        for k in range(n_people)]
         self.plan = self._plan_degradations()
-        self.occluders = [self._make_occluder(f) for f, d in enumerate(self.plan) if d and d["type"] == "occluder"]
-        self.occluders = [o for o in self.occluders if o is not None]
+        made = (self._make_occluder(f) for f, d in enumerate(self.plan) if d and d["type"] == "occluder")
+        self.occluders = [o for o in made if o is not None]
 
     # -- camera ----------------------------------------------------------------------------
     def camera(self, t: float, jitter: np.ndarray | None = None) -> Camera:
@@ -510,13 +512,12 @@ class Scene:
         people, ignore, boxes = [], [], []
         for k, (track, pts) in enumerate(zip(self.tracks, points)):
             uv, z = cam.project(pts)
-            slots = np.array(list(SLOT_POINTS))
-            idx = np.array([B[n] for n in SLOT_POINTS.values()])
             kp = np.zeros((17, 3))
             occluded = np.zeros(17, dtype=int)
-            inside = (uv[idx, 0] >= 0) & (uv[idx, 0] <= W - 1) & (uv[idx, 1] >= 0) & (uv[idx, 1] <= H - 1)
+            joints = uv[_SLOT_BODY]
+            inside = (joints[:, 0] >= 0) & (joints[:, 0] <= W - 1) & (joints[:, 1] >= 0) & (joints[:, 1] <= H - 1)
             by_person = by_object = 0
-            for slot, i, ok in zip(slots, idx, inside):
+            for slot, i, ok in zip(_SLOTS, _SLOT_BODY, inside):
                 if not ok:
                     continue
                 kp[slot] = (uv[i, 0], uv[i, 1], 1)
@@ -525,10 +526,10 @@ class Scene:
                 if not seen:
                     by_person += int(owner >= 0 and owner != k)
                     by_object += int(owner == OCCLUDER_ID)
-            radius = 0.14 * cam.focal / z[idx]
-            lo = np.maximum((uv[idx] - radius[:, None]).min(0), 0)
-            hi = np.minimum((uv[idx] + radius[:, None]).max(0), [W - 1, H - 1])
-            stature = np.ptp(uv[idx, 1])
+            radius = 0.14 * cam.focal / z[_SLOT_BODY]
+            lo = np.maximum((uv[_SLOT_BODY] - radius[:, None]).min(0), 0)
+            hi = np.minimum((uv[_SLOT_BODY] + radius[:, None]).max(0), [W - 1, H - 1])
+            stature = np.ptp(uv[_SLOT_BODY, 1])
             n_inside = int(inside.sum())
             if (hi > lo).all():
                 hidden = (15 - n_inside + int(occluded.sum())) / 15
