@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidpose.models.layers import BasicBlock, Bottleneck, HeatmapBackbone, make_layer
+from vidpose.models.layers import BasicBlock, Bottleneck, HeatmapBackbone, init_heatmap_layer, make_layer
 
 #: name -> (stem width, layer1 planes, branch widths, modules per stage 2-4, blocks per branch)
 SIZES = {
@@ -112,7 +112,7 @@ class HRNet(HeatmapBackbone):
                 for m in range(n_modules)
             ]))
             pre = cur
-        self.final_layer = nn.Conv2d(widths[0], joints, 1)
+        self.final_layer = init_heatmap_layer(nn.Conv2d(widths[0], joints, 1))
         self.stage_channels = [widths[0]] * 4
         self.feature_channels = widths[0]
         self.heatmap_stride = 4

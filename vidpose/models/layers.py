@@ -107,14 +107,22 @@ def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor)
     return 0.5 * ((pred.float() - target) ** 2 * w).mean()
 
 
+def init_heatmap_layer(conv: nn.Conv2d) -> nn.Conv2d:
+    """Near-zero maps at the start (std 0.001, as the official SimpleBaseline/HRNet code): a
+    default-initialised last layer starts with a loss ~100x the all-zero prediction's, and
+    small backbones then collapse to predicting zeros."""
+    nn.init.normal_(conv.weight, std=0.001)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
 class HeatmapHead(nn.Module):
     """The 3x3 detection head of the temporal methods: features -> one heatmap per joint."""
 
     def __init__(self, cin: int, joints: int = 17, kernel: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(cin, joints, kernel, 1, kernel // 2)
-        nn.init.normal_(self.conv.weight, std=0.001)  # near-zero maps at the start, as HRNet's final layer
-        nn.init.zeros_(self.conv.bias)
+        self.conv = init_heatmap_layer(nn.Conv2d(cin, joints, kernel, 1, kernel // 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)

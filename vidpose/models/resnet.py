@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidpose.models.layers import BasicBlock, Bottleneck, HeatmapBackbone, make_layer
+from vidpose.models.layers import BasicBlock, Bottleneck, HeatmapBackbone, init_heatmap_layer, make_layer
 
 #: depth -> (block, blocks per stage)
 DEPTHS = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
@@ -57,8 +57,7 @@ class ResNetPose(HeatmapBackbone):
         for m in self.deconv_layers.modules():
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.normal_(m.weight, std=0.001)
-        nn.init.normal_(self.final_layer.weight, std=0.001)
-        nn.init.zeros_(self.final_layer.bias)
+        init_heatmap_layer(self.final_layer)
 
     def forward_features(self, x: torch.Tensor) -> dict:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidpose.models.layers import HeatmapBackbone
+from vidpose.models.layers import HeatmapBackbone, init_heatmap_layer
 
 #: name -> (embed dim, depth, heads, patch size, deconv layers)
 SIZES = {
@@ -97,7 +97,7 @@ class ViTPose(HeatmapBackbone):
                        nn.ReLU(inplace=True)]
             cin = deconv_channels
         self.deconv_layers = nn.Sequential(*layers)
-        self.final_layer = nn.Conv2d(cin, joints, 1)
+        self.final_layer = init_heatmap_layer(nn.Conv2d(cin, joints, 1))
         self.dim = dim
         self.feature_channels = cin
         self.heatmap_stride = patch // 2 ** deconv
