@@ -50,7 +50,7 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(synth_tiny, tmp_pat
     # 32 train people / batch 8 = 4 steps per epoch; stop inside the second epoch.
     full = train(tiny_config(synth_tiny, max_steps=6), tmp_path / "full", progress=False)
     assert full["steps"] == 6
-    part = train(tiny_config(synth_tiny, max_steps=3), tmp_path / "part", progress=False)
+    part = train(tiny_config(synth_tiny, max_steps=6, stop_at_step=3), tmp_path / "part", progress=False)
     assert part["steps"] == 3 and part["stopped_early"]
     resumed = train(tiny_config(synth_tiny, max_steps=6), tmp_path / "part", resume=True, progress=False)
     assert resumed["steps"] == 6

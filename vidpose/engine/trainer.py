@@ -13,8 +13,10 @@
       amp: true                 # mixed precision on GPU (ignored on CPU)
       seed: 0
       checkpoint_every: 200     # steps; also at every epoch end
-      max_steps: null           # stop early (tests, budgets); a checkpoint is written
-      max_minutes: null
+      max_steps: null           # a step budget: the schedule then spans min(epochs, max_steps)
+      max_minutes: null         # a wall-clock cap (machine-dependent); a checkpoint is written
+      stop_at_step: null        # stop here (checkpointed) without changing the schedule: run a
+                                # long job in chunks, each continued with --resume
 
 The loss is the joint-weighted heatmap MSE plus the model's ``aux_losses`` (already weighted by
 the model's own config). Checkpoints are written atomically (temporary file, then rename) and
@@ -206,11 +208,13 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     steps_per_epoch = math.ceil(math.ceil(len(dataset) / world) / batch_size)
     epochs = int(tcfg.get("epochs", 1))
     total = steps_per_epoch * epochs
+    if tcfg.get("max_steps") is not None:  # a step budget: the schedule decays over it
+        total = min(total, int(tcfg["max_steps"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, tcfg, steps_per_epoch))
     use_amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    step, start_epoch, start_in_epoch = 0, 0, 0
+    step, start_epoch, start_in_epoch, minutes_before = 0, 0, 0, 0.0
     ckpt_path = out / "last.pt"
     if resume:
         if not ckpt_path.exists():
@@ -222,6 +226,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         step, start_epoch, start_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
+        minutes_before = float(state.get("minutes", 0.0))
         log.info("resumed %s at step %d (epoch %d, step %d of it)", ckpt_path, step, start_epoch, start_in_epoch)
 
     def checkpoint(epoch: int, in_epoch: int) -> None:
@@ -232,6 +237,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "epoch": epoch,
             "step_in_epoch": in_epoch, "rng": {"torch": torch.get_rng_state()},
+            "minutes": minutes_before + (time.perf_counter() - began) / 60,
         })
 
     writer = _tensorboard(out / "tb") if rank == 0 else None
@@ -290,8 +296,11 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                         for k, v in record.items():
                             if k not in ("step", "epoch"):
                                 writer.add_scalar(f"train/{k}", v, step)
-            budget_over = max_minutes is not None and (time.perf_counter() - began) / 60 >= float(max_minutes)
-            if (max_steps is not None and step >= int(max_steps)) or budget_over:
+            elapsed = minutes_before + (time.perf_counter() - began) / 60
+            budget_over = max_minutes is not None and elapsed >= float(max_minutes)
+            stop_at = tcfg.get("stop_at_step")
+            if (max_steps is not None and step >= int(max_steps)) or budget_over or \
+                    (stop_at is not None and step >= int(stop_at)):
                 stopped_early = True
                 break
             if step % every == 0:
@@ -302,7 +311,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             checkpoint(epoch + 1 if finished_epoch else epoch, 0 if finished_epoch else in_epoch)
             break
         checkpoint(epoch + 1, 0)
-    minutes = (time.perf_counter() - began) / 60
+    minutes = minutes_before + (time.perf_counter() - began) / 60
     if rank == 0:
         final = {"format": CHECKPOINT_FORMAT, "model_name": cfg["model"]["name"], "config": cfg,
                  "model": raw_model.state_dict(), "step": step, "train_minutes": minutes}
