@@ -7,6 +7,18 @@ rotation, flip with joint swap, half-body) is drawn once per clip.
 
 Boundary rule: a neighbour outside the video is replaced by the nearest existing frame, i.e. its
 index is clamped to [0, n - 1]. A clip at frame 0 of a 1-frame video is that frame repeated.
+
+Training items also carry ``clip_heatmaps`` (T, 17, h, w) and ``clip_weight`` (T, 17): the same
+person's targets in every clip frame, found by track id in that frame's annotation, with weight 0
+where the frame is unlabeled or the person is absent (SDTC's sequence pose reconstruction, Eq. 15).
+
+With ``global_frames`` > 0 (GLPose), items also carry ``global_crops`` (G, 3, H, W): the person
+proposals of frames sampled across the whole video outside the local window (G =
+``global_frames`` x ``global_per_frame``), each cropped with its own box and the clip's
+augmentation, plus ``global_valid`` (G,) and ``global_keys`` (a string per crop naming video,
+frame and box, for the embedding cache). Proposals are the detections when testing with a
+detection file, else the GT boxes. ``global_mode: streaming`` samples only frames before the
+local window (nothing from the future); ``offline`` samples the whole video.
 """
 
 from __future__ import annotations
@@ -53,6 +65,9 @@ class ClipConfig:
     enlarge: float = 1.25
     offsets: tuple[int, ...] = (-2, -1, 1, 2)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    global_frames: int = 0  # GLPose: frames sampled across the video (0 = none)
+    global_per_frame: int = 1  # proposals kept per sampled frame (highest score first)
+    global_mode: str = "offline"  # or "streaming": only frames before the local window
 
     @property
     def stride(self) -> float:
@@ -78,10 +93,13 @@ class ClipSample:
     image_to_crop: np.ndarray  # (2, 3)
     crop_to_image: np.ndarray  # (2, 3)
     frame_indices: list[int]
+    clip_heatmaps: np.ndarray | None = None  # (T, 17, h, w): the person in every clip frame
+    clip_weight: np.ndarray | None = None  # (T, 17), 0 where that frame has no label for them
 
 
 def make_clip(frames: list[np.ndarray], bbox: np.ndarray, cfg: ClipConfig, keypoints: np.ndarray | None = None,
-              aug: AugmentParams | None = None) -> ClipSample:
+              aug: AugmentParams | None = None, neighbour_keypoints: list[np.ndarray | None] | None = None
+              ) -> ClipSample:
     """Crop every frame of a clip with one transform and build the key frame's targets.
 
     ``keypoints`` (17, 3) are the key frame's GT in image coordinates (None at test time).
@@ -106,7 +124,43 @@ def make_clip(frames: list[np.ndarray], bbox: np.ndarray, cfg: ClipConfig, keypo
         if aug.flip:
             kp = flip_keypoints(kp)
         heatmaps, weights = encode_gaussian(kp[:, :2] / cfg.stride, kp[:, 2] > 0, cfg.heatmap_size, cfg.sigma)
-    return ClipSample(images, heatmaps, weights, matrix, invert_transform(matrix), [])
+    sample = ClipSample(images, heatmaps, weights, matrix, invert_transform(matrix), [])
+    if neighbour_keypoints is not None:  # the same person in every clip frame (None: not labeled there)
+        maps = np.zeros((len(neighbour_keypoints), 17, hh, hw), dtype=np.float32)
+        wts = np.zeros((len(neighbour_keypoints), 17), dtype=np.float32)
+        for t, nk in enumerate(neighbour_keypoints):
+            if nk is None:
+                continue
+            kp = np.asarray(nk, dtype=np.float64).copy()
+            kp[:, :2] = apply_transform(kp[:, :2], matrix)
+            if aug.flip:
+                kp = flip_keypoints(kp)
+            maps[t], wts[t] = encode_gaussian(kp[:, :2] / cfg.stride, kp[:, 2] > 0, cfg.heatmap_size, cfg.sigma)
+        sample.clip_heatmaps, sample.clip_weight = maps, wts
+    return sample
+
+
+def sample_global_frames(candidates: list[int], key: int, span: int, count: int, mode: str = "offline",
+                         rng: np.random.Generator | None = None) -> list[int]:
+    """``count`` frames from ``candidates`` (sorted frame indices) spread uniformly over the
+    video outside the local window |n - key| <= span; ``streaming`` keeps only n < key - span.
+    With ``rng`` (training) each pick is drawn at random within its equal-width segment."""
+    if mode not in ("offline", "streaming"):
+        raise ValueError(f"global_mode must be offline or streaming, got {mode!r}")
+    if mode == "streaming":
+        eligible = [n for n in candidates if n < key - span]
+    else:
+        eligible = [n for n in candidates if abs(n - key) > span]
+    if not eligible or count <= 0:
+        return []
+    if len(eligible) <= count:
+        return eligible
+    edges = np.linspace(0, len(eligible), count + 1)
+    picks = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        lo, hi = int(np.floor(a)), max(int(np.floor(a)) + 1, int(np.floor(b)))
+        picks.append(eligible[int(rng.integers(lo, hi)) if rng is not None else (lo + hi - 1) // 2])
+    return picks
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -144,6 +198,7 @@ class TopDownClipDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.items: list[tuple[int, int, np.ndarray, np.ndarray | None, float]] = []
+        self.track_ids: list[int | None] = []
         self.skipped = 0
         for v, video in enumerate(videos):
             for f, frame in enumerate(video.frames):
@@ -152,6 +207,7 @@ class TopDownClipDataset(Dataset):
                 if detections is not None:
                     for det in detections.for_frame(frame, min_box_score):
                         self.items.append((v, f, det.bbox, None, det.score))
+                        self.track_ids.append(None)
                     continue
                 for person in frame.people:
                     box = person.bbox if person.bbox is not None else keypoints_box(person.keypoints)
@@ -159,7 +215,41 @@ class TopDownClipDataset(Dataset):
                         self.skipped += 1
                         continue
                     self.items.append((v, f, box, person.keypoints, 1.0))
+                    self.track_ids.append(person.track_id)
         self._sources: dict[int, FrameSource] = {}
+        self._by_number: dict[int, dict[int, int]] = {}
+        # GLPose: per video, annotation frame position -> proposal boxes (N, 4) and scores
+        self.proposals: list[dict[int, tuple[np.ndarray, np.ndarray]]] = []
+        if cfg.global_frames > 0:
+            for video in videos:
+                table = {}
+                for f, frame in enumerate(video.frames):
+                    if detections is not None:
+                        dets = detections.for_frame(frame, min_box_score)
+                        boxes = [d.bbox for d in dets]
+                        scores = [d.score for d in dets]
+                    else:
+                        boxes = [p.bbox if p.bbox is not None else keypoints_box(p.keypoints) for p in frame.people]
+                        scores = [1.0] * len(boxes)
+                    kept = [(np.asarray(b, float), sc) for b, sc in zip(boxes, scores)
+                            if b is not None and b[2] > 0 and b[3] > 0]
+                    if kept:
+                        table[f] = (np.stack([b for b, _ in kept]), np.array([sc for _, sc in kept]))
+                self.proposals.append(table)
+
+    def _track(self, v: int, track_id: int | None, indices: list[int], first: int) -> list[np.ndarray | None]:
+        video = self.videos[v]
+        if v not in self._by_number:
+            self._by_number[v] = {frame_number(fr.file_name) - first: k for k, fr in enumerate(video.frames)}
+        out: list[np.ndarray | None] = []
+        for idx in indices:
+            k = self._by_number[v].get(idx)
+            frame = video.frames[k] if k is not None else None
+            match = None
+            if frame is not None and frame.is_labeled and track_id is not None:
+                match = next((p.keypoints for p in frame.people if p.track_id == track_id), None)
+            out.append(match)
+        return out
 
     def __len__(self) -> int:
         return len(self.items)
@@ -181,11 +271,21 @@ class TopDownClipDataset(Dataset):
             raise FrameError(f"{source.path}: {video.frames[f].file_name}: {e}") from None
         frames = [source.read(k) for k in indices]
         aug = None
+        neighbours = None
         if self.train and keypoints is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             aug = sample_augmentation(rng, self.cfg.augment, keypoints)
-        sample = make_clip(frames, box, self.cfg, keypoints, aug)
-        return {
+            neighbours = self._track(v, self.track_ids[i], indices, getattr(source, "first", 0))
+            neighbours[0] = keypoints  # the key person, whether or not it has a track id
+        sample = make_clip(frames, box, self.cfg, keypoints, aug, neighbours)
+        extra = {}
+        if sample.clip_heatmaps is not None:
+            extra = {"clip_heatmaps": torch.from_numpy(sample.clip_heatmaps),
+                     "clip_weight": torch.from_numpy(sample.clip_weight)}
+        if self.cfg.global_frames > 0:
+            rng = np.random.default_rng([self.seed, self.epoch, i, 1]) if self.train else None
+            extra.update(self.global_context(v, f, aug or AugmentParams(), rng))
+        return {**extra,
             "images": to_tensor(sample.images),
             "heatmaps": torch.from_numpy(sample.heatmaps),
             "target_weight": torch.from_numpy(sample.target_weight),
@@ -194,3 +294,32 @@ class TopDownClipDataset(Dataset):
             "video": v,
             "frame": f,
         }
+
+    def global_context(self, v: int, f: int, aug: AugmentParams, rng: np.random.Generator | None) -> dict:
+        """GLPose's global proposals for the item at (video v, annotation frame f)."""
+        cfg = self.cfg
+        video, source = self.videos[v], self.source(v)
+        first = getattr(source, "first", 0)
+        table = self.proposals[v]
+        number = {g: frame_number(video.frames[g].file_name) - first for g in table}
+        key = frame_number(video.frames[f].file_name) - first
+        span = max((abs(o) for o in cfg.offsets), default=0)
+        by_index = {n: g for g, n in number.items()}
+        picks = sample_global_frames(sorted(by_index), key, span, cfg.global_frames, cfg.global_mode, rng)
+        count = cfg.global_frames * cfg.global_per_frame
+        crops = np.zeros((count, cfg.input_size[1], cfg.input_size[0], 3), dtype=np.uint8)
+        valid = np.zeros(count, dtype=bool)
+        keys = [""] * count
+        k = 0
+        for n in picks:
+            boxes, scores = table[by_index[n]]
+            order = np.argsort(-scores, kind="stable")[: cfg.global_per_frame]
+            image = source.read(n)
+            for j in order:
+                center, size = box_to_center_size(boxes[j], cfg.aspect_ratio, cfg.enlarge)
+                matrix = crop_transform(center, size * aug.scale, cfg.input_size, aug.rotation, aug.flip)
+                crops[k] = warp_image(image, matrix, cfg.input_size)
+                valid[k] = True
+                keys[k] = f"{video.name}:{n}:{j}"
+                k += 1
+        return {"global_crops": to_tensor(crops), "global_valid": torch.from_numpy(valid), "global_keys": keys}

@@ -9,6 +9,9 @@
       heatmap_size: [24, 32]
       sigma: 1.5
       offsets: [-2, -1, 1, 2]          # supporting frames (delta = 2)
+      global_frames: 0                 # GLPose: frames sampled across the video (0 = none)
+      global_per_frame: 1              # proposals per sampled frame
+      global_mode: offline             # or streaming (past frames only)
       workers: 2
 """
 
@@ -39,7 +42,9 @@ def clip_config(data: dict[str, Any]) -> ClipConfig:
     aug = AugmentConfig(**data.get("augment", {}))
     return ClipConfig(input_size=tuple(data["input_size"]), heatmap_size=tuple(data["heatmap_size"]),
                       sigma=float(data.get("sigma", 2.0)), offsets=tuple(data.get("offsets", (-2, -1, 1, 2))),
-                      augment=aug)
+                      augment=aug, global_frames=int(data.get("global_frames", 0)),
+                      global_per_frame=int(data.get("global_per_frame", 1)),
+                      global_mode=str(data.get("global_mode", "offline")))
 
 
 def ensure_dataset(data: dict[str, Any]) -> Path:

@@ -45,6 +45,16 @@ def load_trained(cfg: dict[str, Any], checkpoint: str | os.PathLike, device: tor
     return model.to(device).eval()
 
 
+def flip_batch(batch: dict) -> dict:
+    """The extra model inputs of a horizontally flipped clip: GLPose's global crops are flipped
+    too, and their cache keys marked so that flipped and unflipped embeddings stay apart."""
+    out = dict(batch)
+    if "global_crops" in batch:
+        out["global_crops"] = batch["global_crops"].flip(-1)
+        out["global_keys"] = [[k + ":flip" if k else k for k in row] for row in batch["global_keys"]]
+    return out
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset, device: torch.device, flip: bool = True, flip_shift: bool = True,
             method: str = "dark", batch_size: int = 64, workers: int = 0, progress: bool = True
@@ -57,9 +67,9 @@ def predict(model: torch.nn.Module, dataset, device: torch.device, flip: bool = 
     out = []
     for batch in tqdm(loader, desc="test", disable=not progress):
         images = batch["images"].to(device)
-        heatmaps = model(images)["heatmaps"].float().cpu().numpy()
+        heatmaps = model(images, batch)["heatmaps"].float().cpu().numpy()
         if flip:
-            flipped = model(images.flip(-1))["heatmaps"].float().cpu().numpy()
+            flipped = model(images.flip(-1), flip_batch(batch))["heatmaps"].float().cpu().numpy()
             heatmaps = flip_test_average(heatmaps, flipped, shift=flip_shift)
         kernel = max(3, (min(heatmaps.shape[-2:]) // 6) | 1)  # DARK's 11 at 64x48, scaled to the map
         coords, maxvals = decode(heatmaps, method, blur_kernel=kernel)

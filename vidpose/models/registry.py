@@ -16,7 +16,10 @@ from torch import nn
 
 from vidpose.models.baselines import NaiveTemporal, SingleFrame
 from vidpose.models.hrnet import build_hrnet
+from vidpose.models.glpose import GLPose
+from vidpose.models.jmpose import JMPose
 from vidpose.models.resnet import build_resnet
+from vidpose.models.sdtc import SDTC
 from vidpose.models.tdmi import TDMI
 from vidpose.models.vit import build_vit
 
@@ -25,6 +28,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "single_frame": SingleFrame,
     "naive_temporal": NaiveTemporal,
     "tdmi": TDMI,
+    "sdtc": SDTC,
+    "jmpose": JMPose,
+    "glpose": GLPose,
 }
 
 

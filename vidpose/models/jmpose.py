@@ -1,0 +1,284 @@
+"""JM-Pose: joint-motion mutual learning with the information orthogonality objective
+(Wu et al., ACM MM 2024; shared/papers/jmpose-abstract.txt, Fig. 2 pipeline, Fig. 3 block;
+reconstruction notes in shared/specs/jmpose.md).
+
+Pipeline (Fig. 2): a frozen backbone gives every frame's initial heatmaps and features ->
+(a) a global pixel-level motion representation M_t between the key frame and its left and right
+neighbours -> (b) the Context-aware Joint Learner: initial heatmaps H^ and M_t predict deformable
+offsets (JO) and modulation weights (JW), and DCNv2 over M_t gives the local joint feature J_t
+-> (c) L Joint-Motion Mutual Learning blocks, each exchanging information both ways (cross
+attention, residual, gate; Fig. 3) and each adding the information orthogonality loss
+L_IO = I(J; M | H^) = I(J; M) - I(M; H^) + I(M; H^ | J) -> (d) fusion and a 3x3 head.
+
+The paper's method text is not available; every choice below follows the figures and, where they
+are silent, jmpose.md's recommendations (also in docs/methods.md):
+- motion ``learned`` (default): per side, the neighbours' feature differences to the key frame
+  with the key feature, through residual blocks (shared by both sides) -> M^l, M^r; concatenated
+  and merged by a 1x1 convolution. ``flow``: OpenCV DIS flow between the key crop and each
+  neighbour, encoded by two stride-2 convolutions and residual blocks per side (RAFT stand-in);
+- H^ = the initial heatmaps of all frames, concatenated and detached (the backbone is frozen);
+- CJL: 3x3 dilation-3 predictors of offsets and masks for a DCNv2 with ``offset_groups`` groups;
+- JMML: channel ("transposed") cross-attention with a learnable temperature, conv blocks 1x1 +
+  3x3 depthwise, a 1x1 convolution mixing both streams before the sigmoid gate (Fig. 3 draws
+  concat -> sigmoid -> chunk; without the mixing layer each stream would only gate itself);
+- the IO terms use estimators that are what they claim: a CLUB upper bound for I(J; M) on
+  pooled features (Cheng et al., ICML 2020), a predictive (variational) lower bound for I(M; H^)
+  and the difference of two predictive bounds for I(M; H^ | J) = I(M, J; H^) - I(J; H^).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidpose.models.deform import ModulatedDeformConv2d
+from vidpose.models.flow import dis_flow
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, conv_bn_relu
+from vidpose.models.tdmi import temporal_order
+
+
+class LearnedMotion(nn.Module):
+    """Feature-level motion: per side, cat(key feature, neighbour - key differences) -> blocks."""
+
+    def __init__(self, channels: int, per_side: int, width: int, blocks: int = 2):
+        super().__init__()
+        self.side = ResidualBlocks((per_side + 1) * channels, width, blocks)  # shared by both sides
+        self.merge = conv_bn_relu(2 * width, width, 1)
+
+    def forward(self, key: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """``key`` (B, C, h, w); ``left`` / ``right`` (B, n, C, h, w) neighbour features."""
+        sides = [self.side(torch.cat([key, (n - key[:, None]).flatten(1, 2)], 1)) for n in (left, right)]
+        return self.merge(torch.cat(sides, 1))
+
+
+class FlowMotion(nn.Module):
+    """Optical-flow motion (jmpose.md 3.1): per side, the flows to its neighbours (2 channels
+    each) -> two stride-2 convolutions to the feature stride -> residual blocks."""
+
+    def __init__(self, per_side: int, width: int, blocks: int = 2, stride: int = 4):
+        super().__init__()
+        if stride != 4:
+            raise ValueError("JM-Pose flow motion expects heatmaps at stride 4")
+        self.side = nn.Sequential(nn.Conv2d(2 * per_side, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width),
+                                  conv_bn_relu(width, width, 3, 2), *[BasicBlock(width, width) for _ in range(blocks)])
+        self.merge = conv_bn_relu(2 * width, width, 1)
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """``left`` / ``right``: (B, n, 2, H, W) flows in pixels."""
+        return self.merge(torch.cat([self.side(f.flatten(1, 2) / 8.0) for f in (left, right)], 1))
+
+
+class ContextAwareJointLearner(nn.Module):
+    """Fig. 2 (b): cat(H^, M) -> JO (offsets) and JW (modulation weights) -> DCNv2 over M -> J."""
+
+    def __init__(self, heatmap_channels: int, width: int, offset_groups: int = 4):
+        super().__init__()
+        self.context = ResidualBlocks(heatmap_channels + width, width, 1)
+        self.dcn = ModulatedDeformConv2d(width, width, 3, padding=1, offset_groups=offset_groups)
+        self.offsets = nn.Conv2d(width, self.dcn.offset_channels, 3, 1, padding=3, dilation=3)
+        self.weights = nn.Conv2d(width, self.dcn.mask_channels, 3, 1, padding=3, dilation=3)
+        nn.init.zeros_(self.offsets.weight)
+        nn.init.zeros_(self.offsets.bias)
+        self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+
+    def forward(self, heatmaps: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        x = self.context(torch.cat([heatmaps, motion], 1))
+        return self.out(self.dcn(motion, self.offsets(x), self.weights(x)))
+
+
+class ConvQKV(nn.Module):
+    """Fig. 3's conv block: 1x1 convolution to 3C, 3x3 depthwise, split into Q, K, V."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.pointwise = nn.Conv2d(channels, 3 * channels, 1)
+        self.depthwise = nn.Conv2d(3 * channels, 3 * channels, 3, 1, 1, groups=3 * channels)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.depthwise(self.pointwise(x)).chunk(3, 1)
+
+
+def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, temperature: torch.Tensor
+                      ) -> torch.Tensor:
+    """Transposed attention: tokens are channels (each an h*w map), so the cost is C^2 per head
+    instead of (h*w)^2. Q, K are L2-normalised over positions; ``temperature`` (heads,)."""
+    B, C, h, w = q.shape
+    q, k, v = (t.reshape(B, heads, C // heads, h * w) for t in (q, k, v))
+    q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+    attn = (q @ k.transpose(-2, -1) * temperature.view(1, heads, 1, 1)).softmax(-1)
+    return (attn @ v).reshape(B, C, h, w)
+
+
+class JointMotionMutualLearning(nn.Module):
+    """One JMML block (Fig. 3). Motion path: Q^m K^j V^j, + M; joint path: Q^j K^m V^m, + J;
+    gate = sigmoid(conv(cat(both))) chunked in two, one half per path."""
+
+    def __init__(self, width: int, heads: int = 1):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"JM-Pose: width {width} is not divisible by {heads} heads")
+        self.heads = heads
+        self.qkv_motion, self.qkv_joint = ConvQKV(width), ConvQKV(width)
+        self.temperature_motion = nn.Parameter(torch.ones(heads))
+        self.temperature_joint = nn.Parameter(torch.ones(heads))
+        self.out_motion, self.out_joint = nn.Conv2d(width, width, 1), nn.Conv2d(width, width, 1)
+        self.gate = nn.Conv2d(2 * width, 2 * width, 1)
+
+    def forward(self, motion: torch.Tensor, joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        qm, km, vm = self.qkv_motion(motion)
+        qj, kj, vj = self.qkv_joint(joint)
+        pm = motion + self.out_motion(channel_attention(qm, kj, vj, self.heads, self.temperature_motion))
+        pj = joint + self.out_joint(channel_attention(qj, km, vm, self.heads, self.temperature_joint))
+        gate = torch.sigmoid(self.gate(torch.cat([pm, pj], 1)))
+        gm, gj = gate.chunk(2, 1)
+        return pm * gm, pj * gj, gate
+
+
+# ----------------------------------------------------------------------------------------------
+# Information orthogonality (Fig. 3): I(J; M | H^) = I(J; M) - I(M; H^) + I(M; H^ | J)
+# ----------------------------------------------------------------------------------------------
+
+
+class GaussianCLUB(nn.Module):
+    """CLUB (Cheng et al., ICML 2020): I(x; y) <= E_p(x,y)[log q(y|x)] - E_p(x)p(y)[log q(y|x)]
+    with a Gaussian q(y|x) = N(mu(x), diag(exp(logvar(x)))). ``fit_loss`` trains q by maximum
+    likelihood on detached inputs; ``estimate`` uses q with detached parameters, so minimising it
+    moves only the features. Values are per dimension (divided by the vector size)."""
+
+    def __init__(self, dim: int, hidden: int = 128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2 * dim))
+
+    def _params(self, x: torch.Tensor, detach_params: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        l1, l2 = self.net[0], self.net[2]
+        w1, b1, w2, b2 = l1.weight, l1.bias, l2.weight, l2.bias
+        if detach_params:
+            w1, b1, w2, b2 = w1.detach(), b1.detach(), w2.detach(), b2.detach()
+        mu, logvar = F.linear(F.relu(F.linear(x, w1, b1)), w2, b2).chunk(2, -1)
+        return mu, logvar.clamp(-6, 6)
+
+    def fit_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mu, logvar = self._params(x.detach(), False)
+        return (((y.detach() - mu) ** 2) / logvar.exp() + logvar).mean() * 0.5
+
+    def estimate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mu, logvar = self._params(x, True)
+        inv = (-logvar).exp()
+        positive = -0.5 * ((y - mu) ** 2 * inv).mean(-1)  # log q(y_i | x_i), constants cancel
+        # all pairs (x_i, y_k): the product of the marginals
+        negative = -0.5 * ((y[None, :, :] - mu[:, None, :]) ** 2 * inv[:, None, :]).mean(-1).mean(1)
+        return (positive - negative).mean()
+
+
+def standardise(v: torch.Tensor) -> torch.Tensor:
+    """Per-channel zero mean, unit variance over the batch (so CLUB sees features of one scale)."""
+    return (v - v.mean(0, keepdim=True)) / (v.std(0, keepdim=True) + 1e-5)
+
+
+class InformationOrthogonality(nn.Module):
+    """L_IO for one block: CLUB(J; M) + prediction error of H^ from M (a variational lower bound
+    on I(M; H^) up to constants, so minimising it maximises the bound) + [err(H^ | J) -
+    err(H^ | M, J)]_+ (I(M; H^ | J) = I(M, J; H^) - I(J; H^) as a difference of two predictive
+    bounds, with predictors fitted on detached features and applied with detached weights)."""
+
+    def __init__(self, width: int, heatmap_channels: int):
+        super().__init__()
+        self.club = GaussianCLUB(width)
+        self.predict_m = nn.Conv2d(width, heatmap_channels, 1)
+        self.predict_j = nn.Conv2d(width, heatmap_channels, 1)
+        self.predict_mj = nn.Conv2d(2 * width, heatmap_channels, 1)
+
+    @staticmethod
+    def _err(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((pred.float() - target) ** 2).mean()
+
+    @staticmethod
+    def _frozen(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, conv.weight.detach(), conv.bias.detach())
+
+    def forward(self, motion: torch.Tensor, joint: torch.Tensor, context: torch.Tensor) -> dict[str, torch.Tensor]:
+        m, j = standardise(motion.mean((2, 3))), standardise(joint.mean((2, 3)))
+        both = torch.cat([motion, joint], 1)
+        return {
+            "io_joint_motion": self.club.estimate(j, m),  # I(J; M), minimised
+            "io_motion_context": self._err(self.predict_m(motion), context),  # -I(M; H^) + const
+            "io_conditional": (self._err(self._frozen(self.predict_j, joint), context)
+                               - self._err(self._frozen(self.predict_mj, both), context)).clamp(min=0),
+            # the estimators' own fits (inputs detached: they train only the estimators)
+            "io_fit": self.club.fit_loss(j, m) + self._err(self.predict_j(joint.detach()), context)
+                      + self._err(self.predict_mj(both.detach()), context),
+        }
+
+
+class JMPose(nn.Module):
+    """JM-Pose around a backbone that returns per-frame heatmaps and a stride-4 feature (HRNet,
+    ResNet or ViT all do)."""
+
+    trainable_in_backbone: tuple[str, ...] = ()
+
+    def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
+                 width: int | None = None, motion: str = "learned", motion_blocks: int = 2, offset_groups: int = 4,
+                 blocks: int = 3, heads: int = 1, joint_learner: bool = True, mutual_learning: bool = True,
+                 io_weight: float = 1.0, fusion_blocks: int = 3):
+        super().__init__()
+        if motion not in ("learned", "flow"):
+            raise ValueError(f"JM-Pose: unknown motion source {motion!r}; expected learned or flow")
+        self.offsets = tuple(offsets)
+        left = [i for i, o in enumerate(self.offsets, 1) if o < 0]
+        right = [i for i, o in enumerate(self.offsets, 1) if o > 0]
+        if len(left) != len(right) or not left:
+            raise ValueError(f"JM-Pose needs as many past as future supporting frames (offsets {self.offsets})")
+        self.left, self.right = left, right
+        self.order = temporal_order(self.offsets)
+        self.backbone = backbone
+        self.heatmap_stride = backbone.heatmap_stride
+        channels = backbone.feature_channels
+        width = width or channels
+        frames = len(self.order)
+        self.motion_source = motion
+        if motion == "learned":
+            self.motion = LearnedMotion(channels, len(left), width, motion_blocks)
+        else:
+            self.motion = FlowMotion(len(left), width, motion_blocks, backbone.heatmap_stride)
+        self.joint_learner, self.mutual_learning = joint_learner, mutual_learning and joint_learner
+        context = frames * joints
+        if joint_learner:
+            self.cjl = ContextAwareJointLearner(context, width, offset_groups)
+        n_blocks = blocks if self.mutual_learning else 0
+        self.blocks = nn.ModuleList([JointMotionMutualLearning(width, heads) for _ in range(n_blocks)])
+        self.io_weight = float(io_weight)
+        self.io = nn.ModuleList([InformationOrthogonality(width, context) for _ in range(n_blocks)]) \
+            if self.io_weight > 0 else nn.ModuleList()
+        self.fuse = ResidualBlocks((2 if joint_learner else 1) * width, width, fusion_blocks)
+        self.head = HeatmapHead(width, joints)
+
+    def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
+        check_clip(frames, "JM-Pose")
+        B, T = frames.shape[:2]
+        if T != len(self.order):
+            raise ValueError(f"JM-Pose was built for {len(self.order)} frames (offsets {self.offsets}), got {T}")
+        out = self.backbone(frames.flatten(0, 1))
+        feats = out["feature"].view(B, T, *out["feature"].shape[1:])
+        initial = out["heatmaps"].view(B, T, *out["heatmaps"].shape[1:])
+        context = initial[:, self.order].flatten(1, 2).detach().float()  # H^ (B, T*J, h, w)
+        if self.motion_source == "learned":
+            m = self.motion(feats[:, 0], feats[:, self.left], feats[:, self.right])
+        else:
+            flow = dis_flow(frames, list(range(T)), 0)
+            m = self.motion(flow[:, self.left], flow[:, self.right])
+        aux: dict[str, torch.Tensor] = {}
+        gates = []
+        if not self.joint_learner:  # ablation: motion only
+            fused = m
+        else:
+            j = self.cjl(context, m)
+            for i, block in enumerate(self.blocks):
+                m, j, gate = block(m, j)
+                gates.append(gate)
+                if self.training and len(self.io):
+                    for name, value in self.io[i](m, j, context).items():
+                        aux[name] = aux.get(name, 0.0) + (self.io_weight * value if name != "io_fit" else value)
+            fused = torch.cat([m, j], 1)
+        heatmaps = self.head(self.fuse(fused))
+        return {"heatmaps": heatmaps, "aux_losses": aux, "gates": gates, "initial_heatmaps": initial[:, 0]}

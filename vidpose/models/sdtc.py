@@ -1,0 +1,386 @@
+"""SDTC: semantic dynamics and temporal context for video pose (paper: shared/papers/sdtc.txt).
+
+Pipeline (Fig. 3): ViT tokens of every frame (Sec. 3.1, feature embedding) -> Multi-Level
+Semantic Motion Encoder (MLSME: patch-level encoder over tube-masked tokens, Eq. 1-3, then a
+frame-level encoder over frame-masked tokens, Eq. 4; M = R^P + R^F, Eq. 5) -> Spatial-Motion
+Mutual Learning (SMML, Sec. 3.2: self-feature refinement Eq. 6-8, Spatial-Motion Cross-Attention
+Eq. 9-10, adaptive fusion Eq. 11-13) -> 3x3 detection head. Training adds the masked context and
+pose reconstruction loss (Eq. 15) from a two-layer motion decoder; L = L_H + L_Rec (Eq. 16).
+
+Choices where the paper is silent (also in docs/methods.md):
+- the backbone tokens (dim C) are projected to the motion width ``dim`` by one linear layer
+  (the paper's 10.4 M trainable parameters rule out 768-wide motion transformers);
+- both encoders use one joint space-time layer followed by one divided layer (``layers``);
+- the frame mask hides round(r * T) whole frames, any of them (the key frame included); the
+  tube mask hides round(r * N) token positions, the same in every frame;
+- the context term is the L1 error over tokens masked by the tube mask *or* the frame mask
+  (the text: "masked locations/frames"; ``rec_positions: both`` takes Eq. 15's literal product
+  of the two masks instead); the pose term is the MSE of every frame with a label (weights 0
+  elsewhere), each token decoding its patch of the heatmap;
+- SMML runs on the token grid; the fused map is upsampled to the heatmap size by transposed
+  convolutions (as ViTPose's decoder) before the 3x3 head; the pixel-context relation of Eq. 8
+  is scaled by 1/sqrt(C) as in OCR.
+- ``motion: flow`` replaces MLSME by OpenCV DIS optical flow between the key crop and each
+  neighbour (the weight-free stand-in for the paper's optical-flow baseline, Table 4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidpose.models.flow import dis_flow
+from vidpose.models.layers import HeatmapHead, check_clip, conv_bn_relu, heatmap_loss
+from vidpose.models.tdmi import temporal_order
+from vidpose.models.vit import Attention, Block, Mlp
+
+
+def sincos_2d(h: int, w: int, dim: int) -> torch.Tensor:
+    """Fixed 2D sine-cosine position encoding (h * w, dim), half the channels for each axis
+    (MAE's layout)."""
+    if dim % 4:
+        raise ValueError(f"sine-cosine encoding needs a width divisible by 4, got {dim}")
+    quarter = dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    out = []
+    for pos in (ys.flatten(), xs.flatten()):
+        angle = pos[:, None] * omega[None]
+        out += [angle.sin(), angle.cos()]
+    return torch.cat(out, 1).float()
+
+
+def tube_mask(batch: int, tokens: int, ratio: float, device: torch.device | None = None) -> torch.Tensor:
+    """(batch, tokens) bool, True = masked: round(ratio * tokens) random positions per sample,
+    to be applied to every frame (Eq. 1)."""
+    k = int(round(ratio * tokens))
+    ranks = torch.rand(batch, tokens, device=device).argsort(1).argsort(1)
+    return ranks < k
+
+
+def frame_mask(batch: int, frames: int, ratio: float, device: torch.device | None = None) -> torch.Tensor:
+    """(batch, frames) bool, True = the whole frame is masked (Eq. 4)."""
+    return tube_mask(batch, frames, ratio, device)
+
+
+class AxisAttention(nn.Module):
+    """Pre-norm multi-head self-attention with a residual along one axis of (B, T, N, d):
+    ``axis="time"`` mixes the T tokens at one spatial position, ``axis="space"`` the N tokens
+    of one frame, ``axis="joint"`` all T * N tokens."""
+
+    def __init__(self, dim: int, heads: int, axis: str):
+        super().__init__()
+        if axis not in ("time", "space", "joint"):
+            raise ValueError(f"unknown attention axis {axis!r}")
+        self.axis = axis
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, N, d = x.shape
+        if self.axis == "time":
+            seq = x.transpose(1, 2).reshape(B * N, T, d)
+        elif self.axis == "space":
+            seq = x.reshape(B * T, N, d)
+        else:
+            seq = x.reshape(B, T * N, d)
+        out = seq + self.attn(self.norm(seq))
+        if self.axis == "time":
+            return out.reshape(B, N, T, d).transpose(1, 2)
+        return out.reshape(B, T, N, d)
+
+
+class SpaceTimeLayer(nn.Module):
+    """``joint``: Eq. 2, attention over all tokens of all frames, then an FFN.
+    ``divided``: Eq. 3, temporal attention (residual), spatial attention (residual), then FFN."""
+
+    def __init__(self, dim: int, heads: int, kind: str, mlp_ratio: float = 4.0):
+        super().__init__()
+        if kind not in ("joint", "divided"):
+            raise ValueError(f"SDTC: unknown layer kind {kind!r}; expected joint or divided")
+        axes = ["joint"] if kind == "joint" else ["time", "space"]
+        self.attentions = nn.ModuleList([AxisAttention(dim, heads, a) for a in axes])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for attention in self.attentions:
+            x = attention(x)
+        return x + self.mlp(self.norm(x))
+
+
+class MotionEncoder(nn.Module):
+    """The patch-level or frame-level motion encoder: a stack of space-time layers over
+    (B, T, N, d), with its own learnable mask token."""
+
+    def __init__(self, dim: int, heads: int, layers: tuple[str, ...]):
+        super().__init__()
+        self.mask_token = nn.Parameter(torch.zeros(dim))
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        self.layers = nn.ModuleList([SpaceTimeLayer(dim, heads, k) for k in layers])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask`` broadcastable to (B, T, N), True where the token is replaced (Eq. 1 / 4)."""
+        if mask is not None:
+            x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class MotionDecoder(nn.Module):
+    """Two self-attention layers, then separate MLP heads for the backbone features (context)
+    and the heatmap patch under each token (pose)."""
+
+    def __init__(self, dim: int, heads: int, feature_dim: int, joints: int, patch_pixels: int, depth: int = 2):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.context_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, feature_dim))
+        self.pose_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, joints * patch_pixels))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, T, N, d = x.shape
+        seq = x.reshape(B, T * N, d)
+        for block in self.blocks:
+            seq = block(seq)
+        seq = self.norm(seq).reshape(B, T, N, d)
+        return self.context_head(seq), self.pose_head(seq)
+
+
+class SelfRefinement(nn.Module):
+    """Eq. 6-8 (after OCR): channel-softmax context maps O, context features OC = X O^T
+    (C x C), pixel-context relations softmax(X^T OC / sqrt(C)), refined = Conv(rel OC^T)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = conv_bn_relu(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        flat = x.flatten(2)  # (B, C, HW)
+        context_maps = flat.softmax(1)  # Eq. 6: softmax over channels
+        context = flat @ context_maps.transpose(1, 2)  # Eq. 7: (B, C, C)
+        relation = (flat.transpose(1, 2) @ context / math.sqrt(C)).softmax(-1)  # (B, HW, C)
+        refined = (relation @ context.transpose(1, 2)).transpose(1, 2)  # Eq. 8: (B, C, HW)
+        return self.conv(refined.reshape(B, C, H, W))
+
+
+class SpatialMotionCrossAttention(nn.Module):
+    """Eq. 9: queries from the source S, keys and values from the guidance G, attention over
+    positions, S~ = ConvBNReLU(S + Atten(Q, K, V))."""
+
+    def __init__(self, channels: int, key_dim: int | None = None):
+        super().__init__()
+        key_dim = key_dim or channels
+        self.q = nn.Conv2d(channels, key_dim, 1)
+        self.k = nn.Conv2d(channels, key_dim, 1)
+        self.v = nn.Conv2d(channels, channels, 1)
+        self.out = conv_bn_relu(channels, channels, 3)
+
+    def forward(self, source: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = source.shape
+        q = self.q(source).flatten(2).transpose(1, 2)[:, None]  # (B, 1, HW, d)
+        k = self.k(guidance).flatten(2).transpose(1, 2)[:, None]
+        v = self.v(guidance).flatten(2).transpose(1, 2)[:, None]
+        att = F.scaled_dot_product_attention(q, k, v)[:, 0].transpose(1, 2).reshape(B, C, H, W)
+        return self.out(source + att)
+
+
+class SpatialMotionMutualLearning(nn.Module):
+    """Sec. 3.2. ``fusion``: "smml" (the module), "add" or "concat" (concatenate + conv), the
+    Table 4 alternatives. ``refine`` / ``cross`` / ``adaptive`` switch its parts (Table 6); with
+    ``adaptive=False`` the two streams are added."""
+
+    def __init__(self, channels: int, frames: int, fusion: str = "smml", refine: bool = True, cross: bool = True,
+                 adaptive: bool = True):
+        super().__init__()
+        if fusion not in ("smml", "add", "concat"):
+            raise ValueError(f"SDTC: unknown fusion {fusion!r}; expected smml, add or concat")
+        self.fusion = fusion
+        # per-frame maps concatenated on channels, aggregated by convolution
+        self.aggregate_spatial = conv_bn_relu(frames * channels, channels, 3)
+        self.aggregate_motion = conv_bn_relu(frames * channels, channels, 3)
+        if fusion == "concat":
+            self.merge = nn.Sequential(conv_bn_relu(2 * channels, channels, 3), conv_bn_relu(channels, channels, 3))
+        if fusion != "smml":
+            return
+        self.refine_spatial = SelfRefinement(channels) if refine else nn.Identity()
+        self.refine_motion = SelfRefinement(channels) if refine else nn.Identity()
+        self.cross = cross
+        if cross:
+            self.cross_spatial = SpatialMotionCrossAttention(channels)
+            self.cross_motion = SpatialMotionCrossAttention(channels)
+        self.adaptive = adaptive
+        if adaptive:
+            self.attend = conv_bn_relu(2 * channels, channels, 3)  # Eq. 11
+            self.fc_spatial = nn.Conv2d(channels, channels, 1)  # Eq. 12: pixel-wise FC layers
+            self.fc_motion = nn.Conv2d(channels, channels, 1)
+            self.conv_spatial = nn.Conv2d(channels, channels, 3, 1, 1)  # Eq. 13
+            self.conv_motion = nn.Conv2d(channels, channels, 3, 1, 1)
+
+    def forward(self, spatial: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        """``spatial``, ``motion``: (B, T, C, h, w). Returns the fused map (B, C, h, w)."""
+        r = self.aggregate_spatial(spatial.flatten(1, 2))
+        m = self.aggregate_motion(motion.flatten(1, 2))
+        if self.fusion == "add":
+            return r + m
+        if self.fusion == "concat":
+            return self.merge(torch.cat([r, m], 1))
+        r, m = self.refine_spatial(r), self.refine_motion(m)  # Eq. 6-8
+        if self.cross:  # Eq. 10: each is the other's guidance
+            r, m = self.cross_spatial(r, m), self.cross_motion(m, r)
+        if not self.adaptive:
+            return r + m
+        a = self.attend(torch.cat([r, m], 1))  # Eq. 11
+        a_s, a_m = torch.sigmoid(self.fc_spatial(a)), torch.sigmoid(self.fc_motion(a))  # Eq. 12
+        return a_s * self.conv_spatial(r) + a_m * self.conv_motion(m)  # Eq. 13
+
+
+class SDTC(nn.Module):
+    """SDTC around a ViT backbone that exposes its patch tokens (``encode``)."""
+
+    trainable_in_backbone: tuple[str, ...] = ()
+
+    def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
+                 dim: int | None = None, heads: int = 4, layers: tuple[str, ...] = ("joint", "divided"),
+                 decoder_depth: int = 2, mask_ratio: float = 0.5, rec_weight: float = 0.01, pose_rec_weight: float = 1.0,
+                 rec_positions: str = "either", motion: str = "mlsme", patch_level: bool = True,
+                 frame_level: bool = True, fusion: str = "smml", refine: bool = True, cross: bool = True,
+                 adaptive: bool = True, spatial_encoding: bool = True, temporal_encoding: bool = True,
+                 heatmap_stride: int = 4):
+        super().__init__()
+        if not hasattr(backbone, "encode") or not hasattr(backbone, "grid"):
+            raise ValueError(f"SDTC needs a ViT backbone that exposes patch tokens; got {type(backbone).__name__}")
+        if motion not in ("mlsme", "flow"):
+            raise ValueError(f"SDTC: unknown motion source {motion!r}; expected mlsme or flow")
+        if rec_positions not in ("either", "both"):
+            raise ValueError(f"SDTC: rec_positions must be either or both, got {rec_positions!r}")
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(f"SDTC: mask_ratio must lie in [0, 1), got {mask_ratio}")
+        self.backbone = backbone
+        self.offsets = tuple(offsets)
+        self.order = temporal_order(self.offsets)
+        self.key = self.order.index(0)  # the key frame's place in time order
+        frames = len(self.order)
+        feature_dim = backbone.dim
+        dim = dim or feature_dim
+        self.dim, self.grid, self.patch = dim, backbone.grid, backbone.patch_embed.proj.kernel_size[0]
+        self.heatmap_stride = heatmap_stride
+        if self.patch % heatmap_stride:
+            raise ValueError(f"SDTC: patch size {self.patch} is not a multiple of the heatmap stride {heatmap_stride}")
+        self.scale = self.patch // heatmap_stride  # heatmap pixels per token side
+        self.embed = nn.Linear(feature_dim, dim)
+        self.spatial_encoding, self.temporal_encoding = spatial_encoding, temporal_encoding
+        self.temporal_pos = nn.Parameter(torch.zeros(frames, dim))
+        nn.init.trunc_normal_(self.temporal_pos, std=0.02)
+        self.motion, self.patch_level, self.frame_level = motion, patch_level, frame_level
+        self.mask_ratio, self.rec_positions = float(mask_ratio), rec_positions
+        self.rec_weight, self.pose_rec_weight = float(rec_weight), float(pose_rec_weight)
+        if motion == "mlsme":
+            # Table 5 (a): neither level = a plain transformer of the same depth, no masking.
+            self.patch_encoder = MotionEncoder(dim, heads, tuple(layers))
+            self.frame_encoder = MotionEncoder(dim, heads, tuple(layers)) if (patch_level and frame_level) else None
+            self.decoder = MotionDecoder(dim, heads, feature_dim, joints, self.scale ** 2, decoder_depth) \
+                if (patch_level or frame_level) else None
+        else:
+            self.flow_encoder = nn.Sequential(conv_bn_relu(2, dim // 2, 3, 2), conv_bn_relu(dim // 2, dim, 3, 2))
+        self.smml = SpatialMotionMutualLearning(dim, frames, fusion, refine, cross, adaptive)
+        up: list[nn.Module] = []
+        for _ in range(int(round(math.log2(self.scale)))):
+            up += [nn.ConvTranspose2d(dim, dim, 4, 2, 1, bias=False), nn.BatchNorm2d(dim), nn.ReLU(inplace=True)]
+        self.upsample = nn.Sequential(*up)
+        self.head = HeatmapHead(dim, joints)
+
+    # -- Sec. 3.1 -----------------------------------------------------------------------------
+
+    def embed_tokens(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Backbone tokens (B, T, N, C) in time order -> R (B, T, N, dim) with the encodings."""
+        r = self.embed(tokens)
+        if self.spatial_encoding:
+            r = r + sincos_2d(*grid, self.dim).to(r.device, r.dtype)
+        if self.temporal_encoding:
+            r = r + self.temporal_pos[:, None].to(r.dtype)
+        return r
+
+    def masks(self, B: int, T: int, N: int, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Training-time tube mask (B, 1, N) and frame mask (B, T, 1); None in eval mode."""
+        if not self.training or self.mask_ratio == 0 or self.motion != "mlsme" or not (self.patch_level or
+                                                                                      self.frame_level):
+            return None, None
+        tube = tube_mask(B, N, self.mask_ratio, device)[:, None, :] if self.patch_level else None
+        frame = frame_mask(B, T, self.mask_ratio, device)[:, :, None] if self.frame_level else None
+        return tube, frame
+
+    def encode_motion(self, r: torch.Tensor, tube: torch.Tensor | None, frame: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """MLSME (Eq. 1-5): M = R^P + R^F, and the last encoder output for the decoder."""
+        if not (self.patch_level or self.frame_level):  # plain transformer, nothing masked
+            out = self.patch_encoder(r)
+            return out, None
+        if self.patch_level and self.frame_level:
+            rp = self.patch_encoder(r, tube)  # Eq. 1-3
+            rf = self.frame_encoder(rp, frame)  # Eq. 4
+            return rp + rf, rf  # Eq. 5
+        mask = tube if self.patch_level else frame  # a single level (Table 5 b)
+        out = self.patch_encoder(r, mask)
+        return out, out
+
+    def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
+        check_clip(frames, "SDTC")
+        B, T = frames.shape[:2]
+        if T != len(self.order):
+            raise ValueError(f"SDTC was built for {len(self.order)} frames (offsets {self.offsets}), got {T}")
+        clip = frames[:, self.order]  # time order
+        tokens, grid = self.backbone.encode(clip.flatten(0, 1))
+        tokens = tokens.view(B, T, *tokens.shape[1:])
+        N = tokens.shape[2]
+        r = self.embed_tokens(tokens, grid)
+        tube = frame = None
+        decoded = None
+        if self.motion == "mlsme":
+            tube, frame = self.masks(B, T, N, frames.device)
+            m, last = self.encode_motion(r, tube, frame)
+            if self.training and batch is not None and self.decoder is not None and last is not None:
+                decoded = self.decoder(last)
+        else:
+            flow = dis_flow(clip, list(range(T)), self.key)  # (B, T, 2, H, W), already in time order
+            feats = self.flow_encoder(flow.flatten(0, 1))
+            feats = F.interpolate(feats, size=grid, mode="bilinear", align_corners=False)
+            m = feats.flatten(2).transpose(1, 2).reshape(B, T, N, self.dim)
+        to_map = lambda x: x.transpose(2, 3).reshape(B, T, self.dim, *grid)  # noqa: E731
+        fused = self.smml(to_map(r), to_map(m))
+        heatmaps = self.head(self.upsample(fused))
+        aux: dict[str, torch.Tensor] = {}
+        if decoded is not None:
+            aux = self.reconstruction_losses(decoded, tokens, tube, frame, grid, batch)
+        return {"heatmaps": heatmaps, "aux_losses": aux, "motion": m}
+
+    # -- Eq. 15 -------------------------------------------------------------------------------
+
+    def reconstruction_losses(self, decoded: tuple[torch.Tensor, torch.Tensor], tokens: torch.Tensor,
+                              tube: torch.Tensor | None, frame: torch.Tensor | None, grid: tuple[int, int],
+                              batch: dict) -> dict[str, torch.Tensor]:
+        context, pose = decoded
+        B, T, N, _ = context.shape
+        masked = torch.zeros(B, T, N, dtype=torch.bool, device=context.device)
+        if tube is not None and frame is not None and self.rec_positions == "both":
+            masked = tube & frame
+        else:
+            for m in (tube, frame):
+                if m is not None:
+                    masked = masked | m
+        err = (context.float() - tokens.detach().float()).abs().mean(-1)  # L1 per token
+        count = masked.sum().clamp(min=1)
+        out = {"rec_context": self.rec_weight * (err * masked).sum() / count}
+        if "clip_heatmaps" in batch and self.pose_rec_weight > 0:
+            s, (h, w) = self.scale, grid
+            maps = pose.float().reshape(B, T, h, w, -1, s, s).permute(0, 1, 4, 2, 5, 3, 6).reshape(B, T, -1, h * s, w * s)
+            target = batch["clip_heatmaps"].to(maps.device)[:, self.order]
+            weight = batch["clip_weight"].to(maps.device)[:, self.order]
+            out["rec_pose"] = self.pose_rec_weight * heatmap_loss(maps.flatten(0, 1), target.flatten(0, 1),
+                                                                  weight.flatten(0, 1))
+        return out
