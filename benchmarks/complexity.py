@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vidpose.engine.complexity import count_gflops, count_params
+from vidpose.engine.complexity import count_gflops, count_method_params, count_params
 from vidpose.engine.config import load_config
 from vidpose.models.registry import build_model
 
@@ -26,8 +26,10 @@ def main() -> None:
         model = build_model(cfg["model"], input_size=size)
         frames = 1 + len(cfg["data"].get("offsets", []))
         rows.append({"config": path, "input_size": list(size), "frames": frames,
-                     "params_m": round(count_params(model), 2), "gflops": round(count_gflops(model, frames, size), 3)})
-        print(f"{path:<50} {rows[-1]['params_m']:8.2f} M  {rows[-1]['gflops']:9.3f} GFLOPs  ({frames} frames)")
+                     "params_m": round(count_params(model), 2),
+                     "method_params_m": round(count_method_params(model), 2), "gflops": round(count_gflops(model, frames, size), 3)})
+        print(f"{path:<50} {rows[-1]['params_m']:8.2f} M (outside the backbone {rows[-1]['method_params_m']:6.2f} M)"
+              f"  {rows[-1]['gflops']:9.3f} GFLOPs  ({frames} frames)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=2))
 

@@ -7,6 +7,7 @@
     vidpose synth --out DIR           generate SynthTrack (PoseTrack18 files); `synth preview` draws it
     vidpose train CONFIG [k=v ...]    train a model (YAML config, key=value overrides)
     vidpose test CONFIG --checkpoint  test a trained model and print the AP table
+    vidpose bench [--methods ...]     train and test every method on SynthTrack; write the results table
 """
 
 from __future__ import annotations
@@ -153,6 +154,24 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from vidpose.bench import DEFAULT_METHODS, METHODS, run_bench
+
+    if args.list:
+        for name, m in METHODS.items():
+            stage = f"stage 2 from {m.init}" if m.init else "stage 1"
+            print(f"{name:<22} {'*' if name in DEFAULT_METHODS else ' '} {stage:<28} {m.config} "
+                  f"{' '.join(m.overrides)}  {m.note}")
+        print("* = run when --methods is not given")
+        return 0
+    table = run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.budget_minutes,
+                      args.out, args.runs, data_root=args.data_root)
+    from vidpose.bench import format_markdown
+
+    print(format_markdown(table))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpose",
@@ -221,6 +240,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where predictions and results go (default: the checkpoint's folder)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_test)
+
+    p = sub.add_parser("bench", help="train and test the methods on SynthTrack; write results/<date>/table.md",
+                       description="The whole comparison in one resumable command: generate the data if missing, "
+                                   "train the single-frame backbones (stage 1), train each temporal method on its "
+                                   "frozen stage-1 backbone with the same step budget (stage 2), test all on val "
+                                   "and val_hard with GT boxes, and write results/<date>/table.md, table.json and "
+                                   "chart.png. Rerunning continues where it stopped.")
+    p.add_argument("--preset", choices=["tiny", "small", "standard"], default="standard")
+    p.add_argument("--methods", nargs="+", help="rows to run (default: the main methods; --list shows all)")
+    p.add_argument("--steps", type=int, default=300,
+                   help="stage-2 training steps per method (default 300; 0 = the configs' epochs)")
+    p.add_argument("--budget-minutes", type=float, help="also cap each method's training time (machine-dependent)")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.add_argument("--runs", help="run folders (default: runs/bench/<preset>)")
+    p.add_argument("--data-root", help="SynthTrack folder (default: data/synthtrack/<preset>, generated if missing)")
+    p.add_argument("--list", action="store_true", help="list the known methods and ablations, then stop")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("synth", help="generate SynthTrack, a procedural PoseTrack-format video benchmark",
                        description="Render multi-person videos with articulated 3D bodies, camera motion and "

@@ -16,6 +16,13 @@ def count_params(model: nn.Module) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
 
 
+def count_method_params(model: nn.Module) -> float:
+    """Millions of parameters outside the backbone: what a temporal method adds and trains on a
+    frozen backbone (the figure TDMI's and SDTC's complexity tables report)."""
+    backbone = getattr(model, "backbone", None)
+    return count_params(model) - (count_params(backbone) if backbone is not None else 0.0)
+
+
 @torch.no_grad()
 def count_gflops(model: nn.Module, frames: int, input_size: tuple[int, int]) -> float:
     """GFLOPs (multiply-accumulates) of one clip of ``frames`` frames at (width, height)."""
