@@ -44,12 +44,34 @@ def test_eval_writes_json_and_fails_clearly(tmp_path, capsys):
     assert "000001_mpii_test.json: $: not valid JSON" in capsys.readouterr().err
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results["dark"]["Total"] > 99 and results["dark"]["mean_error_px"] < 0.1
-    assert results["argmax"]["mean_error_px"] > results["dark"]["mean_error_px"]
-    assert len(open_frames(tmp_path / "demo_predictions.mp4")) == 24
+def test_demo_compares_two_checkpoints_end_to_end(synth_tiny, tmp_path, capsys):
+    import yaml
+
+    from conftest import tiny_config
+    from vidpose.engine.trainer import train
+
+    weights = tmp_path / "weights"
+    entries = {}
+    for role, model in (("single_frame", "single_frame"), ("temporal", "naive_temporal")):
+        cfg = tiny_config(synth_tiny, model=model, max_steps=2)
+        cfg["test"]["flip"] = False
+        config = tmp_path / f"{role}.yaml"
+        config.write_text(yaml.safe_dump(cfg))
+        train(cfg, tmp_path / role, progress=False)
+        entries[role] = {"config": str(config), "weights": str(tmp_path / role / "model.pt"), "method": model}
+    weights.mkdir()
+    (weights / "manifest.json").write_text(json.dumps(entries))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--preset", "tiny", "--data-root", str(synth_tiny), "--manifest",
+                 str(weights / "manifest.json"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "single_frame" in text and "naive_temporal" in text and "recovered by the temporal model" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["results"]) == {"single_frame", "temporal"}
+    assert len(open_frames(out / "compare.mp4")) > 0
+    assert (out / "recovered.png").stat().st_size > 1000
+    (weights / "manifest.json").unlink()
+    assert main(["demo", "--out", str(out), "--manifest", str(weights / "manifest.json")]) == 2  # a clear error
 
 
 def test_synth_and_preview(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """The ``vidpose`` command: one entry point with subcommands.
 
-    vidpose demo                      end-to-end pipeline check on an embedded toy clip
+    vidpose demo                      single-frame vs temporal model on degraded video (committed weights)
     vidpose data inspect PATH         what a PoseTrack annotation file or folder contains
     vidpose data draw PATH ...        render the ground truth of one frame
     vidpose eval --gt GT --pred PRED  PoseTrack AP (and MOTA) with poseval's semantics
@@ -8,6 +8,7 @@
     vidpose train CONFIG [k=v ...]    train a model (YAML config, key=value overrides)
     vidpose test CONFIG --checkpoint  test a trained model and print the AP table
     vidpose bench [--methods ...]     train and test every method on SynthTrack; write the results table
+    vidpose predict VIDEO --config C --checkpoint W --boxes B --out preds.json [--render out.mp4]
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ EPILOG = "Run 'vidpose COMMAND --help' for a command's options. Docs: README.md,
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vidpose.demo import run_demo
 
-    run_demo(args.out)
+    run_demo(args.out, preset=args.preset, data_root=args.data_root, manifest=args.manifest, split=args.split,
+             progress=not args.quiet)
     return 0
 
 
@@ -154,6 +156,19 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from vidpose.engine.config import load_config
+    from vidpose.engine.video import run_predict
+
+    cfg = load_config(args.config, args.overrides)
+    summary = run_predict(cfg, args.checkpoint, args.video, args.boxes, args.out, render=args.render,
+                          cache=not args.no_cache, window_boxes=args.window_boxes, min_box_score=args.min_box_score,
+                          progress=not args.quiet)
+    print(f"{summary['frames']} frames, {summary['boxes']} boxes in {summary['seconds']:.1f} s "
+          f"({summary['crops_computed']} backbone crops); wrote {args.out}" + (f" and {args.render}" if args.render else ""))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from vidpose.bench import DEFAULT_METHODS, METHODS, run_bench
 
@@ -181,10 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="run the end-to-end demo on an embedded toy clip",
-                       description="Render a toy clip, send its GT through the top-down clip path and the heatmap "
-                                   "codec, score it with the evaluator and render a video. No download needed.")
-    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p = sub.add_parser("demo", help="single-frame vs temporal model on degraded SynthTrack video (minutes, CPU)",
+                       description="Generate a small SynthTrack, test the committed single-frame and temporal "
+                                   "checkpoints (weights/manifest.json) on val_hard, print both AP tables, and write "
+                                   "compare.mp4 (side by side) and recovered.png (degraded frames where the temporal "
+                                   "model finds joints the single-frame model misses).")
+    p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    p.add_argument("--preset", choices=["tiny", "small", "standard"], default="small")
+    p.add_argument("--manifest", default="weights/manifest.json", help="which checkpoints to compare")
+    p.add_argument("--split", default="val_hard", choices=["val", "val_hard"])
+    p.add_argument("--data-root", help="SynthTrack folder (default: data/synthtrack/<preset>, generated if missing)")
+    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
     data = sub.add_parser("data", help="inspect or draw PoseTrack annotations")
@@ -257,6 +279,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="SynthTrack folder (default: data/synthtrack/<preset>, generated if missing)")
     p.add_argument("--list", action="store_true", help="list the known methods and ablations, then stop")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("predict", help="run a trained model over a video with given boxes; PoseTrack18 output",
+                       description="Offline inference over a video file or frame folder. Boxes come from a detection "
+                                   "file (entries with bbox, score, and frame_index or image_name). Each frame's "
+                                   "backbone features are computed once and reused by every temporal window that "
+                                   "contains them (see vidpose/engine/video.py).")
+    p.add_argument("video", help="video file (.mp4, .avi, ...) or a folder of numbered frames")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--config", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--boxes", required=True, help="detection JSON")
+    p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write")
+    p.add_argument("--render", help="also write a video with the predicted skeletons")
+    p.add_argument("--min-box-score", type=float, default=0.2)
+    p.add_argument("--window-boxes", choices=["own", "key"], default="own",
+                   help="crop each window frame with the person's own box there (cacheable, default) or with the "
+                        "key frame's box (as in training; nothing reused)")
+    p.add_argument("--no-cache", action="store_true", help="recompute every window's crops (for comparison)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("synth", help="generate SynthTrack, a procedural PoseTrack-format video benchmark",
                        description="Render multi-person videos with articulated 3D bodies, camera motion and "

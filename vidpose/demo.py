@@ -1,151 +1,188 @@
-"""``vidpose demo``: the end-to-end path on an embedded toy video, until trained models land.
+"""``vidpose demo``: what temporal context buys, in a few minutes on a laptop CPU.
 
-What it runs, honestly labelled: no network is trained yet. The "predictions" are the ground
-truth sent through the real top-down path, so the demo checks the plumbing every method uses:
-
-1. render a short multi-person stick-figure clip, write its frames in the PoseTrack layout,
-   an H.264 video and a PoseTrack18 GT file;
-2. read the GT with the annotation reader and the frames back from the *video file* (PyAV);
-3. for every labeled person, cut a 5-frame top-down clip with one shared affine transform,
-   encode the key frame's Gaussian heatmaps, decode them (argmax and DARK), map them back to
-   image coordinates and write poseval-compatible prediction files;
-4. score both with the evaluator (poseval semantics) and render the predictions as a video.
-The codec round trip should score close to 100 AP; a lower number means a bug in the plumbing.
+1. Generate a ``small`` SynthTrack (unless it is there already).
+2. Test the single-frame baseline and the temporal model whose small checkpoints are committed
+   under ``weights/`` (``weights/manifest.json`` names them and their configs; ``make weights``
+   retrains them with ``vidpose bench``) on ``val_hard``, with GT boxes, and print both tables.
+3. Write ``compare.mp4``: the video where the temporal model recovers the most joints, single
+   frame (left) against temporal (right), ground truth in green, predictions in red / blue.
+4. Write ``recovered.png``: degraded key frames where the temporal model finds joints
+   (PCKh@0.5) that the single-frame model misses.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
-from tqdm import tqdm
 
-from vidpose.data.annotations import Frame, Person, Video, load_posetrack, save_posetrack, save_videos
-from vidpose.data.clips import ClipConfig, clip_indices, make_clip
-from vidpose.data.draw import draw_frame, save_rgb
+from vidpose.data.annotations import load_posetrack
 from vidpose.data.frames import open_frames, write_video
-from vidpose.data.heatmaps import decode, heatmap_to_image
 from vidpose.data.schema import SKELETON
-from vidpose.evaluation import evaluate_posetrack, format_table
+from vidpose.engine.config import load_config
+from vidpose.engine.data import ensure_dataset
+from vidpose.engine.tester import run_test
+from vidpose.evaluation import format_table
 
-log = logging.getLogger(__name__)
-
-# A standing stick figure (x right, y down), in units of body height, PoseTrack slots.
-_REST = np.array([
-    [0.0, -0.42], [0.0, -0.33], [0.0, -0.52], [0, 0], [0, 0],
-    [0.09, -0.30], [-0.09, -0.30], [0.12, -0.14], [-0.12, -0.14], [0.13, 0.0], [-0.13, 0.0],
-    [0.06, 0.02], [-0.06, 0.02], [0.07, 0.24], [-0.07, 0.24], [0.07, 0.46], [-0.07, 0.46],
-])
+GT_COLOR, SINGLE_COLOR, TEMPORAL_COLOR = (40, 200, 40), (230, 40, 40), (40, 110, 255)
+#: the 15 joints PoseTrack evaluates (slots 3 and 4 are unused)
+EVALUATED = [j for j in range(17) if j not in (3, 4)]
 
 
-def _pose(height: float, center: np.ndarray, phase: float) -> np.ndarray:
-    """A walking stick figure: arms and legs swing with ``phase``."""
-    pts = _REST.copy()
-    swing = 0.08 * np.sin(phase)
-    pts[[7, 9], 0] += [swing, 2 * swing]
-    pts[[8, 10], 0] -= [swing, 2 * swing]
-    pts[[13, 15], 0] -= [swing, 2 * swing]
-    pts[[14, 16], 0] += [swing, 2 * swing]
-    kp = np.zeros((17, 3))
-    kp[:, :2] = center + pts * height
-    kp[:, 2] = 1
-    kp[[3, 4]] = 0
-    return kp
+def load_manifest(path: str | Path = "weights/manifest.json") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no weights manifest; run `make weights` to train the demo checkpoints")
+    manifest = json.loads(path.read_text())
+    for role in ("single_frame", "temporal"):
+        if role not in manifest:
+            raise ValueError(f"{path}: the manifest needs a {role!r} entry with config and weights")
+        for key in ("config", "weights"):
+            file = path.parent.parent / manifest[role][key] if not Path(manifest[role][key]).is_absolute() \
+                else Path(manifest[role][key])
+            manifest[role][key] = str(file)
+            if not file.is_file():
+                raise FileNotFoundError(f"{file}: named by {path} but missing")
+    return manifest
 
 
-def render_toy_video(root: Path, name: str = "000001_demo_val", n_frames: int = 24, size=(320, 240), seed: int = 0
-                     ) -> tuple[Path, Path]:
-    """Write frames, an mp4 and a PoseTrack18 GT file. Returns (GT file, video file)."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    w, h = size
-    background = cv2.GaussianBlur(rng.integers(60, 200, (h, w, 3), dtype=np.uint8), (0, 0), 3)
-    people = [dict(track=0, x=40.0, vx=5.0, y=150.0, height=150.0, color=(230, 80, 60)),
-              dict(track=1, x=280.0, vx=-4.0, y=140.0, height=130.0, color=(60, 120, 230))]
-    image_dir = root / "images" / "val" / name
-    image_dir.mkdir(parents=True, exist_ok=True)
-    images, frames = [], []
-    for t in range(n_frames):
-        image = background.copy()
-        frame_people = []
-        for p in people:
-            kp = _pose(p["height"], np.array([p["x"] + p["vx"] * t, p["y"]]), 0.6 * t)
-            for a, b in SKELETON:
-                cv2.line(image, tuple(np.round(kp[a, :2]).astype(int)), tuple(np.round(kp[b, :2]).astype(int)),
-                         p["color"], 4, cv2.LINE_AA)
-            head_r = 0.07 * p["height"]
-            head_c = (kp[0, :2] + kp[2, :2]) / 2
-            cv2.circle(image, tuple(np.round(head_c).astype(int)), int(head_r), p["color"], -1, cv2.LINE_AA)
-            head = np.array([head_c[0] - head_r, head_c[1] - head_r * 1.3, 2 * head_r, 2.6 * head_r])
-            vis = kp[:, 2] > 0
-            lo, hi = kp[vis, :2].min(0), kp[vis, :2].max(0)
-            frame_people.append(Person(kp, track_id=p["track"], bbox=np.r_[lo - 5, hi - lo + 10], bbox_head=head))
-        file_name = f"images/val/{name}/{t:06d}.jpg"
-        cv2.imwrite(str(root / file_name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        labeled = t % 2 == 0  # like PoseTrack val, not every frame is labeled
-        frames.append(Frame(file_name, 900000_0000 + t, labeled, frame_people if labeled else [],
-                            width=w, height=h, raw={"vid_id": name.split("_")[0]}))
-        images.append(image)
-    gt_file = root / "annotations" / "val" / f"{name}.json"
-    save_posetrack(Video(name, frames), gt_file)
-    video_file = root / "videos" / f"{name}.mp4"
-    write_video(video_file, images, fps=25)
-    return gt_file, video_file
+def correct_joints(pred: np.ndarray, gt: np.ndarray, head: np.ndarray | None) -> np.ndarray:
+    """PCKh@0.5 per joint (17,) for one person; False where GT has no joint."""
+    ok = np.zeros(17, bool)
+    if head is None:
+        return ok
+    size = 0.6 * np.hypot(head[2], head[3])
+    has = gt[:, 2] > 0
+    ok[has] = np.linalg.norm(pred[has, :2] - gt[has, :2], axis=1) <= 0.5 * size
+    return ok
 
 
-def codec_round_trip(gt: Video, video_file: Path, method: str, cfg: ClipConfig) -> tuple[Video, float]:
-    """Predictions made by encoding each labeled person's GT heatmaps in a top-down clip read
-    from the video file, then decoding them back to image coordinates. Also returns the mean
-    distance in image pixels between decoded and GT joints."""
-    source = open_frames(video_file)
-    pred = gt.empty_like()
-    errors = []
-    for f, frame in enumerate(tqdm(gt.frames, desc=f"clips ({method})", leave=False)):
-        for person in frame.people:
-            frames = [source.read(i) for i in clip_indices(f, cfg.offsets, len(source))]
-            sample = make_clip(frames, person.bbox, cfg, person.keypoints)
-            coords, maxvals = decode(sample.heatmaps[None], method, blur_kernel=5)
-            xy = heatmap_to_image(coords[0], sample.crop_to_image, cfg.stride)
-            kp = np.concatenate([xy, np.ones((17, 1))], axis=1)
-            kp[[3, 4]] = 0
-            vis = person.visible
-            errors.extend(np.linalg.norm(xy[vis] - person.keypoints[vis, :2], axis=1))
-            pred.frames[f].people.append(Person(kp, track_id=person.track_id, bbox=person.bbox,
-                                                scores=maxvals[0].astype(np.float64)))
-    return pred, float(np.mean(errors))
+def _draw(image: np.ndarray, kps: list[tuple[np.ndarray, tuple[int, int, int]]], scale: float = 1.0) -> np.ndarray:
+    out = image.copy()
+    for kp, color in kps:
+        ok = kp[:, 2] > 0
+        for a, b in SKELETON:
+            if ok[a] and ok[b]:
+                cv2.line(out, tuple(np.round(kp[a, :2] * scale).astype(int)), tuple(np.round(kp[b, :2] * scale).astype(int)),
+                         color, 1, cv2.LINE_AA)
+        for j in np.flatnonzero(ok):
+            cv2.circle(out, tuple(np.round(kp[j, :2] * scale).astype(int)), 2, color, -1, cv2.LINE_AA)
+    return out
 
 
-def run_demo(out: str | Path = "runs/demo") -> dict:
-    """Run the demo into ``out``; returns the evaluation results."""
+def _label(image: np.ndarray, text: str) -> np.ndarray:
+    out = image.copy()
+    cv2.putText(out, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 2, cv2.LINE_AA)
+    cv2.putText(out, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def run_demo(out: str | Path = "demo_out", preset: str = "small", data_root: str | Path | None = None,
+             manifest: str | Path = "weights/manifest.json", split: str = "val_hard", progress: bool = True) -> dict:
+    """Run the demo into ``out``; returns both evaluation results and the comparison counts."""
+    began = time.time()
     out = Path(out)
-    start = time.time()
-    data_root = out / "toy"
-    gt_file, video_file = render_toy_video(data_root)
-    print(f"[1/4] toy clip: {video_file} and GT {gt_file}")
-    (gt,), summary = load_posetrack(gt_file)
-    print(f"[2/4] read GT: {summary.videos} video, {summary.frames} frames, {summary.labeled_frames} labeled, "
-          f"{summary.people} people")
-    cfg = ClipConfig(input_size=(96, 128), heatmap_size=(24, 32), sigma=1.5)
-    results = {}
-    for method in ("argmax", "dark"):
-        pred, error = codec_round_trip(gt, video_file, method, cfg)
-        save_videos([pred], out / f"predictions_{method}")
-        results[method] = evaluate_posetrack(gt_file, out / f"predictions_{method}" / gt_file.name)
-        results[method]["mean_error_px"] = error
-    print("[3/4] heatmap codec round trip, scored with the poseval-exact evaluator "
-          "(no trained model yet: predictions are GT sent through crop -> heatmap -> decode):")
-    print(format_table(results["argmax"]).splitlines()[0] + "  error(px)")
-    for method, r in results.items():
-        print(format_table(r, title=method).splitlines()[1] + f"  {r['mean_error_px']:9.3f}")
-    source = open_frames(video_file)
-    rendered = [draw_frame(source.read(i), pred.frames[i]) for i in range(len(source))]
-    write_video(out / "demo_predictions.mp4", rendered, fps=25)
-    save_rgb(str(out / "demo_frame.png"), rendered[len(rendered) // 2])
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"[4/4] rendered {out / 'demo_predictions.mp4'} and {out / 'demo_frame.png'}; "
-          f"results in {out / 'results.json'} ({time.time() - start:.1f} s)")
-    return results
+    out.mkdir(parents=True, exist_ok=True)
+    models = load_manifest(manifest)
+    root = Path(data_root or f"data/synthtrack/{preset}")
+    print(f"[1/4] SynthTrack {preset} in {root}" + (" (generating)" if not (root / "annotations").is_dir() else ""))
+    results, preds = {}, {}
+    for i, role in enumerate(("single_frame", "temporal")):
+        entry = models[role]
+        cfg = load_config(entry["config"], [f"data.root={root}", f"data.synth_preset={preset}", "data.workers=0"])
+        ensure_dataset(cfg["data"])
+        result = run_test(cfg, entry["weights"], out / role, split=split, progress=progress)
+        results[role] = result
+        name = entry.get("method", cfg["model"]["name"])
+        print(f"[2/4] {name} on {split} ({result['num_frames']} frames, GT boxes):")
+        print(format_table(result, title=name) if i == 0 else format_table(result, title=name).split("\n", 1)[1])
+        preds[role] = {v.name: v for v in load_posetrack(out / role / "predictions" / split)[0]}
+    gt_videos, _ = load_posetrack(root / "annotations" / split)
+    found = compare(gt_videos, preds, root, out)
+    print(f"[3/4] joints (PCKh@0.5) on degraded frames: single frame {found['single_correct']}, temporal "
+          f"{found['temporal_correct']} of {found['joints']}; recovered by the temporal model {found['recovered']}, "
+          f"lost {found['lost']}")
+    print(f"[4/4] wrote {out / 'compare.mp4'} and {out / 'recovered.png'} ({time.time() - began:.0f} s)")
+    summary = {"results": {k: {g: v[g] for g in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle",
+                                                 "Total")} for k, v in results.items()}, "comparison": found}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def compare(gt_videos: list, preds: dict[str, dict], root: Path, out: Path) -> dict:
+    """Per-joint correctness of both models on every labeled person; the video and the PNG."""
+    counts = {"joints": 0, "single_correct": 0, "temporal_correct": 0, "recovered": 0, "lost": 0}
+    best_video, best_gain, panels = None, None, []
+    for video in gt_videos:
+        single, temporal = preds["single_frame"].get(video.name), preds["temporal"].get(video.name)
+        if single is None or temporal is None:
+            continue
+        gain = 0
+        for f, frame in enumerate(video.frames):
+            if not frame.is_labeled or len(single.frames[f].people) != len(frame.people):
+                continue
+            degraded = bool(frame.raw.get("degradations")) if getattr(frame, "raw", None) else False
+            frame_gain = 0
+            for p, person in enumerate(frame.people):
+                a = correct_joints(single.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)[EVALUATED]
+                b = correct_joints(temporal.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)[EVALUATED]
+                if degraded:
+                    counts["joints"] += int((person.keypoints[EVALUATED, 2] > 0).sum())
+                    counts["single_correct"] += int(a.sum())
+                    counts["temporal_correct"] += int(b.sum())
+                    counts["recovered"] += int((b & ~a).sum())
+                    counts["lost"] += int((a & ~b).sum())
+                frame_gain += int((b & ~a).sum()) - int((a & ~b).sum())
+            gain += frame_gain
+            if degraded and frame_gain > 0:
+                panels.append((frame_gain, video, f))
+        if best_gain is None or gain > best_gain:
+            best_video, best_gain = video, gain
+    if best_video is not None:
+        write_video(out / "compare.mp4", _side_by_side(best_video, preds, root), fps=6)
+    panels.sort(key=lambda x: -x[0])
+    tiles = [_panel(video, f, preds, root) for _, video, f in panels[:6]]
+    if not tiles and best_video is not None:  # nothing recovered: show the first labeled frames anyway
+        tiles = [_panel(best_video, f, preds, root) for f, fr in enumerate(best_video.frames) if fr.is_labeled][:2]
+    if tiles:
+        rows = [np.concatenate(tiles[i:i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i:i + 2])), 1)
+                for i in range(0, len(tiles), 2)]
+        cv2.imwrite(str(out / "recovered.png"), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+    return counts
+
+
+def _images(video, root: Path):
+    return open_frames(root / Path(video.frames[0].file_name).parent)
+
+
+def _side(image, gt_frame, pred_frame, color, text):
+    kps = [(p.keypoints, GT_COLOR) for p in gt_frame.people] + [(p.keypoints, color) for p in pred_frame.people]
+    return _label(_draw(image, kps), text)
+
+
+def _side_by_side(video, preds, root: Path) -> list[np.ndarray]:
+    source = _images(video, root)
+    frames = []
+    for f, frame in enumerate(video.frames):
+        if not frame.is_labeled:
+            continue
+        image = source.read(f)
+        words = ", ".join(d["type"] for d in frame.raw.get("degradations", [])) if getattr(frame, "raw", None) else ""
+        left = _side(image, frame, preds["single_frame"][video.name].frames[f], SINGLE_COLOR,
+                     f"single frame  {words}")
+        right = _side(image, frame, preds["temporal"][video.name].frames[f], TEMPORAL_COLOR, "temporal")
+        frames.append(np.concatenate([left, right], 1))
+    return frames
+
+
+def _panel(video, f: int, preds, root: Path) -> np.ndarray:
+    image = _images(video, root).read(f)
+    frame = video.frames[f]
+    words = ", ".join(d["type"] for d in frame.raw.get("degradations", [])) if getattr(frame, "raw", None) else ""
+    left = _side(image, frame, preds["single_frame"][video.name].frames[f], SINGLE_COLOR, f"single  {words}")
+    right = _side(image, frame, preds["temporal"][video.name].frames[f], TEMPORAL_COLOR, f"temporal  f{f}")
+    return np.concatenate([left, right], 1)

@@ -8,7 +8,9 @@
   having more frames.
 
 All models take a clip (B, T, 3, H, W) with the key frame first and return a dict with
-``heatmaps`` (B, J, h, w) and ``aux_losses`` (a dict of scalar tensors, empty here).
+``heatmaps`` (B, J, h, w) and ``aux_losses`` (a dict of scalar tensors, empty here). Every model
+splits its forward pass in two: ``frame_features`` (the backbone, per frame) and
+``forward_features`` (the clip head), so video inference can compute each frame once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidpose.models.layers import check_clip
+from vidpose.models.layers import check_clip, clip_features
 
 
 class SingleFrame(nn.Module):
@@ -27,18 +29,30 @@ class SingleFrame(nn.Module):
         self.backbone = backbone
         self.heatmap_stride = backbone.heatmap_stride
 
+    def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-frame backbone outputs (N, ...) that the clip head needs (what video inference caches)."""
+        return {"heatmaps": self.backbone(x)["heatmaps"]}
+
+    def forward_features(self, feats: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
+                         batch: dict | None = None) -> dict:
+        """The clip head on per-frame features shaped (B, T, ...), key frame first."""
+        return {"heatmaps": feats["heatmaps"][:, 0], "aux_losses": {}}
+
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, type(self).__name__)
-        out = self.backbone(frames[:, 0])
-        return {"heatmaps": out["heatmaps"], "aux_losses": {}}
+        return self.forward_features(clip_features(self, frames[:, :1]), frames, batch)
 
 
 class NaiveTemporal(SingleFrame):
     """Same parameters as ``SingleFrame``; only the forward pass differs."""
 
+    def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"feature": self.backbone.forward_features(x)["feature"]}
+
+    def forward_features(self, feats: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
+                         batch: dict | None = None) -> dict:
+        return {"heatmaps": self.backbone.head(feats["feature"].mean(1)), "aux_losses": {}}
+
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, type(self).__name__)
-        B, T = frames.shape[:2]
-        feature = self.backbone.forward_features(frames.flatten(0, 1))["feature"]
-        mean = feature.reshape(B, T, *feature.shape[1:]).mean(1)
-        return {"heatmaps": self.backbone.head(mean), "aux_losses": {}}
+        return self.forward_features(clip_features(self, frames), frames, batch)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, conv_bn_relu
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features, conv_bn_relu
 
 
 class Embedding(nn.Module):
@@ -153,13 +153,22 @@ class GLPose(nn.Module):
         es = torch.stack([self.cache.get(k)[1] if k else zero_e for k in flat_keys])
         return fs.view(B, G, *fs.shape[1:]), es.view(B, G, -1)
 
+    def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"feature": self.features(x)}
+
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, "GLPose")
-        B, T = frames.shape[:2]
-        if T != len(self.offsets) + 1:
-            raise ValueError(f"GLPose was built for {len(self.offsets) + 1} frames (offsets {self.offsets}), got {T}")
-        feats = self.features(frames.flatten(0, 1))
-        feats = feats.view(B, T, *feats.shape[1:])
+        if frames.shape[1] != len(self.offsets) + 1:
+            raise ValueError(f"GLPose was built for {len(self.offsets) + 1} frames (offsets {self.offsets}), "
+                             f"got {frames.shape[1]}")
+        return self.forward_features(clip_features(self, frames), frames, batch)
+
+    def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
+                         batch: dict | None = None) -> dict:
+        """``batch`` may hold ``global_crops`` (embedded here, through the cache in eval mode) or,
+        from video inference, ready ``global_features`` (B, G, C, h, w); both with ``global_valid``."""
+        feats = clip["feature"]
+        B, T = feats.shape[:2]
         key = feats[:, 0]
         key_emb = self.embed(key)
         parts = [key]
@@ -174,14 +183,19 @@ class GLPose(nn.Module):
             parts.append((w_local[:, :, None, None, None] * local).sum(1))
             out["local_weights"] = w_local
         if self.use_global:
-            crops = None if batch is None else batch.get("global_crops")
-            if crops is None or crops.shape[1] == 0:
+            batch = batch or {}
+            crops, g_feats = batch.get("global_crops"), batch.get("global_features")
+            given = g_feats if g_feats is not None else crops
+            if given is None or given.shape[1] == 0:
                 parts.append(torch.zeros_like(key))
                 out["global_weights"] = key.new_zeros(B, 0)
             else:
-                crops = crops.to(frames.device, frames.dtype)
-                valid = batch["global_valid"].to(frames.device)
-                g_feats, g_emb = self.global_features(crops, batch.get("global_keys"))
+                valid = batch["global_valid"].to(key.device)
+                if g_feats is not None:
+                    g_feats = g_feats.to(key.device, key.dtype)
+                    g_emb = self.embed(g_feats.flatten(0, 1)).view(B, g_feats.shape[1], -1)
+                else:
+                    g_feats, g_emb = self.global_features(crops.to(key.device, key.dtype), batch.get("global_keys"))
                 logits = (g_emb @ key_emb[:, :, None])[..., 0] / self.tau
                 w_global = topk_softmax(logits, valid, self.top_k)
                 parts.append((w_global[:, :, None, None, None].to(g_feats.dtype) * g_feats).sum(1))

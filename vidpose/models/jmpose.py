@@ -34,7 +34,7 @@ from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
 from vidpose.models.flow import dis_flow
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, conv_bn_relu
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features, conv_bn_relu
 from vidpose.models.tdmi import temporal_order
 
 
@@ -253,18 +253,27 @@ class JMPose(nn.Module):
         self.fuse = ResidualBlocks((2 if joint_learner else 1) * width, width, fusion_blocks)
         self.head = HeatmapHead(width, joints)
 
+    def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.backbone(x)
+        return {"feature": out["feature"], "heatmaps": out["heatmaps"]}
+
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, "JM-Pose")
-        B, T = frames.shape[:2]
-        if T != len(self.order):
-            raise ValueError(f"JM-Pose was built for {len(self.order)} frames (offsets {self.offsets}), got {T}")
-        out = self.backbone(frames.flatten(0, 1))
-        feats = out["feature"].view(B, T, *out["feature"].shape[1:])
-        initial = out["heatmaps"].view(B, T, *out["heatmaps"].shape[1:])
+        if frames.shape[1] != len(self.order):
+            raise ValueError(f"JM-Pose was built for {len(self.order)} frames (offsets {self.offsets}), "
+                             f"got {frames.shape[1]}")
+        return self.forward_features(clip_features(self, frames), frames, batch)
+
+    def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
+                         batch: dict | None = None) -> dict:
+        feats, initial = clip["feature"], clip["heatmaps"]
+        T = feats.shape[1]
         context = initial[:, self.order].flatten(1, 2).detach().float()  # H^ (B, T*J, h, w)
         if self.motion_source == "learned":
             m = self.motion(feats[:, 0], feats[:, self.left], feats[:, self.right])
         else:
+            if frames is None:
+                raise ValueError("JM-Pose with motion=flow needs the clip's frames")
             flow = dis_flow(frames, list(range(T)), 0)
             m = self.motion(flow[:, self.left], flow[:, self.right])
         aux: dict[str, torch.Tensor] = {}

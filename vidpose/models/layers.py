@@ -133,3 +133,9 @@ def check_clip(frames: torch.Tensor, name: str) -> None:
     if frames.dim() != 5 or frames.shape[2] != 3:
         raise ValueError(f"{name}: expected a clip tensor (batch, frames, 3, height, width), "
                          f"got shape {tuple(frames.shape)}")
+
+
+def clip_features(model: nn.Module, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``model.frame_features`` on every frame of a clip (B, T, 3, H, W), reshaped to (B, T, ...)."""
+    B, T = frames.shape[:2]
+    return {k: v.view(B, T, *v.shape[1:]) for k, v in model.frame_features(frames.flatten(0, 1)).items()}

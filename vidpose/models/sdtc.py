@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidpose.models.flow import dis_flow
-from vidpose.models.layers import HeatmapHead, check_clip, conv_bn_relu, heatmap_loss
+from vidpose.models.layers import HeatmapHead, check_clip, clip_features, conv_bn_relu, heatmap_loss
 from vidpose.models.tdmi import temporal_order
 from vidpose.models.vit import Attention, Block, Mlp
 
@@ -329,28 +329,36 @@ class SDTC(nn.Module):
         out = self.patch_encoder(r, mask)
         return out, out
 
+    def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"tokens": self.backbone.encode(x)[0]}
+
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, "SDTC")
-        B, T = frames.shape[:2]
-        if T != len(self.order):
-            raise ValueError(f"SDTC was built for {len(self.order)} frames (offsets {self.offsets}), got {T}")
-        clip = frames[:, self.order]  # time order
-        tokens, grid = self.backbone.encode(clip.flatten(0, 1))
-        tokens = tokens.view(B, T, *tokens.shape[1:])
-        N = tokens.shape[2]
+        if frames.shape[1] != len(self.order):
+            raise ValueError(f"SDTC was built for {len(self.order)} frames (offsets {self.offsets}), "
+                             f"got {frames.shape[1]}")
+        return self.forward_features(clip_features(self, frames), frames, batch)
+
+    def forward_features(self, feats: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
+                         batch: dict | None = None) -> dict:
+        tokens = feats["tokens"][:, self.order]  # time order
+        B, T, N = tokens.shape[:3]
+        grid = self.token_grid(frames, N)
         r = self.embed_tokens(tokens, grid)
         tube = frame = None
         decoded = None
         if self.motion == "mlsme":
-            tube, frame = self.masks(B, T, N, frames.device)
+            tube, frame = self.masks(B, T, N, tokens.device)
             m, last = self.encode_motion(r, tube, frame)
             if self.training and batch is not None and self.decoder is not None and last is not None:
                 decoded = self.decoder(last)
         else:
-            flow = dis_flow(clip, list(range(T)), self.key)  # (B, T, 2, H, W), already in time order
-            feats = self.flow_encoder(flow.flatten(0, 1))
-            feats = F.interpolate(feats, size=grid, mode="bilinear", align_corners=False)
-            m = feats.flatten(2).transpose(1, 2).reshape(B, T, N, self.dim)
+            if frames is None:
+                raise ValueError("SDTC with motion=flow needs the clip's frames")
+            flow = dis_flow(frames[:, self.order], list(range(T)), self.key)  # (B, T, 2, H, W), already in time order
+            encoded = self.flow_encoder(flow.flatten(0, 1))
+            encoded = F.interpolate(encoded, size=grid, mode="bilinear", align_corners=False)
+            m = encoded.flatten(2).transpose(1, 2).reshape(B, T, N, self.dim)
         to_map = lambda x: x.transpose(2, 3).reshape(B, T, self.dim, *grid)  # noqa: E731
         fused = self.smml(to_map(r), to_map(m))
         heatmaps = self.head(self.upsample(fused))
@@ -358,6 +366,18 @@ class SDTC(nn.Module):
         if decoded is not None:
             aux = self.reconstruction_losses(decoded, tokens, tube, frame, grid, batch)
         return {"heatmaps": heatmaps, "aux_losses": aux, "motion": m}
+
+    def token_grid(self, frames: torch.Tensor | None, tokens: int) -> tuple[int, int]:
+        if frames is not None:
+            p = self.patch
+            pad = 2 if p == 16 else 0
+            H, W = frames.shape[-2:]
+            grid = ((H + 2 * pad - p) // p + 1, (W + 2 * pad - p) // p + 1)
+        else:
+            grid = tuple(self.grid)
+        if grid[0] * grid[1] != tokens:
+            raise ValueError(f"SDTC: {tokens} tokens do not fill a {grid[0]}x{grid[1]} grid")
+        return grid
 
     # -- Eq. 15 -------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, heatmap_loss
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features, heatmap_loss
 from vidpose.models.mutual_info import dependence_js, vsd_preservation
 
 
@@ -154,13 +154,19 @@ class TDMI(nn.Module):
         self.mi_weight, self.mi_tau, self.aux_heatmap_weight = float(mi_weight), float(mi_tau), float(aux_heatmap_weight)
         self.use_mi = rdm != "none" and self.mi_weight > 0
 
+    def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"stages": torch.stack(self.backbone.forward_features(x)["features"], 1)}  # (N, 4, C, h, w)
+
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, "TDMI")
-        B, T = frames.shape[:2]
-        if T != len(self.order):
-            raise ValueError(f"TDMI was built for {len(self.order)} frames (offsets {self.offsets}), got {T}")
-        out = self.backbone.forward_features(frames.flatten(0, 1))
-        feats = [f.view(B, T, *f.shape[1:]) for f in out["features"]]
+        if frames.shape[1] != len(self.order):
+            raise ValueError(f"TDMI was built for {len(self.order)} frames (offsets {self.offsets}), "
+                             f"got {frames.shape[1]}")
+        return self.forward_features(clip_features(self, frames), frames, batch)
+
+    def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
+                         batch: dict | None = None) -> dict:
+        feats = clip["stages"].unbind(2)  # four (B, T, C, h, w)
         m = self.encoder([f[:, self.order] for f in feats])
         useful, noisy = self.disentangle(m)
         key_visual = feats[3][:, 0]

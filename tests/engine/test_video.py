@@ -1,0 +1,90 @@
+"""Video inference: box linking, detection files, and the sliding-window cache (same
+predictions as recomputing, one backbone crop per box)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidpose.data.annotations import AnnotationError, load_posetrack
+from vidpose.data.frames import open_frames
+from vidpose.engine.trainer import CHECKPOINT_FORMAT, save_checkpoint
+from vidpose.engine.video import VideoPredictor, link_tracks, load_video_boxes, run_predict
+from vidpose.models.registry import build_model
+
+
+def test_link_tracks_follows_overlapping_boxes():
+    a = np.array([[0, 0, 10, 10], [50, 50, 10, 10]], float)
+    b = np.array([[52, 51, 10, 10], [1, 1, 10, 10], [200, 200, 5, 5]], float)
+    t0, t1 = link_tracks([a, b])
+    assert t1[0] == t0[1] and t1[1] == t0[0] and t1[2] not in t0
+
+
+def _video(synth_tiny, split="train"):
+    """A SynthTrack video and its GT (the train split labels every frame)."""
+    folder = sorted((synth_tiny / "images" / split).iterdir())[0]
+    videos, _ = load_posetrack(synth_tiny / "annotations" / split / f"{folder.name}.json")
+    return folder, videos[0]
+
+
+def _boxes_file(tmp_path, video, frames):
+    entries = []
+    for frame in video.frames:
+        for p in frame.people:
+            entries.append({"image_name": frame.file_name, "bbox": p.bbox.tolist(), "score": 0.9,
+                            "track_id": p.track_id})
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps(entries))
+    return path, len(entries)
+
+
+def test_detection_files_are_checked_against_the_video(synth_tiny, tmp_path):
+    folder, _ = _video(synth_tiny)
+    source = open_frames(folder)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"frame_index": len(source) + 3, "bbox": [0, 0, 5, 5]}]))
+    with pytest.raises(AnnotationError, match="outside the video"):
+        load_video_boxes(bad, source)
+    bad.write_text(json.dumps([{"bbox": [0, 0, 5, 5]}]))
+    with pytest.raises(AnnotationError, match="frame_index"):
+        load_video_boxes(bad, source)
+
+
+@pytest.mark.parametrize("name", ["tdmi", "jmpose"])
+def test_the_cache_gives_the_same_predictions_with_one_crop_per_box(synth_tiny, tmp_path, name):
+    torch.manual_seed(0)
+    folder, video = _video(synth_tiny)
+    source = open_frames(folder)
+    path, count = _boxes_file(tmp_path, video, len(source))
+    boxes = load_video_boxes(path, source)
+    cfg = {"data": {"input_size": [96, 128], "heatmap_size": [24, 32], "sigma": 1.5, "offsets": [-2, -1, 1, 2]},
+           "test": {"flip": False}}
+    model = build_model({"name": name, "backbone": {"name": "hrnet", "size": "tiny"}}).eval()
+    cached = VideoPredictor(model, cfg, torch.device("cpu"), cache=True)
+    fresh = VideoPredictor(model, cfg, torch.device("cpu"), cache=False)
+    a = cached.predict(source, boxes, progress=False)
+    b = fresh.predict(source, boxes, progress=False)
+    for fa, fb in zip(a, b):
+        for (xa, sa, ta), (xb, sb, tb) in zip(fa, fb):
+            assert np.allclose(xa, xb, atol=1e-3) and np.allclose(sa, sb, atol=1e-5) and ta == tb
+    boxes_total = sum(len(x) for x in boxes.boxes)
+    assert cached.stats["crops_computed"] == boxes_total  # every (frame, box) once
+    assert fresh.stats["crops_computed"] > 3 * boxes_total  # about 2*delta+1 per box
+
+
+def test_predict_writes_posetrack_json_and_a_video(synth_tiny, tmp_path):
+    folder, video = _video(synth_tiny)
+    path, _ = _boxes_file(tmp_path, video, None)
+    cfg = {"data": {"input_size": [96, 128], "heatmap_size": [24, 32], "sigma": 1.5, "offsets": []},
+           "model": {"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}},
+           "test": {"flip": True}}
+    model = build_model(cfg["model"])
+    save_checkpoint(tmp_path / "m.pt", {"format": CHECKPOINT_FORMAT, "model_name": "single_frame", "config": cfg,
+                                        "model": model.state_dict(), "step": 0})
+    summary = run_predict(cfg, tmp_path / "m.pt", folder, path, tmp_path / "preds.json",
+                          render=str(tmp_path / "out.mp4"), progress=False)
+    videos, _ = load_posetrack(tmp_path / "preds.json")
+    assert len(videos[0].frames) == summary["frames"] == len(open_frames(folder))
+    assert sum(len(f.people) for f in videos[0].frames) == summary["boxes"]
+    assert (tmp_path / "out.mp4").stat().st_size > 1000

@@ -1,0 +1,284 @@
+"""Offline inference over a whole video (``vidpose predict``), with a sliding-window feature cache.
+
+For every box of every frame, the model sees the clip of the key frame and its neighbours at
+``data.offsets`` (clamped to the video). Boxes are linked into tracks by greedy IoU matching
+between consecutive frames (or taken from the file's ``track_id``).
+
+Window boxes (``window_boxes``):
+- ``own`` (default): each frame of a window is cropped with *that person's own box in that
+  frame* (the key box where the track has no box). A crop then depends only on (frame, box), so
+  its backbone features are computed once and reused by every window that contains it: the
+  cache. The cost per frame approaches one backbone pass per person plus the temporal head.
+- ``key``: every frame is cropped with the key frame's box, exactly as training clips are built
+  (``vidpose test`` does this too). Crops differ per window, so nothing is reused.
+
+``cache=False`` recomputes every crop of every window (what the reference code bases do); it
+gives the same predictions as the cache (tests/engine/test_video.py checks it). GLPose's global
+proposals come from the same per-(frame, box) features, sampled over the whole video
+(``data.global_mode: offline``) or the past only (``streaming``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidpose.data.annotations import AnnotationError, Frame, Person, Video, load_json, save_posetrack
+from vidpose.data.clips import clip_indices, make_clip, sample_global_frames, to_tensor
+from vidpose.data.frames import FrameSource, open_frames
+from vidpose.data.heatmaps import decode, heatmap_to_image
+from vidpose.engine.data import clip_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoBoxes:
+    """Per frame: boxes (N, 4) xywh, scores (N,), track ids (N,)."""
+
+    boxes: list[np.ndarray]
+    scores: list[np.ndarray]
+    tracks: list[np.ndarray] = field(default_factory=list)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of xywh boxes a (N, 4) and b (M, 4)."""
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    w = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = w * h
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def link_tracks(boxes: list[np.ndarray], threshold: float = 0.3) -> list[np.ndarray]:
+    """Greedy IoU linking of consecutive frames: each box continues the best-overlapping unused
+    box of the previous frame (IoU >= ``threshold``), else starts a new track."""
+    tracks, next_id = [], 0
+    previous, previous_ids = np.zeros((0, 4)), np.zeros(0, int)
+    for frame_boxes in boxes:
+        ids = np.full(len(frame_boxes), -1)
+        if len(frame_boxes) and len(previous):
+            overlap = iou(frame_boxes, previous)
+            for flat in np.argsort(-overlap, axis=None):
+                i, j = np.unravel_index(flat, overlap.shape)
+                if overlap[i, j] < threshold:
+                    break
+                if ids[i] < 0 and previous_ids[j] not in ids:
+                    ids[i] = previous_ids[j]
+        for i in np.flatnonzero(ids < 0):
+            ids[i], next_id = next_id, next_id + 1
+        tracks.append(ids)
+        previous, previous_ids = frame_boxes, ids
+    return tracks
+
+
+_NUMBER = re.compile(r"(\d+)\D*$")
+
+
+def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: float = 0.0) -> VideoBoxes:
+    """Boxes for each frame of ``source`` from a detection file: a list of entries with ``bbox``
+    (x, y, w, h), optional ``score`` and ``track_id``, and the frame as ``frame_index``
+    (0-based position) or ``image_name`` (the number in the file name, as in PoseTrack). Entries
+    of frames outside the video are an error; frames without entries have no boxes."""
+    data = load_json(path)
+    if not isinstance(data, list):
+        raise AnnotationError(path, "$", "expected a list of detections")
+    n = len(source)
+    first = getattr(source, "first", 0)
+    boxes: list[list] = [[] for _ in range(n)]
+    for i, e in enumerate(data):
+        if not isinstance(e, dict) or "bbox" not in e:
+            raise AnnotationError(path, f"$[{i}]", "expected an object with a 'bbox'")
+        if "frame_index" in e:
+            f = int(e["frame_index"])
+        elif "image_name" in e:
+            m = _NUMBER.search(Path(str(e["image_name"])).stem)
+            if not m:
+                raise AnnotationError(path, f"$[{i}].image_name", f"no frame number in {e['image_name']!r}")
+            f = int(m.group(1)) - first
+        else:
+            raise AnnotationError(path, f"$[{i}]", "needs 'frame_index' or 'image_name' to place it in the video")
+        if not 0 <= f < n:
+            raise AnnotationError(path, f"$[{i}]", f"frame {f} is outside the video ({n} frames: {source.path})")
+        box = np.asarray(e["bbox"], dtype=np.float64)
+        score = float(e.get("score", 1.0))
+        if box.shape != (4,) or box[2] <= 0 or box[3] <= 0 or score < min_score:
+            continue
+        boxes[f].append((box, score, e.get("track_id")))
+    out = VideoBoxes([np.array([b for b, _, _ in fb]).reshape(-1, 4) for fb in boxes],
+                     [np.array([s for _, s, _ in fb]) for fb in boxes])
+    given = [[t for _, _, t in fb] for fb in boxes]
+    if all(t is not None for fb in given for t in fb) and any(given):
+        out.tracks = [np.array(fb, dtype=int) for fb in given]
+    else:
+        out.tracks = link_tracks(out.boxes)
+    return out
+
+
+class VideoPredictor:
+    """Runs a trained model over every box of a video. ``stats`` counts backbone crops."""
+
+    def __init__(self, model: torch.nn.Module, cfg: dict[str, Any], device: torch.device | None = None,
+                 cache: bool = True, window_boxes: str = "own", batch_size: int = 32):
+        if window_boxes not in ("own", "key"):
+            raise ValueError(f"window_boxes must be own or key, got {window_boxes!r}")
+        self.model = model.eval()
+        self.device = device or next(model.parameters()).device
+        self.clip = clip_config(cfg["data"])
+        self.cache_enabled, self.window_boxes, self.batch_size = cache, window_boxes, batch_size
+        self.flip = bool(cfg.get("test", {}).get("flip", False))
+        self.stats = {"crops_computed": 0, "windows": 0}
+
+    @torch.no_grad()
+    def predict(self, source: FrameSource, boxes: VideoBoxes, progress: bool = True
+                ) -> list[list[tuple[np.ndarray, np.ndarray, int]]]:
+        """Per frame, per box: (keypoints (17, 2) in image pixels, scores (17,), track id)."""
+        from tqdm import tqdm
+
+        n = len(source)
+        if len(boxes.boxes) != n:
+            raise ValueError(f"{source.path}: {len(boxes.boxes)} frames of boxes for a video of {n} frames")
+        cache: dict[tuple, dict[str, torch.Tensor]] = {}
+        by_track = [{int(t): k for k, t in enumerate(ts)} for ts in boxes.tracks]
+        results: list[list] = [[] for _ in range(n)]
+        span = max((abs(o) for o in self.clip.offsets), default=0)
+        for t in tqdm(range(n), desc="predict", disable=not progress):
+            if not getattr(self.model, "use_global", False):  # global proposals may be needed again
+                for key in [k for k in cache if k[0] < t - span]:
+                    del cache[key]  # behind every later window
+            for start in range(0, len(boxes.boxes[t]), self.batch_size):
+                idx = list(range(start, min(start + self.batch_size, len(boxes.boxes[t]))))
+                # without the cache every window's crops are computed afresh (the reference behaviour)
+                results[t] += self._predict_boxes(source, boxes, by_track, t, idx, cache if self.cache_enabled else {})
+        return results
+
+    def _crop_key(self, f: int, box: np.ndarray, flip: bool) -> tuple:
+        return (f, *np.round(box, 2), flip)
+
+    def _features(self, source: FrameSource, keys: list[tuple], cache: dict) -> None:
+        """Compute the backbone features of every crop key not yet cached."""
+        missing = list(dict.fromkeys(k for k in keys if k not in cache))
+        if not missing:
+            return
+        crops = []
+        for f, x, y, w, h, flip in missing:
+            sample = make_clip([source.read(f)], np.array([x, y, w, h]), self.clip)
+            image = sample.images[0][:, ::-1] if flip else sample.images[0]
+            crops.append(to_tensor(image[None])[0])
+        feats = self.model.frame_features(torch.stack(crops).to(self.device))
+        for i, k in enumerate(missing):
+            cache[k] = {name: v[i] for name, v in feats.items()}
+            cache[k]["_crop"] = crops[i]
+        self.stats["crops_computed"] += len(missing)
+
+    def _predict_boxes(self, source: FrameSource, boxes: VideoBoxes, by_track: list[dict], t: int, idx: list[int],
+                       cache: dict) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        n = len(source)
+        outputs = []
+        for flip in ([False, True] if self.flip else [False]):
+            windows = []
+            for k in idx:
+                key_box = boxes.boxes[t][k]
+                track = int(boxes.tracks[t][k])
+                window = []
+                for f in clip_indices(t, self.clip.offsets, n):
+                    box = key_box
+                    if self.window_boxes == "own" and track in by_track[f]:
+                        box = boxes.boxes[f][by_track[f][track]]
+                    window.append(self._crop_key(f, box, flip))
+                windows.append(window)
+            batch: dict[str, Any] = {}
+            if getattr(self.model, "use_global", False):
+                batch = self._global_batch(source, boxes, t, len(idx), flip, cache)
+            self._features(source, [k for w in windows for k in w], cache)
+            feats = {name: torch.stack([torch.stack([cache[k][name] for k in w]) for w in windows])
+                     for name in cache[windows[0][0]] if name != "_crop"}
+            frames = torch.stack([torch.stack([cache[k]["_crop"] for k in w]) for w in windows]).to(self.device)
+            outputs.append(self.model.forward_features(feats, frames, batch)["heatmaps"].float().cpu().numpy())
+            self.stats["windows"] += len(idx)
+        heatmaps = outputs[0]
+        if self.flip:
+            from vidpose.data.heatmaps import flip_test_average
+
+            heatmaps = flip_test_average(outputs[0], outputs[1], shift=True)
+        kernel = max(3, (min(heatmaps.shape[-2:]) // 6) | 1)
+        coords, maxvals = decode(heatmaps, "dark", blur_kernel=kernel)
+        out = []
+        for i, k in enumerate(idx):
+            sample = make_clip([np.zeros((1, 1, 3), np.uint8)], boxes.boxes[t][k], self.clip)
+            xy = heatmap_to_image(coords[i], sample.crop_to_image, self.clip.stride)
+            out.append((xy, maxvals[i] * float(boxes.scores[t][k]), int(boxes.tracks[t][k])))
+        return out
+
+    def _global_batch(self, source: FrameSource, boxes: VideoBoxes, t: int, count: int, flip: bool,
+                      cache: dict) -> dict[str, torch.Tensor]:
+        """GLPose's global proposals for key frame t from the per-(frame, box) feature cache."""
+        c = self.clip
+        candidates = [f for f in range(len(source)) if len(boxes.boxes[f])]
+        span = max((abs(o) for o in c.offsets), default=0)
+        picks = sample_global_frames(candidates, t, span, c.global_frames, c.global_mode)
+        keys = []
+        for f in picks:
+            order = np.argsort(-boxes.scores[f], kind="stable")[: c.global_per_frame]
+            keys += [self._crop_key(f, boxes.boxes[f][j], flip) for j in order]
+        if not keys:
+            return {}
+        self._features(source, keys, cache)
+        feats = torch.stack([cache[k]["feature"] for k in keys])
+        return {"global_features": feats[None].expand(count, *feats.shape),
+                "global_valid": torch.ones(count, len(keys), dtype=torch.bool)}
+
+
+def write_predictions(path: str | os.PathLike, name: str, results: list[list], frames: int) -> Video:
+    """PoseTrack18 predictions of a video: one image per frame, one person per box."""
+    video = Video(name, [])
+    for f in range(frames):
+        people = []
+        for xy, scores, track in results[f]:
+            kp = np.zeros((17, 3))
+            kp[:, :2], kp[:, 2] = xy, 1.0
+            people.append(Person(kp, track_id=track, scores=scores.astype(np.float64)))
+        video.frames.append(Frame(f"{name}/{f:06d}.jpg", f, True, people))
+    save_posetrack(video, path)
+    return video
+
+
+def render_video(path: str | os.PathLike, source: FrameSource, video: Video, fps: int = 25) -> None:
+    from vidpose.data.draw import draw_frame
+    from vidpose.data.frames import write_video
+
+    write_video(path, [draw_frame(source.read(f), video.frames[f], min_score=0.2) for f in range(len(source))], fps)
+
+
+def run_predict(cfg: dict[str, Any], checkpoint: str | os.PathLike, video_path: str | os.PathLike,
+                boxes_path: str | os.PathLike, out: str | os.PathLike, render: str | None = None,
+                cache: bool = True, window_boxes: str = "own", min_box_score: float = 0.2,
+                progress: bool = True) -> dict[str, Any]:
+    from vidpose.engine.tester import load_trained
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_trained(cfg, checkpoint, device)
+    source = open_frames(video_path)
+    boxes = load_video_boxes(boxes_path, source, min_box_score)
+    predictor = VideoPredictor(model, cfg, device, cache=cache, window_boxes=window_boxes)
+    began = time.perf_counter()
+    results = predictor.predict(source, boxes, progress)
+    seconds = time.perf_counter() - began
+    video = write_predictions(out, Path(video_path).stem, results, len(source))
+    if render:
+        render_video(render, source, video)
+    summary = {"frames": len(source), "boxes": int(sum(len(b) for b in boxes.boxes)), "seconds": round(seconds, 2),
+               **predictor.stats}
+    log.info("%s: %s", video_path, json.dumps(summary))
+    return summary
