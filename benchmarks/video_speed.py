@@ -1,0 +1,124 @@
+"""Per-frame cost of video inference: a temporal model with and without the sliding-window
+feature cache, against the single-frame model, in one run on the same video and boxes.
+
+    python benchmarks/video_speed.py [--config configs/synthtrack/tdmi_tiny.yaml] [--frames 60]
+                                     [--out benchmarks/results/video_speed.json]
+
+Wall-clock ratios depend on the machine and its load; the GFLOPs ratios (per box and frame)
+do not, and show where the cost goes: with a tiny backbone the temporal head dominates, at paper
+size (--config configs/posetrack18/tdmi_hrnet_w48.yaml --single
+configs/posetrack18/single_frame_hrnet_w48.yaml) the backbone does.
+
+The video is a SynthTrack train video (the tiny preset is generated into a temporary folder if
+no --video is given) with its GT boxes as detections; weights are random (speed does not depend
+on them). The last line reads ``cached/single=R1 uncached/single=R2``. Goal (issue 10): with
+delta = 2 the cached temporal model costs at most 1.3x the single-frame model per frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from vidpose.data.annotations import load_posetrack
+from vidpose.data.frames import open_frames
+from vidpose.engine.config import load_config
+from vidpose.engine.video import VideoPredictor, VideoBoxes, link_tracks
+from vidpose.models.registry import build_model
+
+
+def video_and_boxes(root: Path) -> tuple[Path, VideoBoxes]:
+    ann = sorted((root / "annotations" / "train").glob("*.json"))[0]  # train: every frame labeled
+    (video,), _ = load_posetrack(ann)
+    import numpy as np
+
+    boxes = [np.array([p.bbox for p in f.people]).reshape(-1, 4) for f in video.frames]
+    scores = [np.ones(len(b)) for b in boxes]
+    folder = root / Path(video.frames[0].file_name).parent
+    return folder, VideoBoxes(boxes, scores, link_tracks(boxes))
+
+
+@torch.no_grad()
+def gflops_per_frame(model, cfg) -> dict[str, float]:
+    """Machine-independent cost per box and frame (multiply-accumulates): with the cache one
+    backbone crop plus the clip head; without it 2*delta+1 backbone crops plus the head."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vidpose.models.layers import clip_features
+
+    w, h = cfg["data"]["input_size"]
+    frames = 1 + len(cfg["data"]["offsets"])
+    x = torch.zeros(1, frames, 3, h, w)
+    with FlopCounterMode(display=False) as one:
+        model.frame_features(x[:, 0])
+    feats = clip_features(model, x)
+    with FlopCounterMode(display=False) as head:
+        model.forward_features(feats, x, None)
+    backbone, clip_head = one.get_total_flops() / 2e9, head.get_total_flops() / 2e9
+    return {"backbone": backbone, "head": clip_head, "cached": backbone + clip_head,
+            "uncached": frames * backbone + clip_head}
+
+
+def seconds(predictor: VideoPredictor, source, boxes, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        predictor.predict(source, boxes, progress=False)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/synthtrack/tdmi_tiny.yaml")
+    parser.add_argument("--single", default="configs/synthtrack/single_frame_hrnet_tiny.yaml")
+    parser.add_argument("--data", help="a SynthTrack folder (default: generate the tiny preset)")
+    parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
+    parser.add_argument("--out", default="benchmarks/results/video_speed.json")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.data) if args.data else Path(tmp) / "synth"
+        if not args.data:
+            from vidpose.synth.dataset import SynthConfig, generate
+
+            generate(root, SynthConfig(preset="tiny", seed=0), progress=False)
+        folder, boxes = video_and_boxes(root)
+        source = open_frames(folder)
+        timings, flops = {}, {}
+        for name, path in (("single", args.single), ("temporal", args.config)):
+            cfg = load_config(path, ["test.flip=false"])
+            model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).eval()
+            flops[name] = gflops_per_frame(model, cfg)
+            runs = [("single", True)] if name == "single" else [("cached", True), ("uncached", False)]
+            for label, cache in runs:
+                predictor = VideoPredictor(model, cfg, torch.device("cpu"), cache=cache)
+                timings[label] = seconds(predictor, source, boxes, args.repeat) / len(source)
+                timings[f"{label}_crops"] = predictor.stats["crops_computed"] // args.repeat
+    ratios = {"cached/single": timings["cached"] / timings["single"],
+              "uncached/single": timings["uncached"] / timings["single"]}
+    result = {"config": args.config, "frames": len(source), "boxes": int(sum(len(b) for b in boxes.boxes)),
+              "ms_per_frame": {k: round(1000 * v, 2) for k, v in timings.items() if not k.endswith("crops")},
+              "crops": {k[:-6]: v for k, v in timings.items() if k.endswith("crops")},
+              "ratios": {k: round(v, 3) for k, v in ratios.items()},
+              "gflops_per_box": {"single": round(flops["single"]["cached"], 4),
+                                 "temporal_cached": round(flops["temporal"]["cached"], 4),
+                                 "temporal_uncached": round(flops["temporal"]["uncached"], 4)},
+              "gflops_ratios": {"cached/single": round(flops["temporal"]["cached"] / flops["single"]["cached"], 3),
+                                "uncached/single": round(flops["temporal"]["uncached"] / flops["single"]["cached"], 3)},
+              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    print(" ".join(f"{k}={v:.2f}" for k, v in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
