@@ -216,6 +216,31 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
     return table
 
 
+def export_weights(runs: str | Path, single: str, temporal: str, dest: str | Path = "weights") -> Path:
+    """Copy two trained bench runs into ``dest`` for the demo: ``<method>.pt`` (the weights-only
+    ``model.pt``), ``<method>.yaml`` (the exact config it was trained with) and ``manifest.json``."""
+    import shutil
+
+    import torch
+
+    from vidpose.engine.config import save_config
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest = {}
+    for role, name in (("single_frame", single), ("temporal", temporal)):
+        run = Path(runs) / name
+        if not (run / "model.pt").is_file():
+            raise FileNotFoundError(f"{run / 'model.pt'}: train it first (vidpose bench --methods {name})")
+        shutil.copyfile(run / "model.pt", dest / f"{name}.pt")
+        cfg = torch.load(run / "model.pt", map_location="cpu", weights_only=False)["config"]
+        cfg["train"]["init_from"] = None  # the weights are complete; nothing to initialise from
+        save_config(cfg, dest / f"{name}.yaml")
+        manifest[role] = {"method": name, "config": f"{dest.name}/{name}.yaml", "weights": f"{dest.name}/{name}.pt"}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return dest / "manifest.json"
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,

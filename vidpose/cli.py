@@ -181,9 +181,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     table = run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.budget_minutes,
                       args.out, args.runs, data_root=args.data_root)
-    from vidpose.bench import format_markdown
+    from vidpose.bench import export_weights, format_markdown
 
     print(format_markdown(table))
+    if args.export_weights:
+        path = export_weights(args.runs or f"runs/bench/{args.preset}", "single_frame", args.export_weights)
+        print(f"wrote {path} (the demo's checkpoints)")
     return 0
 
 
@@ -278,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", help="run folders (default: runs/bench/<preset>)")
     p.add_argument("--data-root", help="SynthTrack folder (default: data/synthtrack/<preset>, generated if missing)")
     p.add_argument("--list", action="store_true", help="list the known methods and ablations, then stop")
+    p.add_argument("--export-weights", metavar="METHOD",
+                   help="afterwards copy single_frame and METHOD into weights/ for the demo (make weights)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("predict", help="run a trained model over a video with given boxes; PoseTrack18 output",

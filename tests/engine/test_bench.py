@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from vidpose.bench import METHODS, method_config, order_methods, run_bench
+from vidpose.bench import METHODS, export_weights, method_config, order_methods, run_bench
 
 
 def test_stage_one_runs_first_and_is_added_when_needed():
@@ -45,3 +45,9 @@ def test_bench_writes_the_table_and_resumes_without_retraining(synth_tiny, tmp_p
     again = run_bench(**kw)
     assert model.stat().st_mtime_ns == before  # reused, not retrained
     assert again["rows"] == rows
+    # the demo's checkpoints: weights, exact configs and a manifest the demo can read
+    from vidpose.demo import load_manifest
+
+    manifest = load_manifest(export_weights(tmp_path / "runs", "single_frame", "naive_temporal", tmp_path / "weights"))
+    assert manifest["temporal"]["method"] == "naive_temporal"
+    assert (tmp_path / "weights" / "naive_temporal.pt").stat().st_size > 10_000
