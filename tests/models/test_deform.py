@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidpose.models.deform import _tv_deform_conv2d, deform_conv2d, deform_conv2d_reference
+from vidpose.models.deform import ModulatedDeformConv2d, _tv_deform_conv2d, deform_conv2d, deform_conv2d_reference
 
 
 def per_pixel(x, offset, mask, weight, bias, padding, dilation, stride=1):
@@ -92,3 +92,25 @@ def test_agrees_with_torchvision_when_present():
     offset, mask = torch.randn(2, 36, 8, 8), torch.rand(2, 18, 8, 8)
     torch.testing.assert_close(deform_conv2d(x, offset, mask, weight, padding=1),
                                deform_conv2d_reference(x, offset, mask, weight, padding=1), rtol=1e-4, atol=1e-4)
+
+
+def test_exports_to_onnx_and_runs_in_onnxruntime(tmp_path):
+    """DCNv2 is plain PyTorch (grid_sample), so the ONNX exporter takes it and onnxruntime
+    reproduces it (GridSample needs opset 16 or later)."""
+    import warnings
+
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    layer = ModulatedDeformConv2d(8, 8, 3, padding=1, offset_groups=2).eval()
+    x, offset, mask = torch.randn(1, 8, 12, 10), torch.randn(1, 36, 12, 10) * 2, torch.randn(1, 18, 12, 10)
+    path = tmp_path / "dcn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's tracer and deprecation notices
+        torch.onnx.export(layer, (x, offset, mask), str(path), opset_version=18, dynamo=False)
+    onnx.checker.check_model(onnx.load(str(path)))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {i.name: v.numpy() for i, v in zip(session.get_inputs(), (x, offset, mask))})
+    with torch.no_grad():
+        expected = layer(x, offset, mask).numpy()
+    assert abs(out - expected).max() < 1e-4
