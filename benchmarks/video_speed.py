@@ -80,8 +80,23 @@ def main() -> None:
     parser.add_argument("--single", default="configs/synthtrack/single_frame_hrnet_tiny.yaml")
     parser.add_argument("--data", help="a SynthTrack folder (default: generate the tiny preset)")
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
+    parser.add_argument("--flops-only", action="store_true", help="skip the timing (GFLOPs ratios only)")
     parser.add_argument("--out", default="benchmarks/results/video_speed.json")
     args = parser.parse_args()
+    if args.flops_only:
+        result = {}
+        for name, path in (("single", args.single), ("temporal", args.config)):
+            cfg = load_config(path)
+            model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).eval()
+            result[name] = {k: round(v, 3) for k, v in gflops_per_frame(model, cfg).items()}
+        ratios = {"cached/single": result["temporal"]["cached"] / result["single"]["cached"],
+                  "uncached/single": result["temporal"]["uncached"] / result["single"]["cached"]}
+        result.update(config=args.config, gflops_ratios={k: round(v, 3) for k, v in ratios.items()})
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))
+        print(" ".join(f"{k}={v:.2f}" for k, v in ratios.items()) + " (GFLOPs)")
+        return
     torch.manual_seed(0)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
