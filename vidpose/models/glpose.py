@@ -157,10 +157,7 @@ class GLPose(nn.Module):
         return {"feature": self.features(x)}
 
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
-        check_clip(frames, "GLPose")
-        if frames.shape[1] != len(self.offsets) + 1:
-            raise ValueError(f"GLPose was built for {len(self.offsets) + 1} frames (offsets {self.offsets}), "
-                             f"got {frames.shape[1]}")
+        check_clip(frames, "GLPose", self.offsets)
         return self.forward_features(clip_features(self, frames), frames, batch)
 
     def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,

@@ -258,10 +258,7 @@ class JMPose(nn.Module):
         return {"feature": out["feature"], "heatmaps": out["heatmaps"]}
 
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
-        check_clip(frames, "JM-Pose")
-        if frames.shape[1] != len(self.order):
-            raise ValueError(f"JM-Pose was built for {len(self.order)} frames (offsets {self.offsets}), "
-                             f"got {frames.shape[1]}")
+        check_clip(frames, "JM-Pose", self.offsets)
         return self.forward_features(clip_features(self, frames), frames, batch)
 
     def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,

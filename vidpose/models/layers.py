@@ -128,11 +128,15 @@ class HeatmapHead(nn.Module):
         return self.conv(x)
 
 
-def check_clip(frames: torch.Tensor, name: str) -> None:
-    """Inputs are clips (B, T, 3, H, W); say so clearly when they are not."""
+def check_clip(frames: torch.Tensor, name: str, offsets: tuple[int, ...] | None = None) -> None:
+    """Inputs are clips (B, T, 3, H, W), with T = 1 + len(offsets) when ``offsets`` is given;
+    say so clearly when they are not."""
     if frames.dim() != 5 or frames.shape[2] != 3:
         raise ValueError(f"{name}: expected a clip tensor (batch, frames, 3, height, width), "
                          f"got shape {tuple(frames.shape)}")
+    if offsets is not None and frames.shape[1] != len(offsets) + 1:
+        raise ValueError(f"{name} was built for {len(offsets) + 1} frames (offsets {tuple(offsets)}), "
+                         f"got {frames.shape[1]}")
 
 
 def clip_features(model: nn.Module, frames: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -333,10 +333,7 @@ class SDTC(nn.Module):
         return {"tokens": self.backbone.encode(x)[0]}
 
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
-        check_clip(frames, "SDTC")
-        if frames.shape[1] != len(self.order):
-            raise ValueError(f"SDTC was built for {len(self.order)} frames (offsets {self.offsets}), "
-                             f"got {frames.shape[1]}")
+        check_clip(frames, "SDTC", self.offsets)
         return self.forward_features(clip_features(self, frames), frames, batch)
 
     def forward_features(self, feats: dict[str, torch.Tensor], frames: torch.Tensor | None = None,

@@ -158,10 +158,7 @@ class TDMI(nn.Module):
         return {"stages": torch.stack(self.backbone.forward_features(x)["features"], 1)}  # (N, 4, C, h, w)
 
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
-        check_clip(frames, "TDMI")
-        if frames.shape[1] != len(self.order):
-            raise ValueError(f"TDMI was built for {len(self.order)} frames (offsets {self.offsets}), "
-                             f"got {frames.shape[1]}")
+        check_clip(frames, "TDMI", self.offsets)
         return self.forward_features(clip_features(self, frames), frames, batch)
 
     def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
