@@ -10,7 +10,9 @@ pose reconstruction loss (Eq. 15) from a two-layer motion decoder; L = L_H + L_R
 Choices where the paper is silent (also in docs/methods.md):
 - the backbone tokens (dim C) are projected to the motion width ``dim`` by one linear layer
   (the paper's 10.4 M trainable parameters rule out 768-wide motion transformers);
-- both encoders use one joint space-time layer followed by one divided layer (``layers``);
+- both encoders use one joint space-time layer followed by one divided layer (``layers``); the
+  decoder's two self-attention layers attend over all tokens (``decoder_layers: [joint, joint]``;
+  the CPU-sized config uses divided layers in both, see configs/synthtrack/sdtc_tiny.yaml);
 - the frame mask hides round(r * T) whole frames, any of them (the key frame included); the
   tube mask hides round(r * N) token positions, the same in every frame;
 - the context term is the L1 error over tokens masked by the tube mask *or* the frame mask
@@ -35,7 +37,7 @@ from torch import nn
 from vidpose.models.flow import dis_flow
 from vidpose.models.layers import HeatmapHead, check_clip, clip_features, conv_bn_relu, heatmap_loss
 from vidpose.models.tdmi import temporal_order
-from vidpose.models.vit import Attention, Block, Mlp
+from vidpose.models.vit import Attention, Mlp
 
 
 def sincos_2d(h: int, w: int, dim: int) -> torch.Tensor:
@@ -132,23 +134,23 @@ class MotionEncoder(nn.Module):
 
 
 class MotionDecoder(nn.Module):
-    """Two self-attention layers, then separate MLP heads for the backbone features (context)
-    and the heatmap patch under each token (pose)."""
+    """Self-attention layers over the whole sequence (the paper: two), then separate MLP heads
+    for the backbone features (context) and the heatmap patch under each token (pose).
+    ``layers`` are space-time layer kinds: ``joint`` is plain self-attention over all tokens."""
 
-    def __init__(self, dim: int, heads: int, feature_dim: int, joints: int, patch_pixels: int, depth: int = 2):
+    def __init__(self, dim: int, heads: int, feature_dim: int, joints: int, patch_pixels: int,
+                 layers: tuple[str, ...] = ("joint", "joint")):
         super().__init__()
-        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        self.layers = nn.ModuleList([SpaceTimeLayer(dim, heads, k) for k in layers])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.context_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, feature_dim))
         self.pose_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, joints * patch_pixels))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        B, T, N, d = x.shape
-        seq = x.reshape(B, T * N, d)
-        for block in self.blocks:
-            seq = block(seq)
-        seq = self.norm(seq).reshape(B, T, N, d)
-        return self.context_head(seq), self.pose_head(seq)
+        for layer in self.layers:
+            x = layer(x)
+        x = self.norm(x)
+        return self.context_head(x), self.pose_head(x)
 
 
 class SelfRefinement(nn.Module):
@@ -247,7 +249,7 @@ class SDTC(nn.Module):
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  dim: int | None = None, heads: int = 4, layers: tuple[str, ...] = ("joint", "divided"),
-                 decoder_depth: int = 2, mask_ratio: float = 0.5, rec_weight: float = 0.01, pose_rec_weight: float = 1.0,
+                 decoder_layers: tuple[str, ...] = ("joint", "joint"), mask_ratio: float = 0.5, rec_weight: float = 0.01, pose_rec_weight: float = 1.0,
                  rec_positions: str = "either", motion: str = "mlsme", patch_level: bool = True,
                  frame_level: bool = True, fusion: str = "smml", refine: bool = True, cross: bool = True,
                  adaptive: bool = True, spatial_encoding: bool = True, temporal_encoding: bool = True,
@@ -284,7 +286,7 @@ class SDTC(nn.Module):
             # Table 5 (a): neither level = a plain transformer of the same depth, no masking.
             self.patch_encoder = MotionEncoder(dim, heads, tuple(layers))
             self.frame_encoder = MotionEncoder(dim, heads, tuple(layers)) if (patch_level and frame_level) else None
-            self.decoder = MotionDecoder(dim, heads, feature_dim, joints, self.scale ** 2, decoder_depth) \
+            self.decoder = MotionDecoder(dim, heads, feature_dim, joints, self.scale ** 2, tuple(decoder_layers)) \
                 if (patch_level or frame_level) else None
         else:
             self.flow_encoder = nn.Sequential(conv_bn_relu(2, dim // 2, 3, 2), conv_bn_relu(dim // 2, dim, 3, 2))
