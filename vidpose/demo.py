@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,9 @@ def _draw(image: np.ndarray, kps: list[tuple[np.ndarray, tuple[int, int, int]]],
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:
     out = image.copy()
-    cv2.putText(out, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 2, cv2.LINE_AA)
-    cv2.putText(out, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    cv2.rectangle(out, (2, 2), (10 + w, 10 + h), (0, 0, 0), -1)
+    cv2.putText(out, text, (6, 6 + h), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -90,17 +92,24 @@ def run_demo(out: str | Path = "demo_out", preset: str = "small", data_root: str
     models = load_manifest(manifest)
     root = Path(data_root or f"data/synthtrack/{preset}")
     print(f"[1/4] SynthTrack {preset} in {root}" + (" (generating)" if not (root / "annotations").is_dir() else ""))
-    results, preds = {}, {}
-    for i, role in enumerate(("single_frame", "temporal")):
-        entry = models[role]
-        cfg = load_config(entry["config"], [f"data.root={root}", f"data.synth_preset={preset}", "data.workers=0"])
-        ensure_dataset(cfg["data"])
-        result = run_test(cfg, entry["weights"], out / role, split=split, progress=progress)
-        results[role] = result
-        name = entry.get("method", cfg["model"]["name"])
-        print(f"[2/4] {name} on {split} ({result['num_frames']} frames, GT boxes):")
-        print(format_table(result, title=name) if i == 0 else format_table(result, title=name).split("\n", 1)[1])
-        preds[role] = {v.name: v for v in load_posetrack(out / role / "predictions" / split)[0]}
+    results, preds, names = {}, {}, {}
+    quiet = logging.getLogger("vidpose.engine")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the tables are printed below, once
+    try:
+        for role in ("single_frame", "temporal"):
+            entry = models[role]
+            cfg = load_config(entry["config"], [f"data.root={root}", f"data.synth_preset={preset}", "data.workers=0"])
+            ensure_dataset(cfg["data"])
+            results[role] = run_test(cfg, entry["weights"], out / role, split=split, progress=progress)
+            names[role] = entry.get("method", cfg["model"]["name"])
+            preds[role] = {v.name: v for v in load_posetrack(out / role / "predictions" / split)[0]}
+    finally:
+        quiet.setLevel(level)
+    print(f"[2/4] AP on {split} ({results['single_frame']['num_frames']} labeled frames, GT boxes):")
+    print(format_table(results["single_frame"], title=names["single_frame"]).splitlines()[0])
+    for role in ("single_frame", "temporal"):
+        print(format_table(results[role], title=names[role]).splitlines()[1])
     gt_videos, _ = load_posetrack(root / "annotations" / split)
     found = compare(gt_videos, preds, root, out)
     print(f"[3/4] joints (PCKh@0.5) on degraded frames: single frame {found['single_correct']}, temporal "
@@ -126,31 +135,33 @@ def compare(gt_videos: list, preds: dict[str, dict], root: Path, out: Path) -> d
             if not frame.is_labeled or len(single.frames[f].people) != len(frame.people):
                 continue
             degraded = bool(frame.raw.get("degradations")) if getattr(frame, "raw", None) else False
-            frame_gain = 0
             for p, person in enumerate(frame.people):
-                a = correct_joints(single.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)[EVALUATED]
-                b = correct_joints(temporal.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)[EVALUATED]
+                a = correct_joints(single.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
+                b = correct_joints(temporal.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
+                recovered = b & ~a
+                recovered[[3, 4]] = False
+                person_gain = int(recovered.sum()) - int((a & ~b)[EVALUATED].sum())
                 if degraded:
                     counts["joints"] += int((person.keypoints[EVALUATED, 2] > 0).sum())
-                    counts["single_correct"] += int(a.sum())
-                    counts["temporal_correct"] += int(b.sum())
-                    counts["recovered"] += int((b & ~a).sum())
-                    counts["lost"] += int((a & ~b).sum())
-                frame_gain += int((b & ~a).sum()) - int((a & ~b).sum())
-            gain += frame_gain
-            if degraded and frame_gain > 0:
-                panels.append((frame_gain, video, f))
+                    counts["single_correct"] += int(a[EVALUATED].sum())
+                    counts["temporal_correct"] += int(b[EVALUATED].sum())
+                    counts["recovered"] += int(recovered.sum())
+                    counts["lost"] += int((a & ~b)[EVALUATED].sum())
+                    if person_gain > 0:
+                        panels.append((person_gain, video, f, p, recovered))
+                gain += person_gain
         if best_gain is None or gain > best_gain:
             best_video, best_gain = video, gain
     if best_video is not None:
         write_video(out / "compare.mp4", _side_by_side(best_video, preds, root), fps=6)
     panels.sort(key=lambda x: -x[0])
-    tiles = [_panel(video, f, preds, root) for _, video, f in panels[:6]]
-    if not tiles and best_video is not None:  # nothing recovered: show the first labeled frames anyway
-        tiles = [_panel(best_video, f, preds, root) for f, fr in enumerate(best_video.frames) if fr.is_labeled][:2]
+    tiles = [_panel(video, f, p, recovered, preds, root) for _, video, f, p, recovered in panels[:8]]
+    if not tiles and best_video is not None:  # nothing recovered: show the first labeled people anyway
+        tiles = [_panel(best_video, f, 0, np.zeros(17, bool), preds, root)
+                 for f, fr in enumerate(best_video.frames) if fr.is_labeled and fr.people][:2]
     if tiles:
-        rows = [np.concatenate(tiles[i:i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i:i + 2])), 1)
-                for i in range(0, len(tiles), 2)]
+        rows = [np.concatenate(tiles[i:i + 4] + [np.zeros_like(tiles[0])] * (4 - len(tiles[i:i + 4])), 1)
+                for i in range(0, len(tiles), 4)]
         cv2.imwrite(str(out / "recovered.png"), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
     return counts
 
@@ -159,9 +170,11 @@ def _images(video, root: Path):
     return open_frames(root / Path(video.frames[0].file_name).parent)
 
 
-def _side(image, gt_frame, pred_frame, color, text):
+def _side(image, gt_frame, pred_frame, color, text, zoom: int = 2):
+    """The frame enlarged ``zoom`` times with GT (green) and one model's predictions."""
+    big = cv2.resize(image, (image.shape[1] * zoom, image.shape[0] * zoom), interpolation=cv2.INTER_LINEAR)
     kps = [(p.keypoints, GT_COLOR) for p in gt_frame.people] + [(p.keypoints, color) for p in pred_frame.people]
-    return _label(_draw(image, kps), text)
+    return _label(_draw(big, kps, zoom), text)
 
 
 def _side_by_side(video, preds, root: Path) -> list[np.ndarray]:
@@ -173,16 +186,37 @@ def _side_by_side(video, preds, root: Path) -> list[np.ndarray]:
         image = source.read(f)
         words = ", ".join(d["type"] for d in frame.raw.get("degradations", [])) if getattr(frame, "raw", None) else ""
         left = _side(image, frame, preds["single_frame"][video.name].frames[f], SINGLE_COLOR,
-                     f"single frame  {words}")
-        right = _side(image, frame, preds["temporal"][video.name].frames[f], TEMPORAL_COLOR, "temporal")
+                     f"single frame (red), GT green; frame {f}: {words or 'clean'}")
+        right = _side(image, frame, preds["temporal"][video.name].frames[f], TEMPORAL_COLOR, "temporal (blue), GT green")
         frames.append(np.concatenate([left, right], 1))
     return frames
 
 
-def _panel(video, f: int, preds, root: Path) -> np.ndarray:
-    image = _images(video, root).read(f)
+def _panel(video, f: int, p: int, recovered: np.ndarray, preds, root: Path, size=(150, 200)) -> np.ndarray:
+    """One person, zoomed: single frame (left) and temporal (right), the joints the temporal
+    model recovers circled in yellow."""
     frame = video.frames[f]
+    person = frame.people[p]
+    image = _images(video, root).read(f)
+    kp = person.keypoints[person.keypoints[:, 2] > 0, :2]
+    x0, y0 = kp.min(0) if len(kp) else person.bbox[:2]
+    x1, y1 = kp.max(0) if len(kp) else person.bbox[:2] + person.bbox[2:]
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, (y1 - y0) * 0.75) * 0.75 + 8
+    box = np.array([cx - half, cy - half / 0.75, 2 * half, 2 * half / 0.75])
+    scale = size[0] / box[2]
     words = ", ".join(d["type"] for d in frame.raw.get("degradations", [])) if getattr(frame, "raw", None) else ""
-    left = _side(image, frame, preds["single_frame"][video.name].frames[f], SINGLE_COLOR, f"single  {words}")
-    right = _side(image, frame, preds["temporal"][video.name].frames[f], TEMPORAL_COLOR, f"temporal  f{f}")
-    return np.concatenate([left, right], 1)
+    sides = []
+    for role, color in (("single_frame", SINGLE_COLOR), ("temporal", TEMPORAL_COLOR)):
+        matrix = np.array([[scale, 0, -box[0] * scale], [0, scale, -box[1] * scale]])
+        crop = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR)
+        shift = lambda k: np.c_[(k[:, :2] - box[:2]), k[:, 2:]]  # noqa: E731
+        pred = preds[role][video.name].frames[f].people[p].keypoints
+        crop = _draw(crop, [(shift(person.keypoints), GT_COLOR), (shift(pred), color)], scale)
+        if role == "temporal":
+            for j in np.flatnonzero(recovered):
+                cv2.circle(crop, tuple(np.round((pred[j, :2] - box[:2]) * scale).astype(int)), 6, (255, 220, 0), 1,
+                           cv2.LINE_AA)
+        sides.append(_label(crop, "single" if role == "single_frame" else f"temporal +{int(recovered.sum())}"))
+    out = np.concatenate(sides, 1)
+    cv2.putText(out, words[:40], (4, size[1] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
