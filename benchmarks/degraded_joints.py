@@ -4,8 +4,8 @@ labeled frames, for bench runs that were tested with GT boxes (their prediction 
     python benchmarks/degraded_joints.py --runs runs/bench/standard --methods single_frame tdmi
                                          [--split val_hard] [--out benchmarks/results/degraded_joints.json]
 
-A frame is "degraded" when SynthTrack recorded a degradation for it (blur, defocus, noise,
-occluder, ...). The joints counted are the 15 evaluated ones with a GT annotation.
+A frame is "degraded" when SynthTrack applied an image degradation to it (motion blur, defocus,
+occluder, noise, JPEG, lighting; people occluding each other do not count). The joints counted are the 15 evaluated ones with a GT annotation.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vidpose.data.annotations import load_posetrack
-from vidpose.demo import EVALUATED, correct_joints
+from vidpose.demo import EVALUATED, correct_joints, degradations
 
 
 def accuracy(gt_dir: Path, pred_dir: Path) -> dict[str, dict[str, float]]:
@@ -28,7 +28,7 @@ def accuracy(gt_dir: Path, pred_dir: Path) -> dict[str, dict[str, float]]:
         for f, frame in enumerate(video.frames):
             if not frame.is_labeled or name not in pred or len(pred[name].frames[f].people) != len(frame.people):
                 continue
-            kind = "degraded" if frame.raw.get("degradations") else "clean"
+            kind = "degraded" if degradations(frame) else "clean"
             for p, person in enumerate(frame.people):
                 ok = correct_joints(pred[name].frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
                 counts[kind] += [ok[EVALUATED].sum(), (person.keypoints[EVALUATED, 2] > 0).sum()]

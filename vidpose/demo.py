@@ -34,6 +34,14 @@ GT_COLOR, SINGLE_COLOR, TEMPORAL_COLOR = (40, 200, 40), (230, 40, 40), (40, 110,
 EVALUATED = [j for j in range(17) if j not in (3, 4)]
 
 
+def degradations(frame) -> list[str]:
+    """The image degradations SynthTrack applied to a frame (people occluding each other is
+    recorded too, but is not an image degradation)."""
+    from vidpose.synth.scene import DEGRADATIONS
+
+    return [d["type"] for d in (frame.raw or {}).get("degradations", []) if d.get("type") in DEGRADATIONS]
+
+
 def load_manifest(path: str | Path = "weights/manifest.json") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -134,7 +142,7 @@ def compare(gt_videos: list, preds: dict[str, dict], root: Path, out: Path) -> d
         for f, frame in enumerate(video.frames):
             if not frame.is_labeled or len(single.frames[f].people) != len(frame.people):
                 continue
-            degraded = bool(frame.raw.get("degradations")) if getattr(frame, "raw", None) else False
+            degraded = bool(degradations(frame))
             for p, person in enumerate(frame.people):
                 a = correct_joints(single.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
                 b = correct_joints(temporal.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
@@ -184,7 +192,7 @@ def _side_by_side(video, preds, root: Path) -> list[np.ndarray]:
         if not frame.is_labeled:
             continue
         image = source.read(f)
-        words = ", ".join(d["type"] for d in frame.raw.get("degradations", [])) if getattr(frame, "raw", None) else ""
+        words = ", ".join(degradations(frame))
         left = _side(image, frame, preds["single_frame"][video.name].frames[f], SINGLE_COLOR,
                      f"single frame (red), GT green; frame {f}: {words or 'clean'}")
         right = _side(image, frame, preds["temporal"][video.name].frames[f], TEMPORAL_COLOR, "temporal (blue), GT green")
@@ -204,7 +212,7 @@ def _panel(video, f: int, p: int, recovered: np.ndarray, preds, root: Path, size
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, (y1 - y0) * 0.75) * 0.75 + 8
     box = np.array([cx - half, cy - half / 0.75, 2 * half, 2 * half / 0.75])
     scale = size[0] / box[2]
-    words = ", ".join(d["type"] for d in frame.raw.get("degradations", [])) if getattr(frame, "raw", None) else ""
+    words = ", ".join(degradations(frame))
     sides = []
     for role, color in (("single_frame", SINGLE_COLOR), ("temporal", TEMPORAL_COLOR)):
         matrix = np.array([[scale, 0, -box[0] * scale], [0, scale, -box[1] * scale]])
