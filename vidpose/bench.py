@@ -104,13 +104,6 @@ DEFAULT_METHODS = ["single_frame", "single_frame_resnet", "single_frame_vit", "n
                    "tdmi", "tdmi_st", "sdtc", "jmpose", "glpose"]
 
 
-def register(name: str, method: BenchMethod, default: bool = False) -> None:
-    """Add a row recipe (each method module's configs are registered below)."""
-    METHODS[name] = method
-    if default:
-        DEFAULT_METHODS.append(name)
-
-
 def method_config(name: str, preset: str, runs: Path, steps: int | None, budget_minutes: float | None,
                   data_root: str | Path | None = None) -> dict[str, Any]:
     """The resolved config of one bench row."""
