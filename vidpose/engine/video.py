@@ -35,7 +35,8 @@ import torch
 from vidpose.data.annotations import AnnotationError, Frame, Person, Video, load_json, save_posetrack
 from vidpose.data.clips import clip_indices, make_clip, sample_global_frames, to_tensor
 from vidpose.data.frames import FrameSource, open_frames
-from vidpose.data.heatmaps import decode, heatmap_to_image
+from vidpose.data.heatmaps import decode, flip_test_average, heatmap_to_image
+from vidpose.data.transforms import box_to_center_size, crop_transform, invert_transform
 from vidpose.engine.data import clip_config
 
 log = logging.getLogger(__name__)
@@ -209,15 +210,14 @@ class VideoPredictor:
             self.stats["windows"] += len(idx)
         heatmaps = outputs[0]
         if self.flip:
-            from vidpose.data.heatmaps import flip_test_average
-
             heatmaps = flip_test_average(outputs[0], outputs[1], shift=True)
         kernel = max(3, (min(heatmaps.shape[-2:]) // 6) | 1)
         coords, maxvals = decode(heatmaps, "dark", blur_kernel=kernel)
         out = []
         for i, k in enumerate(idx):
-            sample = make_clip([np.zeros((1, 1, 3), np.uint8)], boxes.boxes[t][k], self.clip)
-            xy = heatmap_to_image(coords[i], sample.crop_to_image, self.clip.stride)
+            center, size = box_to_center_size(boxes.boxes[t][k], self.clip.aspect_ratio, self.clip.enlarge)
+            crop_to_image = invert_transform(crop_transform(center, size, self.clip.input_size))
+            xy = heatmap_to_image(coords[i], crop_to_image, self.clip.stride)
             out.append((xy, maxvals[i] * float(boxes.scores[t][k]), int(boxes.tracks[t][k])))
         return out
 
