@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 .PHONY: setup demo test weights bench bench-eval bench-video clean
 
 # the temporal model the demo compares with the single-frame baseline (weights/manifest.json)
-DEMO_METHOD ?= tdmi
+DEMO_METHOD ?= glpose
 BENCH_METHODS ?= single_frame single_frame_resnet single_frame_vit naive_temporal naive_temporal_vit tdmi tdmi_st \
   tdmi_no_rdm tdmi_no_mi sdtc sdtc_mlsme_add sdtc_plain_motion sdtc_flow_add jmpose jmpose_no_io jmpose_no_jmml \
   jmpose_flow glpose glpose_local_only glpose_no_enhancement
