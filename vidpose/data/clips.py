@@ -238,6 +238,8 @@ class TopDownClipDataset(Dataset):
                 self.proposals.append(table)
 
     def _track(self, v: int, track_id: int | None, indices: list[int], first: int) -> list[np.ndarray | None]:
+        """The keypoints of track ``track_id`` in each clip frame (source indices), or None where
+        that frame is not in the annotation, not labeled, or lacks the person."""
         video = self.videos[v]
         if v not in self._by_number:
             self._by_number[v] = {frame_number(fr.file_name) - first: k for k, fr in enumerate(video.frames)}
