@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vidpose.data.annotations import load_posetrack
-from vidpose.demo import EVALUATED, correct_joints, degradations
+from vidpose.demo import EVALUATED, correct_joints, degradations, paired_people
 
 
 def accuracy(gt_dir: Path, pred_dir: Path) -> dict[str, dict[str, float]]:
@@ -25,13 +25,12 @@ def accuracy(gt_dir: Path, pred_dir: Path) -> dict[str, dict[str, float]]:
     pred = {v.name: v for v in load_posetrack(pred_dir)[0]}
     counts = {"clean": np.zeros(2), "degraded": np.zeros(2)}
     for name, video in gt.items():
-        for f, frame in enumerate(video.frames):
-            if not frame.is_labeled or name not in pred or len(pred[name].frames[f].people) != len(frame.people):
-                continue
+        if name not in pred:
+            continue
+        for _, frame, _, person, (predicted,) in paired_people(video, pred[name]):
             kind = "degraded" if degradations(frame) else "clean"
-            for p, person in enumerate(frame.people):
-                ok = correct_joints(pred[name].frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
-                counts[kind] += [ok[EVALUATED].sum(), (person.keypoints[EVALUATED, 2] > 0).sum()]
+            ok = correct_joints(predicted.keypoints, person.keypoints, person.bbox_head)
+            counts[kind] += [ok[EVALUATED].sum(), (person.keypoints[EVALUATED, 2] > 0).sum()]
     return {k: {"correct": int(c[0]), "joints": int(c[1]), "pckh": round(100 * c[0] / max(c[1], 1), 2)}
             for k, c in counts.items()}
 

@@ -70,6 +70,17 @@ def correct_joints(pred: np.ndarray, gt: np.ndarray, head: np.ndarray | None) ->
     return ok
 
 
+def paired_people(video, *predictions):
+    """(frame index, frame, person index, GT person, each prediction's person) for every person
+    of every labeled frame where each prediction lists one person per GT person, in GT order
+    (what ``vidpose test`` writes with GT boxes)."""
+    for f, frame in enumerate(video.frames):
+        if not frame.is_labeled or any(len(pv.frames[f].people) != len(frame.people) for pv in predictions):
+            continue
+        for p, person in enumerate(frame.people):
+            yield f, frame, p, person, [pv.frames[f].people[p] for pv in predictions]
+
+
 def _draw(image: np.ndarray, kps: list[tuple[np.ndarray, tuple[int, int, int]]], scale: float = 1.0) -> np.ndarray:
     out = image.copy()
     for kp, color in kps:
@@ -139,25 +150,21 @@ def compare(gt_videos: list, preds: dict[str, dict], root: Path, out: Path) -> d
         if single is None or temporal is None:
             continue
         gain = 0
-        for f, frame in enumerate(video.frames):
-            if not frame.is_labeled or len(single.frames[f].people) != len(frame.people):
-                continue
-            degraded = bool(degradations(frame))
-            for p, person in enumerate(frame.people):
-                a = correct_joints(single.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
-                b = correct_joints(temporal.frames[f].people[p].keypoints, person.keypoints, person.bbox_head)
-                recovered = b & ~a
-                recovered[[3, 4]] = False
-                person_gain = int(recovered.sum()) - int((a & ~b)[EVALUATED].sum())
-                if degraded:
-                    counts["joints"] += int((person.keypoints[EVALUATED, 2] > 0).sum())
-                    counts["single_correct"] += int(a[EVALUATED].sum())
-                    counts["temporal_correct"] += int(b[EVALUATED].sum())
-                    counts["recovered"] += int(recovered.sum())
-                    counts["lost"] += int((a & ~b)[EVALUATED].sum())
-                    if person_gain > 0:
-                        panels.append((person_gain, video, f, p, recovered))
-                gain += person_gain
+        for f, frame, p, person, (single_person, temporal_person) in paired_people(video, single, temporal):
+            a = correct_joints(single_person.keypoints, person.keypoints, person.bbox_head)
+            b = correct_joints(temporal_person.keypoints, person.keypoints, person.bbox_head)
+            recovered = b & ~a
+            recovered[[3, 4]] = False
+            person_gain = int(recovered.sum()) - int((a & ~b)[EVALUATED].sum())
+            if degradations(frame):
+                counts["joints"] += int((person.keypoints[EVALUATED, 2] > 0).sum())
+                counts["single_correct"] += int(a[EVALUATED].sum())
+                counts["temporal_correct"] += int(b[EVALUATED].sum())
+                counts["recovered"] += int(recovered.sum())
+                counts["lost"] += int((a & ~b)[EVALUATED].sum())
+                if person_gain > 0:
+                    panels.append((person_gain, video, f, p, recovered))
+            gain += person_gain
         if best_gain is None or gain > best_gain:
             best_video, best_gain = video, gain
     if best_video is not None:
@@ -213,13 +220,13 @@ def _panel(video, f: int, p: int, recovered: np.ndarray, preds, root: Path, size
     box = np.array([cx - half, cy - half / 0.75, 2 * half, 2 * half / 0.75])
     scale = size[0] / box[2]
     words = ", ".join(degradations(frame))
+    matrix = np.array([[scale, 0, -box[0] * scale], [0, scale, -box[1] * scale]])
+    zoomed = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR)
+    shift = lambda k: np.c_[(k[:, :2] - box[:2]), k[:, 2:]]  # noqa: E731
     sides = []
     for role, color in (("single_frame", SINGLE_COLOR), ("temporal", TEMPORAL_COLOR)):
-        matrix = np.array([[scale, 0, -box[0] * scale], [0, scale, -box[1] * scale]])
-        crop = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR)
-        shift = lambda k: np.c_[(k[:, :2] - box[:2]), k[:, 2:]]  # noqa: E731
         pred = preds[role][video.name].frames[f].people[p].keypoints
-        crop = _draw(crop, [(shift(person.keypoints), GT_COLOR), (shift(pred), color)], scale)
+        crop = _draw(zoomed, [(shift(person.keypoints), GT_COLOR), (shift(pred), color)], scale)
         if role == "temporal":
             for j in np.flatnonzero(recovered):
                 cv2.circle(crop, tuple(np.round((pred[j, :2] - box[:2]) * scale).astype(int)), 6, (255, 220, 0), 1,

@@ -69,6 +69,13 @@ class Person:
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
 
+    @classmethod
+    def predicted(cls, xy: np.ndarray, scores: np.ndarray, track_id: int | None = None) -> "Person":
+        """A predicted person: every joint present (v = 1) at ``xy`` (17, 2), with ``scores`` (17,)."""
+        kp = np.ones((NUM_KEYPOINTS, 3))
+        kp[:, :2] = xy
+        return cls(kp, track_id=track_id, scores=np.asarray(scores, dtype=np.float64))
+
     @property
     def visible(self) -> np.ndarray:
         """(17,) bool: joints with v > 0 (annotated in GT)."""

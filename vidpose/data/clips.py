@@ -70,6 +70,11 @@ class ClipConfig:
     global_mode: str = "offline"  # or "streaming": only frames before the local window
 
     @property
+    def span(self) -> int:
+        """How far the farthest supporting frame lies from the key frame (delta)."""
+        return max((abs(o) for o in self.offsets), default=0)
+
+    @property
     def stride(self) -> float:
         return self.input_size[0] / self.heatmap_size[0]
 
@@ -237,15 +242,21 @@ class TopDownClipDataset(Dataset):
                         table[f] = (np.stack([b for b, _ in kept]), np.array([sc for _, sc in kept]))
                 self.proposals.append(table)
 
-    def _track(self, v: int, track_id: int | None, indices: list[int], first: int) -> list[np.ndarray | None]:
+    def _frame_positions(self, v: int) -> dict[int, int]:
+        """Video ``v``'s frame source index -> position in its annotation (built once)."""
+        if v not in self._by_number:
+            first = getattr(self.source(v), "first", 0)
+            self._by_number[v] = {frame_number(fr.file_name) - first: k for k, fr in enumerate(self.videos[v].frames)}
+        return self._by_number[v]
+
+    def _track(self, v: int, track_id: int | None, indices: list[int]) -> list[np.ndarray | None]:
         """The keypoints of track ``track_id`` in each clip frame (source indices), or None where
         that frame is not in the annotation, not labeled, or lacks the person."""
         video = self.videos[v]
-        if v not in self._by_number:
-            self._by_number[v] = {frame_number(fr.file_name) - first: k for k, fr in enumerate(video.frames)}
+        positions = self._frame_positions(v)
         out: list[np.ndarray | None] = []
         for idx in indices:
-            k = self._by_number[v].get(idx)
+            k = positions.get(idx)
             frame = video.frames[k] if k is not None else None
             match = None
             if frame is not None and frame.is_labeled and track_id is not None:
@@ -277,7 +288,7 @@ class TopDownClipDataset(Dataset):
         if self.train and keypoints is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             aug = sample_augmentation(rng, self.cfg.augment, keypoints)
-            neighbours = self._track(v, self.track_ids[i], indices, getattr(source, "first", 0))
+            neighbours = self._track(v, self.track_ids[i], indices)
             neighbours[0] = keypoints  # the key person, whether or not it has a track id
         sample = make_clip(frames, box, self.cfg, keypoints, aug, neighbours)
         extra = {}
@@ -286,7 +297,7 @@ class TopDownClipDataset(Dataset):
                      "clip_weight": torch.from_numpy(sample.clip_weight)}
         if self.cfg.global_frames > 0:
             rng = np.random.default_rng([self.seed, self.epoch, i, 1]) if self.train else None
-            extra.update(self.global_context(v, f, aug or AugmentParams(), rng))
+            extra.update(self.global_context(v, key, aug or AugmentParams(), rng))
         return {**extra,
             "images": to_tensor(sample.images),
             "heatmaps": torch.from_numpy(sample.heatmaps),
@@ -297,17 +308,13 @@ class TopDownClipDataset(Dataset):
             "frame": f,
         }
 
-    def global_context(self, v: int, f: int, aug: AugmentParams, rng: np.random.Generator | None) -> dict:
-        """GLPose's global proposals for the item at (video v, annotation frame f)."""
+    def global_context(self, v: int, key: int, aug: AugmentParams, rng: np.random.Generator | None) -> dict:
+        """GLPose's global proposals for a clip of video ``v`` whose key frame has source index ``key``."""
         cfg = self.cfg
         video, source = self.videos[v], self.source(v)
-        first = getattr(source, "first", 0)
         table = self.proposals[v]
-        number = {g: frame_number(video.frames[g].file_name) - first for g in table}
-        key = frame_number(video.frames[f].file_name) - first
-        span = max((abs(o) for o in cfg.offsets), default=0)
-        by_index = {n: g for g, n in number.items()}
-        picks = sample_global_frames(sorted(by_index), key, span, cfg.global_frames, cfg.global_mode, rng)
+        by_index = {n: g for n, g in self._frame_positions(v).items() if g in table}
+        picks = sample_global_frames(sorted(by_index), key, cfg.span, cfg.global_frames, cfg.global_mode, rng)
         count = cfg.global_frames * cfg.global_per_frame
         crops = np.zeros((count, cfg.input_size[1], cfg.input_size[0], 3), dtype=np.uint8)
         valid = np.zeros(count, dtype=bool)

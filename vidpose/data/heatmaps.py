@@ -112,6 +112,13 @@ def decode(heatmaps: np.ndarray, method: str = "dark", blur_kernel: int = 11, bl
     raise ValueError(f"unknown heatmap decoding {method!r}; expected 'argmax' or 'dark'")
 
 
+def decode_heatmaps(heatmaps: np.ndarray, method: str = "dark") -> tuple[np.ndarray, np.ndarray]:
+    """``decode`` with DARK's modulation kernel scaled to the map: odd, about a sixth of its
+    shorter side, at least 3 (9 at 64x48, 5 at 32x24; the DARK paper uses 11 at 64x48)."""
+    kernel = max(3, (min(heatmaps.shape[-2:]) // 6) | 1)
+    return decode(heatmaps, method, blur_kernel=kernel)
+
+
 def flip_back(flipped: np.ndarray) -> np.ndarray:
     """Heatmaps (..., K, h, w) of a horizontally flipped input, mapped back to the original:
     mirror the width axis and swap left/right channels."""

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 
 from vidpose.data.annotations import Person, save_videos
 from vidpose.data.detections import load_detections
-from vidpose.data.heatmaps import decode, flip_test_average, heatmap_to_image
+from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.engine.data import make_dataset
 from vidpose.engine.trainer import _collate, load_checkpoint, load_model_weights
 from vidpose.evaluation import evaluate_posetrack, format_table
@@ -71,8 +71,7 @@ def predict(model: torch.nn.Module, dataset, device: torch.device, flip: bool = 
         if flip:
             flipped = model(images.flip(-1), flip_batch(batch))["heatmaps"].float().cpu().numpy()
             heatmaps = flip_test_average(heatmaps, flipped, shift=flip_shift)
-        kernel = max(3, (min(heatmaps.shape[-2:]) // 6) | 1)  # DARK's 11 at 64x48, scaled to the map
-        coords, maxvals = decode(heatmaps, method, blur_kernel=kernel)
+        coords, maxvals = decode_heatmaps(heatmaps, method)
         for i in range(len(heatmaps)):
             xy = heatmap_to_image(coords[i], batch["crop_to_image"][i].numpy(), stride)
             out.append((batch["video"][i], batch["frame"][i], xy, maxvals[i] * float(batch["box_score"][i])))
@@ -101,10 +100,7 @@ def run_test(cfg: dict[str, Any], checkpoint: str | os.PathLike, out_dir: str | 
     predictions = [v.empty_like() for v in dataset.videos]
     for v, f, xy, scores in items:
         frame = predictions[v].frames[f]
-        kp = np.zeros((17, 3))
-        kp[:, :2] = xy
-        kp[:, 2] = 1.0
-        frame.people.append(Person(kp, track_id=len(frame.people), scores=scores.astype(np.float64)))
+        frame.people.append(Person.predicted(xy, scores, track_id=len(frame.people)))
     out = Path(out_dir)
     pred_dir = out / "predictions" / split
     save_videos(predictions, pred_dir)

@@ -245,6 +245,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     every = int(tcfg.get("checkpoint_every", 200))
     max_steps = tcfg.get("max_steps")
     max_minutes = tcfg.get("max_minutes")
+    stop_at = tcfg.get("stop_at_step")
     began = time.perf_counter()
     last_loss = float("nan")
     stopped_early = False
@@ -298,7 +299,6 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                                 writer.add_scalar(f"train/{k}", v, step)
             elapsed = minutes_before + (time.perf_counter() - began) / 60
             budget_over = max_minutes is not None and elapsed >= float(max_minutes)
-            stop_at = tcfg.get("stop_at_step")
             if (max_steps is not None and step >= int(max_steps)) or budget_over or \
                     (stop_at is not None and step >= int(stop_at)):
                 stopped_early = True

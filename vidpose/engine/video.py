@@ -35,7 +35,7 @@ import torch
 from vidpose.data.annotations import AnnotationError, Frame, Person, Video, load_json, save_posetrack
 from vidpose.data.clips import clip_indices, make_clip, sample_global_frames, to_tensor
 from vidpose.data.frames import FrameSource, open_frames
-from vidpose.data.heatmaps import decode, flip_test_average, heatmap_to_image
+from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.data.transforms import box_to_center_size, crop_transform, invert_transform
 from vidpose.engine.data import clip_config
 
@@ -138,7 +138,9 @@ class VideoPredictor:
         self.device = device or next(model.parameters()).device
         self.clip = clip_config(cfg["data"])
         self.cache_enabled, self.window_boxes, self.batch_size = cache, window_boxes, batch_size
-        self.flip = bool(cfg.get("test", {}).get("flip", False))
+        test = cfg.get("test", {})
+        self.flip, self.flip_shift = bool(test.get("flip", False)), bool(test.get("flip_shift", True))
+        self.decode = test.get("decode", "dark")
         self.stats = {"crops_computed": 0, "windows": 0}
 
     @torch.no_grad()
@@ -153,10 +155,9 @@ class VideoPredictor:
         cache: dict[tuple, dict[str, torch.Tensor]] = {}
         by_track = [{int(t): k for k, t in enumerate(ts)} for ts in boxes.tracks]
         results: list[list] = [[] for _ in range(n)]
-        span = max((abs(o) for o in self.clip.offsets), default=0)
         for t in tqdm(range(n), desc="predict", disable=not progress):
             if not getattr(self.model, "use_global", False):  # global proposals may be needed again
-                for key in [k for k in cache if k[0] < t - span]:
+                for key in [k for k in cache if k[0] < t - self.clip.span]:
                     del cache[key]  # behind every later window
             for start in range(0, len(boxes.boxes[t]), self.batch_size):
                 idx = list(range(start, min(start + self.batch_size, len(boxes.boxes[t]))))
@@ -210,9 +211,8 @@ class VideoPredictor:
             self.stats["windows"] += len(idx)
         heatmaps = outputs[0]
         if self.flip:
-            heatmaps = flip_test_average(outputs[0], outputs[1], shift=True)
-        kernel = max(3, (min(heatmaps.shape[-2:]) // 6) | 1)
-        coords, maxvals = decode(heatmaps, "dark", blur_kernel=kernel)
+            heatmaps = flip_test_average(outputs[0], outputs[1], shift=self.flip_shift)
+        coords, maxvals = decode_heatmaps(heatmaps, self.decode)
         out = []
         for i, k in enumerate(idx):
             center, size = box_to_center_size(boxes.boxes[t][k], self.clip.aspect_ratio, self.clip.enlarge)
@@ -226,8 +226,7 @@ class VideoPredictor:
         """GLPose's global proposals for key frame t from the per-(frame, box) feature cache."""
         c = self.clip
         candidates = [f for f in range(len(source)) if len(boxes.boxes[f])]
-        span = max((abs(o) for o in c.offsets), default=0)
-        picks = sample_global_frames(candidates, t, span, c.global_frames, c.global_mode)
+        picks = sample_global_frames(candidates, t, c.span, c.global_frames, c.global_mode)
         keys = []
         for f in picks:
             order = np.argsort(-boxes.scores[f], kind="stable")[: c.global_per_frame]
@@ -244,11 +243,7 @@ def write_predictions(path: str | os.PathLike, name: str, results: list[list], f
     """PoseTrack18 predictions of a video: one image per frame, one person per box."""
     video = Video(name, [])
     for f in range(frames):
-        people = []
-        for xy, scores, track in results[f]:
-            kp = np.zeros((17, 3))
-            kp[:, :2], kp[:, 2] = xy, 1.0
-            people.append(Person(kp, track_id=track, scores=scores.astype(np.float64)))
+        people = [Person.predicted(xy, scores, track_id=track) for xy, scores, track in results[f]]
         video.frames.append(Frame(f"{name}/{f:06d}.jpg", f, True, people))
     save_posetrack(video, path)
     return video

@@ -140,15 +140,15 @@ class GLPose(nn.Module):
             emb = self.embed(feats)
             for n, key in enumerate(unique):
                 self.cache.put(key, feats[n], emb[n])
-        sample_shape = None
+        template = None
         for k in flat_keys:
             if k:
-                sample_shape = self.cache.get(k)
+                template = self.cache.get(k)
                 break
-        if sample_shape is None:  # no valid proposal in the whole batch
+        if template is None:  # no valid proposal in the whole batch: zeros of the right shape
             feats = self.features(crops.flatten(0, 1)[:1])
-            sample_shape = (feats[0], self.embed(feats)[0])
-        zero_f, zero_e = torch.zeros_like(sample_shape[0]), torch.zeros_like(sample_shape[1])
+            template = (feats[0], self.embed(feats)[0])
+        zero_f, zero_e = torch.zeros_like(template[0]), torch.zeros_like(template[1])
         fs = torch.stack([self.cache.get(k)[0] if k else zero_f for k in flat_keys])
         es = torch.stack([self.cache.get(k)[1] if k else zero_e for k in flat_keys])
         return fs.view(B, G, *fs.shape[1:]), es.view(B, G, -1)

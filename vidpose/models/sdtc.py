@@ -367,13 +367,7 @@ class SDTC(nn.Module):
         return {"heatmaps": heatmaps, "aux_losses": aux, "motion": m}
 
     def token_grid(self, frames: torch.Tensor | None, tokens: int) -> tuple[int, int]:
-        if frames is not None:
-            p = self.patch
-            pad = 2 if p == 16 else 0
-            H, W = frames.shape[-2:]
-            grid = ((H + 2 * pad - p) // p + 1, (W + 2 * pad - p) // p + 1)
-        else:
-            grid = tuple(self.grid)
+        grid = self.backbone.patch_embed.grid(*frames.shape[-2:]) if frames is not None else tuple(self.grid)
         if grid[0] * grid[1] != tokens:
             raise ValueError(f"SDTC: {tokens} tokens do not fill a {grid[0]}x{grid[1]} grid")
         return grid

@@ -31,6 +31,11 @@ class PatchEmbed(nn.Module):
         # ViTPose pads the 16x16 patch convolution by 2 pixels; we keep that for patch 16.
         self.proj = nn.Conv2d(3, dim, patch, patch, padding=2 if patch == 16 else 0)
 
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        """The token grid (rows, columns) of an input of this size."""
+        k, s, p = self.proj.kernel_size[0], self.proj.stride[0], self.proj.padding[0]
+        return (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         x = self.proj(x)
         return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])
@@ -82,8 +87,7 @@ class ViTPose(HeatmapBackbone):
         super().__init__()
         self.patch_embed = PatchEmbed(patch, dim)
         w, h = input_size
-        pad = 2 if patch == 16 else 0
-        grid = ((h + 2 * pad - patch) // patch + 1, (w + 2 * pad - patch) // patch + 1)
+        grid = self.patch_embed.grid(h, w)
         self.grid = grid
         # One extra slot, as in ViTPose (a class-token position that is added to every patch).
         self.pos_embed = nn.Parameter(torch.zeros(1, grid[0] * grid[1] + 1, dim))
