@@ -163,7 +163,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     summary = run_predict(cfg, args.checkpoint, args.video, args.boxes, args.out, render=args.render,
                           cache=not args.no_cache, window_boxes=args.window_boxes, min_box_score=args.min_box_score,
-                          progress=not args.quiet)
+                          progress=not args.quiet, global_cache_size=args.global_cache)
     print(f"{summary['frames']} frames, {summary['boxes']} boxes in {summary['seconds']:.1f} s "
           f"({summary['crops_computed']} backbone crops); wrote {args.out}" + (f" and {args.render}" if args.render else ""))
     return 0
@@ -302,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crop each window frame with the person's own box there (cacheable, default) or with the "
                         "key frame's box (as in training; nothing reused)")
     p.add_argument("--no-cache", action="store_true", help="recompute every window's crops (for comparison)")
+    p.add_argument("--global-cache", type=int, default=256, metavar="N",
+                   help="GLPose: crops outside the current window kept for global proposals (least recently used "
+                        "are dropped and recomputed when needed again; default 256). Bounds memory on long videos")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)
 

@@ -73,6 +73,34 @@ def test_the_cache_gives_the_same_predictions_with_one_crop_per_box(synth_tiny, 
     assert fresh.stats["crops_computed"] > 3 * boxes_total  # about 2*delta+1 per box
 
 
+def test_glpose_global_cache_is_bounded_and_gives_the_same_predictions(synth_tiny, tmp_path):
+    torch.manual_seed(0)
+    folder, video = _video(synth_tiny)
+    source = open_frames(folder)
+    path, _ = _boxes_file(tmp_path, video, len(source))
+    boxes = load_video_boxes(path, source)
+    cfg = {"data": {"input_size": [96, 128], "heatmap_size": [24, 32], "sigma": 1.5, "offsets": [-1, 1],
+                    "global_frames": 3, "global_per_frame": 1},
+           "test": {"flip": False}}
+    model = build_model({"name": "glpose", "offsets": [-1, 1], "backbone": {"name": "hrnet", "size": "tiny"}}).eval()
+    bound = 2
+    bounded = VideoPredictor(model, cfg, torch.device("cpu"), cache=True, global_cache_size=bound)
+    fresh = VideoPredictor(model, cfg, torch.device("cpu"), cache=False)
+    a = bounded.predict(source, boxes, progress=False)
+    b = fresh.predict(source, boxes, progress=False)
+    for fa, fb in zip(a, b):
+        for (xa, sa, _), (xb, sb, _) in zip(fa, fb):
+            assert np.allclose(xa, xb, atol=1e-3) and np.allclose(sa, sb, atol=1e-5)
+    # at most: the bound, plus one key frame's window crops and global proposals
+    people = max(len(x) for x in boxes.boxes)
+    assert bounded.stats["cache_peak"] <= bound + people * 3 + 3
+    assert bounded.stats["crops_computed"] < fresh.stats["crops_computed"]
+    unbounded = VideoPredictor(model, cfg, torch.device("cpu"), cache=True, global_cache_size=10_000)
+    unbounded.predict(source, boxes, progress=False)
+    assert unbounded.stats["crops_computed"] == sum(len(x) for x in boxes.boxes)  # every crop once
+    assert bounded.stats["cache_peak"] < unbounded.stats["cache_peak"]
+
+
 def test_predict_writes_posetrack_json_and_a_video(synth_tiny, tmp_path):
     folder, video = _video(synth_tiny)
     path, _ = _boxes_file(tmp_path, video, None)

@@ -15,7 +15,10 @@ Window boxes (``window_boxes``):
 ``cache=False`` recomputes every crop of every window (what the reference code bases do); it
 gives the same predictions as the cache (tests/engine/test_video.py checks it). GLPose's global
 proposals come from the same per-(frame, box) features, sampled over the whole video
-(``data.global_mode: offline``) or the past only (``streaming``).
+(``data.global_mode: offline``) or the past only (``streaming``). Memory stays bounded: a crop
+behind every later window keeps only the feature map the global term reads, and at most
+``global_cache_size`` crops outside the current window are kept (least recently used go first;
+a crop needed again is recomputed, which gives the same features).
 """
 
 from __future__ import annotations
@@ -131,17 +134,21 @@ class VideoPredictor:
     """Runs a trained model over every box of a video. ``stats`` counts backbone crops."""
 
     def __init__(self, model: torch.nn.Module, cfg: dict[str, Any], device: torch.device | None = None,
-                 cache: bool = True, window_boxes: str = "own", batch_size: int = 32):
+                 cache: bool = True, window_boxes: str = "own", batch_size: int = 32,
+                 global_cache_size: int = 256):
+        if global_cache_size < 0:
+            raise ValueError(f"global_cache_size must be >= 0, got {global_cache_size}")
         if window_boxes not in ("own", "key"):
             raise ValueError(f"window_boxes must be own or key, got {window_boxes!r}")
         self.model = model.eval()
         self.device = device or next(model.parameters()).device
         self.clip = clip_config(cfg["data"])
         self.cache_enabled, self.window_boxes, self.batch_size = cache, window_boxes, batch_size
+        self.global_cache_size = global_cache_size
         test = cfg.get("test", {})
         self.flip, self.flip_shift = bool(test.get("flip", False)), bool(test.get("flip_shift", True))
         self.decode = test.get("decode", "dark")
-        self.stats = {"crops_computed": 0, "windows": 0}
+        self.stats = {"crops_computed": 0, "windows": 0, "cache_peak": 0}
 
     @torch.no_grad()
     def predict(self, source: FrameSource, boxes: VideoBoxes, progress: bool = True
@@ -156,20 +163,33 @@ class VideoPredictor:
         by_track = [{int(t): k for k, t in enumerate(ts)} for ts in boxes.tracks]
         results: list[list] = [[] for _ in range(n)]
         for t in tqdm(range(n), desc="predict", disable=not progress):
-            if not getattr(self.model, "use_global", False):  # global proposals may be needed again
-                for key in [k for k in cache if k[0] < t - self.clip.span]:
-                    del cache[key]  # behind every later window
+            self._trim(cache, t)
             for start in range(0, len(boxes.boxes[t]), self.batch_size):
                 idx = list(range(start, min(start + self.batch_size, len(boxes.boxes[t]))))
                 # without the cache every window's crops are computed afresh (the reference behaviour)
                 results[t] += self._predict_boxes(source, boxes, by_track, t, idx, cache if self.cache_enabled else {})
         return results
 
+    def _trim(self, cache: dict, t: int) -> None:
+        """Before key frame t: drop what no later window needs; bound what GLPose keeps for global use."""
+        span = self.clip.span
+        if not getattr(self.model, "use_global", False):
+            for key in [k for k in cache if k[0] < t - span]:
+                del cache[key]  # behind every later window
+            return
+        for key in [k for k in cache if k[0] < t - span and len(cache[k]) > 1]:
+            cache[key] = {"feature": cache[key]["feature"]}  # only ever a global proposal again
+        outside = [k for k in cache if abs(k[0] - t) > span]  # oldest use first (see _features)
+        for key in outside[: max(0, len(outside) - self.global_cache_size)]:
+            del cache[key]
+
     def _crop_key(self, f: int, box: np.ndarray, flip: bool) -> tuple:
         return (f, *np.round(box, 2), flip)
 
     def _features(self, source: FrameSource, keys: list[tuple], cache: dict) -> None:
         """Compute the backbone features of every crop key not yet cached."""
+        for k in dict.fromkeys(k for k in keys if k in cache):
+            cache[k] = cache.pop(k)  # most recently used last: _trim evicts from the front
         missing = list(dict.fromkeys(k for k in keys if k not in cache))
         if not missing:
             return
@@ -183,6 +203,7 @@ class VideoPredictor:
             cache[k] = {name: v[i] for name, v in feats.items()}
             cache[k]["_crop"] = crops[i]
         self.stats["crops_computed"] += len(missing)
+        self.stats["cache_peak"] = max(self.stats["cache_peak"], len(cache))
 
     def _predict_boxes(self, source: FrameSource, boxes: VideoBoxes, by_track: list[dict], t: int, idx: list[int],
                        cache: dict) -> list[tuple[np.ndarray, np.ndarray, int]]:
@@ -259,14 +280,15 @@ def render_video(path: str | os.PathLike, source: FrameSource, video: Video, fps
 def run_predict(cfg: dict[str, Any], checkpoint: str | os.PathLike, video_path: str | os.PathLike,
                 boxes_path: str | os.PathLike, out: str | os.PathLike, render: str | None = None,
                 cache: bool = True, window_boxes: str = "own", min_box_score: float = 0.2,
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True, global_cache_size: int = 256) -> dict[str, Any]:
     from vidpose.engine.tester import load_trained
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = load_trained(cfg, checkpoint, device)
     source = open_frames(video_path)
     boxes = load_video_boxes(boxes_path, source, min_box_score)
-    predictor = VideoPredictor(model, cfg, device, cache=cache, window_boxes=window_boxes)
+    predictor = VideoPredictor(model, cfg, device, cache=cache, window_boxes=window_boxes,
+                               global_cache_size=global_cache_size)
     began = time.perf_counter()
     results = predictor.predict(source, boxes, progress)
     seconds = time.perf_counter() - began
