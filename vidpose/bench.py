@@ -95,6 +95,8 @@ METHODS: dict[str, BenchMethod] = {
     "jmpose_l2": BenchMethod(C + "jmpose_tiny.yaml", ("model.blocks=2",), init="single_frame", note="L = 2"),
     "jmpose_flow": BenchMethod(C + "jmpose_tiny.yaml", ("model.motion=flow",), init="single_frame",
                                note="DIS optical flow instead of learned motion"),
+    "jmpose_flow_no_io": BenchMethod(C + "jmpose_tiny.yaml", ("model.motion=flow", "model.io_weight=0"),
+                                     init="single_frame", note="DIS optical flow, no orthogonality loss"),
     "glpose": BenchMethod(C + "glpose_tiny.yaml", init="single_frame"),
     "glpose_local_only": BenchMethod(C + "glpose_tiny.yaml", ("model.use_global=false", "data.global_frames=0"),
                                      init="single_frame", note="local context only"),
