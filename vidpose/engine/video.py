@@ -131,7 +131,8 @@ def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: fl
 
 
 class VideoPredictor:
-    """Runs a trained model over every box of a video. ``stats`` counts backbone crops."""
+    """Runs a trained model over every box of a video. ``stats`` describes the last ``predict``:
+    backbone crops computed, windows run, and the largest the feature cache grew."""
 
     def __init__(self, model: torch.nn.Module, cfg: dict[str, Any], device: torch.device | None = None,
                  cache: bool = True, window_boxes: str = "own", batch_size: int = 32,
@@ -159,6 +160,7 @@ class VideoPredictor:
         n = len(source)
         if len(boxes.boxes) != n:
             raise ValueError(f"{source.path}: {len(boxes.boxes)} frames of boxes for a video of {n} frames")
+        self.stats = {"crops_computed": 0, "windows": 0, "cache_peak": 0}
         cache: dict[tuple, dict[str, torch.Tensor]] = {}
         by_track = [{int(t): k for k, t in enumerate(ts)} for ts in boxes.tracks]
         results: list[list] = [[] for _ in range(n)]
