@@ -93,7 +93,9 @@ def test_glpose_global_cache_is_bounded_and_gives_the_same_predictions(synth_tin
             assert np.allclose(xa, xb, atol=1e-3) and np.allclose(sa, sb, atol=1e-5)
     # at most: the bound, plus one key frame's window crops and global proposals
     people = max(len(x) for x in boxes.boxes)
-    assert bounded.stats["cache_peak"] <= bound + people * 3 + 3
+    window = len(cfg["data"]["offsets"]) + 1
+    proposals = cfg["data"]["global_frames"] * cfg["data"]["global_per_frame"]
+    assert bounded.stats["cache_peak"] <= bound + people * window + proposals
     assert bounded.stats["crops_computed"] < fresh.stats["crops_computed"]
     unbounded = VideoPredictor(model, cfg, torch.device("cpu"), cache=True, global_cache_size=10_000)
     unbounded.predict(source, boxes, progress=False)
