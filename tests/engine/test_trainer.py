@@ -148,3 +148,41 @@ def test_shipped_configs_parse_and_build():
         if "w48" in path.name:
             continue  # paper size: built in the backbone tests
         build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
+
+
+def test_metrics_log_every_auxiliary_term_on_its_own(synth_tiny, tmp_path):
+    cfg = tiny_config(synth_tiny, model="jmpose", max_steps=1)
+    cfg["model"].update({"offsets": [-1, 1], "blocks": 1})
+    train(cfg, tmp_path / "run", progress=False)
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    for key in ("heatmap_loss", "io_joint_motion", "io_motion_context", "io_conditional", "fit_io", "aux_objective"):
+        assert key in record, key
+    method_terms = record["io_joint_motion"] + record["io_motion_context"] + record["io_conditional"]
+    assert record["aux_objective"] == pytest.approx(method_terms)
+
+
+def test_an_estimators_gradient_does_not_clip_the_pose_networks_update(synth_tiny, tmp_path, monkeypatch):
+    """With clip_grad on, a huge gradient in an estimator (a probe) must leave the method's own
+    update as it would be without it: the two groups are clipped separately."""
+    from vidpose.models.mutual_info import Probe
+
+    real_fit = Probe.fit_loss
+
+    def loud_fit(self, x, target, weight=None):
+        return 1e6 * real_fit(self, x, target, weight)
+
+    def run(folder, loud):
+        if loud:
+            monkeypatch.setattr(Probe, "fit_loss", loud_fit)
+        else:
+            monkeypatch.setattr(Probe, "fit_loss", real_fit)
+        cfg = tiny_config(synth_tiny, model="jmpose", max_steps=1, clip_grad=1.0)
+        cfg["model"].update({"offsets": [-1, 1], "blocks": 1})
+        train(cfg, tmp_path / folder, progress=False)
+        return load_checkpoint(tmp_path / folder / "model.pt")["model"]
+
+    quiet, loud = run("quiet", False), run("loud", True)
+    head = [k for k in quiet if k.startswith("head.")]
+    assert head and all(torch.allclose(quiet[k], loud[k]) for k in head)
+    probes = [k for k in quiet if ".probe_" in k]
+    assert probes and any(not torch.allclose(quiet[k], loud[k]) for k in probes)

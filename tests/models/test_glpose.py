@@ -152,3 +152,24 @@ def test_a_training_step_lowers_the_loss(synth_tiny):
         total().backward()
         opt.step()
     assert total().item() < first
+
+
+def test_streaming_with_future_offsets_is_refused(synth_tiny):
+    with pytest.raises(ValueError, match="streaming is causal"):
+        make_dataset(data_cfg(synth_tiny, offsets=[-2, -1, 1, 2], global_mode="streaming"), "val", train=False)
+
+
+def test_local_weights_depend_on_the_frames():
+    """W_l = T(F_l, F_t): by default the neighbours are weighted by their similarity to the key
+    frame (plus a per-offset bias), so two clips with the same offsets get different weights."""
+    torch.manual_seed(0)
+    model = build_model({"name": "glpose", "backbone": {"name": "hrnet", "size": "tiny"}, "use_global": False}).eval()
+    with torch.no_grad():
+        a = model(torch.randn(1, 5, 3, 128, 96))["local_weights"]
+        b = model(torch.randn(1, 5, 3, 128, 96))["local_weights"]
+    assert a.sum().item() == pytest.approx(1.0) and not torch.allclose(a, b)
+    fixed = build_model({"name": "glpose", "backbone": {"name": "hrnet", "size": "tiny"}, "use_global": False,
+                         "local_weights": "learned"}).eval()
+    with torch.no_grad():
+        assert torch.allclose(fixed(torch.randn(1, 5, 3, 128, 96))["local_weights"],
+                              fixed(torch.randn(1, 5, 3, 128, 96))["local_weights"])

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vidpose.models.jmpose import GaussianCLUB, InformationOrthogonality, channel_attention
+from vidpose.models.jmpose import InformationOrthogonality, channel_attention
 from vidpose.models.registry import build_model
 
 HRNET = {"name": "hrnet", "size": "tiny"}
@@ -48,40 +48,76 @@ def test_channel_attention_rows_are_distributions_over_channels():
     assert torch.allclose(out, torch.ones_like(out), atol=1e-6)  # convex combinations of all-ones maps
 
 
-def test_club_separates_dependent_from_independent_pairs():
-    torch.manual_seed(0)
-    club = GaussianCLUB(4, hidden=32)
-    opt = torch.optim.Adam(club.parameters(), lr=1e-2)
-    x = torch.randn(256, 4)
-    y_dep = x + 0.1 * torch.randn(256, 4)
-    for _ in range(300):
-        opt.zero_grad()
-        club.fit_loss(x, y_dep).backward()
-        opt.step()
-    dependent = club.estimate(x, y_dep).item()
-    independent = club.estimate(x, torch.randn(256, 4)).item()
-    assert dependent > 1.0 and dependent > 10 * abs(independent)
+def test_io_terms_move_the_features_and_the_fits_move_only_the_probes():
+    io = InformationOrthogonality(4, 3)
+    m = torch.randn(2, 4, 5, 5, requires_grad=True)
+    j = torch.randn(2, 4, 5, 5, requires_grad=True)
+    h = torch.rand(2, 3, 5, 5)
+    terms = io(m, j, h)
+    (terms["io_joint_motion"] + terms["io_motion_context"]).backward(retain_graph=True)
+    assert m.grad.abs().sum() > 0 and j.grad.abs().sum() > 0
+    assert all(p.grad is None for p in io.parameters())
+    m.grad = j.grad = None
+    terms["fit_io"].backward()
+    assert m.grad is None and j.grad is None
+    assert all(p.grad is not None for p in io.parameters())
 
 
-def test_club_estimate_moves_features_not_the_estimator():
-    club = GaussianCLUB(4)
-    x = torch.randn(16, 4, requires_grad=True)
-    y = torch.randn(16, 4, requires_grad=True)
-    club.estimate(x, y).backward()
-    assert x.grad is not None and y.grad is not None
-    assert all(p.grad is None for p in club.parameters())
-    club.fit_loss(x, y).backward()
-    assert all(p.grad is not None for p in club.parameters())
+def test_the_conditional_term_moves_only_the_joint_stream():
+    io = InformationOrthogonality(4, 3)
+    with torch.no_grad():  # a probe on (M, J) that predicts better than the probe on J alone
+        io.probe_mj.conv.weight.normal_()
+    m = torch.randn(2, 4, 5, 5, requires_grad=True)
+    j = torch.randn(2, 4, 5, 5, requires_grad=True)
+    h = torch.rand(2, 3, 5, 5) * 5
+    value = io(m, j, h)["io_conditional"]
+    if value.item() > 0:
+        value.backward()
+        assert m.grad is None or m.grad.abs().sum() == 0
+        assert j.grad.abs().sum() > 0
 
 
 def test_conditional_term_is_zero_when_motion_adds_nothing():
     io = InformationOrthogonality(4, 3)
-    with torch.no_grad():  # g_MJ ignores M and copies g_J: M adds nothing given J
-        io.predict_mj.weight.zero_()
-        io.predict_mj.weight[:, 4:] = io.predict_j.weight
-        io.predict_mj.bias.copy_(io.predict_j.bias)
+    with torch.no_grad():  # the (M, J) probe ignores M and copies the J probe: M adds nothing given J
+        io.probe_mj.conv.weight.zero_()
+        io.probe_mj.conv.weight[:, 4:] = io.probe_j.conv.weight
+        io.probe_mj.conv.bias.copy_(io.probe_j.conv.bias)
     m, j, h = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5), torch.rand(3, 3, 5, 5)
     assert io(m, j, h)["io_conditional"].item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_a_batch_of_one_trains():
+    torch.manual_seed(0)
+    model = build().train()
+    out = model(torch.randn(1, 5, 3, 128, 96), batch(1))
+    loss = sum(out["aux_losses"].values()) + out["heatmaps"].pow(2).mean()
+    assert torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_the_head_sees_the_key_frames_appearance_even_with_flow_motion():
+    clip = torch.randn(1, 1, 3, 128, 96).expand(1, 5, 3, 128, 96).contiguous()  # a still clip: zero flow
+    changed = clip.clone()
+    changed[:, :, :, 40:80, 30:60] += 1.0  # the same change in every frame: still zero flow
+
+    def change(appearance):
+        torch.manual_seed(0)
+        model = build(motion="flow", appearance=appearance).eval()
+        with torch.no_grad():
+            a = model.forward_features(model_features(model, clip), clip)["heatmaps"]
+            b = model.forward_features(model_features(model, changed), changed)["heatmaps"]
+        return (a - b).abs().max().item()
+
+    assert change(False) == 0.0 and change(True) > 0.0
+
+
+def model_features(model, clip):
+    from vidpose.models.layers import clip_features
+
+    return clip_features(model, clip)
 
 
 @pytest.mark.parametrize("switches", [
@@ -96,7 +132,7 @@ def test_ablation_switches_build_and_run(switches):
         and switches.get("mutual_learning", True)
     assert bool(out["aux_losses"]) == has_io
     if has_io:
-        assert set(out["aux_losses"]) == {"io_joint_motion", "io_motion_context", "io_conditional", "io_fit"}
+        assert set(out["aux_losses"]) == {"io_joint_motion", "io_motion_context", "io_conditional", "fit_io"}
 
 
 def test_a_training_step_lowers_the_loss():

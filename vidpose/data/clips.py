@@ -66,8 +66,16 @@ class ClipConfig:
     offsets: tuple[int, ...] = (-2, -1, 1, 2)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     global_frames: int = 0  # GLPose: frames sampled across the video (0 = none)
-    global_per_frame: int = 1  # proposals kept per sampled frame (highest score first)
+    global_per_frame: int = 4  # proposals kept per sampled frame (highest score first)
     global_mode: str = "offline"  # or "streaming": only frames before the local window
+
+    def __post_init__(self) -> None:
+        if self.global_mode not in ("offline", "streaming"):
+            raise ValueError(f"global_mode must be offline or streaming, got {self.global_mode!r}")
+        future = [o for o in self.offsets if o > 0]
+        if self.global_mode == "streaming" and future:
+            raise ValueError(f"global_mode: streaming is causal, but offsets {list(self.offsets)} read the future "
+                             f"frames {['t+%d' % o for o in future]}; use past offsets only (for example [-2, -1])")
 
     @property
     def span(self) -> int:

@@ -10,8 +10,8 @@
       sigma: 1.5
       offsets: [-2, -1, 1, 2]          # supporting frames (delta = 2)
       global_frames: 0                 # GLPose: frames sampled across the video (0 = none)
-      global_per_frame: 1              # proposals per sampled frame
-      global_mode: offline             # or streaming (past frames only)
+      global_per_frame: 4              # proposals per sampled frame (every person, up to 4)
+      global_mode: offline             # or streaming (past frames only; needs past-only offsets)
       workers: 2
 """
 
@@ -43,7 +43,7 @@ def clip_config(data: dict[str, Any]) -> ClipConfig:
     return ClipConfig(input_size=tuple(data["input_size"]), heatmap_size=tuple(data["heatmap_size"]),
                       sigma=float(data.get("sigma", 2.0)), offsets=tuple(data.get("offsets", (-2, -1, 1, 2))),
                       augment=aug, global_frames=int(data.get("global_frames", 0)),
-                      global_per_frame=int(data.get("global_per_frame", 1)),
+                      global_per_frame=int(data.get("global_per_frame", 4)),
                       global_mode=str(data.get("global_mode", "offline")))
 
 

@@ -8,7 +8,8 @@
       weight_decay: 1.0e-4
       schedule: cosine          # or step (milestones in epochs, gamma)
       warmup_steps: 100
-      clip_grad: 1.0            # max gradient norm, null = off
+      clip_grad: 1.0            # max gradient norm, null = off (the pose network's and the
+                                # estimators' parameters are clipped separately)
       freeze_backbone: false    # frozen = no gradients and eval() (BatchNorm statistics stay)
       amp: true                 # mixed precision on GPU (ignored on CPU)
       seed: 0
@@ -41,6 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from vidpose.engine.balance import estimator_parameters
 from vidpose.engine.config import save_config
 from vidpose.engine.data import check_offsets, make_dataset
 from vidpose.models.layers import heatmap_loss
@@ -204,6 +206,9 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                                     find_unused_parameters=frozen)
     optimizer = build_optimizer(raw_model, tcfg)
+    estimators = {id(p) for p in estimator_parameters(raw_model)}
+    clip_groups = [g for g in ([p for p in raw_model.parameters() if id(p) not in estimators],
+                               [p for p in raw_model.parameters() if id(p) in estimators]) if g]
     batch_size = int(tcfg.get("batch_size", 32))
     steps_per_epoch = math.ceil(math.ceil(len(dataset) / world) / batch_size)
     epochs = int(tcfg.get("epochs", 1))
@@ -279,7 +284,8 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             scaler.scale(loss).backward()
             if tcfg.get("clip_grad"):
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), float(tcfg["clip_grad"]))
+                for group in clip_groups:  # an estimator's gradient never clips the pose network's update
+                    torch.nn.utils.clip_grad_norm_(group, float(tcfg["clip_grad"]))
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -289,8 +295,12 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             if rank == 0:
                 bar.set_postfix(loss=f"{last_loss:.3g}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
                 if step % 10 == 0 or step == 1:
+                    # every auxiliary term on its own; aux_objective sums the method's terms,
+                    # leaving out the estimators' own fits (fit_*), which train only the estimators
                     record = {"step": step, "epoch": epoch, "loss": last_loss, "heatmap_loss": loss_h.item(),
                               "lr": scheduler.get_last_lr()[0], **{k: v.item() for k, v in aux.items()}}
+                    if aux:
+                        record["aux_objective"] = sum(v.item() for k, v in aux.items() if not k.startswith("fit_"))
                     metrics.write(json.dumps(record) + "\n")
                     metrics.flush()
                     if writer is not None:

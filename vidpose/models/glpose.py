@@ -9,8 +9,10 @@ S = Conv(V_t (+) W_l V_l (+) W_g V_g) -> feature enhancement: mask M = 1 - sigmo
 F = A(M * S, V_t) -> detection head.
 
 Only the structure is grounded in the figure; the choices below are ours (docs/methods.md):
-- ``local_weights: learned`` = one learnable logit per offset, initialised to the prior
-  exp(-|delta|) and softmaxed; ``prior`` fixes them; ``similarity`` uses <phi(V_l), phi(V_t)>;
+- W_l = T(F_l, F_t) depends on the frames: ``local_weights: similarity`` (default) is the
+  softmax over the neighbours of <phi(V_l), phi(V_t)> / tau plus a learnable bias per offset,
+  initialised to the temporal prior -|delta|; ``learned`` keeps only the per-offset constants
+  (input-independent) and ``prior`` fixes them at exp(-|delta|), both ablations;
 - phi = Conv3x3/2 + BN + ReLU -> global average pool -> FC -> L2 normalisation, tau = 0.1;
 - (+) is channel concatenation followed by 3 residual blocks; A is concatenation with V_t
   followed by 2 residual blocks; psi is a residual block and a 1x1 convolution to one channel;
@@ -90,7 +92,7 @@ class GLPose(nn.Module):
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  use_local: bool = True, use_global: bool = True, enhancement: bool = True, top_k: int = 4,
-                 local_weights: str = "learned", embed_dim: int = 128, tau: float = 0.1, fusion_blocks: int = 3,
+                 local_weights: str = "similarity", embed_dim: int = 128, tau: float = 0.1, fusion_blocks: int = 3,
                  cache_capacity: int = 4096):
         super().__init__()
         if local_weights not in ("learned", "prior", "similarity"):
@@ -106,7 +108,7 @@ class GLPose(nn.Module):
         self.use_local, self.use_global, self.enhancement = use_local, use_global, enhancement
         self.top_k, self.tau, self.local_mode = int(top_k), float(tau), local_weights
         prior = torch.tensor([-abs(o) for o in self.offsets], dtype=torch.float32)
-        self.local_logits = nn.Parameter(prior, requires_grad=local_weights == "learned")
+        self.local_logits = nn.Parameter(prior, requires_grad=local_weights != "prior")  # per-offset bias
         self.embed = Embedding(channels, embed_dim)
         parts = 1 + int(use_local) + int(use_global)
         self.aggregate = ResidualBlocks(parts * channels, channels, fusion_blocks)
@@ -174,7 +176,7 @@ class GLPose(nn.Module):
             local = feats[:, 1:]
             if self.local_mode == "similarity":
                 local_emb = self.embed(local.flatten(0, 1)).view(B, T - 1, -1)
-                w_local = ((local_emb @ key_emb[:, :, None])[..., 0] / self.tau).softmax(1)
+                w_local = ((local_emb @ key_emb[:, :, None])[..., 0] / self.tau + self.local_logits).softmax(1)
             else:
                 w_local = self.local_logits.softmax(0).expand(B, -1)
             parts.append((w_local[:, :, None, None, None] * local).sum(1))

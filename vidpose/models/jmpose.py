@@ -21,9 +21,14 @@ are silent, jmpose.md's recommendations (also in docs/methods.md):
 - JMML: channel ("transposed") cross-attention with a learnable temperature, conv blocks 1x1 +
   3x3 depthwise, a 1x1 convolution mixing both streams before the sigmoid gate (Fig. 3 draws
   concat -> sigmoid -> chunk; without the mixing layer each stream would only gate itself);
-- the IO terms use estimators that are what they claim: a CLUB upper bound for I(J; M) on
-  pooled features (Cheng et al., ICML 2020), a predictive (variational) lower bound for I(M; H^)
-  and the difference of two predictive bounds for I(M; H^ | J) = I(M, J; H^) - I(J; H^).
+- the IO terms use the authors' lineage forms at a resolution-independent scale
+  (``mutual_info.py``): a spatial-softmax
+  dependence for I(J; M), a predictive (variational) lower bound for I(M; H^) and the difference
+  of two predictive bounds for I(M; H^ | J) = I(M, J; H^) - I(J; H^), whose gradient reaches
+  only J (see ``InformationOrthogonality``);
+- the head reads cat(M_L, J_L) and, as the released code does, the key frame's appearance
+  feature (``appearance``; Fig. 2 draws only M and J, which leaves the flow variant with no
+  appearance at all).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from torch import nn
 from vidpose.models.deform import ModulatedDeformConv2d
 from vidpose.models.flow import dis_flow
 from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features, conv_bn_relu
+from vidpose.models.mutual_info import Probe, dependence, map_errors, standardise_maps
 from vidpose.models.tdmi import temporal_order
 
 
@@ -140,74 +146,44 @@ class JointMotionMutualLearning(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-class GaussianCLUB(nn.Module):
-    """CLUB (Cheng et al., ICML 2020): I(x; y) <= E_p(x,y)[log q(y|x)] - E_p(x)p(y)[log q(y|x)]
-    with a Gaussian q(y|x) = N(mu(x), diag(exp(logvar(x)))). ``fit_loss`` trains q by maximum
-    likelihood on detached inputs; ``estimate`` uses q with detached parameters, so minimising it
-    moves only the features. Values are per dimension (divided by the vector size)."""
-
-    def __init__(self, dim: int, hidden: int = 128):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2 * dim))
-
-    def _params(self, x: torch.Tensor, detach_params: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        l1, l2 = self.net[0], self.net[2]
-        w1, b1, w2, b2 = l1.weight, l1.bias, l2.weight, l2.bias
-        if detach_params:
-            w1, b1, w2, b2 = w1.detach(), b1.detach(), w2.detach(), b2.detach()
-        mu, logvar = F.linear(F.relu(F.linear(x, w1, b1)), w2, b2).chunk(2, -1)
-        return mu, logvar.clamp(-6, 6)
-
-    def fit_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        mu, logvar = self._params(x.detach(), False)
-        return (((y.detach() - mu) ** 2) / logvar.exp() + logvar).mean() * 0.5
-
-    def estimate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        mu, logvar = self._params(x, True)
-        inv = (-logvar).exp()
-        positive = -0.5 * ((y - mu) ** 2 * inv).mean(-1)  # log q(y_i | x_i), constants cancel
-        # all pairs (x_i, y_k): the product of the marginals
-        negative = -0.5 * ((y[None, :, :] - mu[:, None, :]) ** 2 * inv[:, None, :]).mean(-1).mean(1)
-        return (positive - negative).mean()
-
-
-def standardise(v: torch.Tensor) -> torch.Tensor:
-    """Per-channel zero mean, unit variance over the batch (so CLUB sees features of one scale)."""
-    return (v - v.mean(0, keepdim=True)) / (v.std(0, keepdim=True) + 1e-5)
-
-
 class InformationOrthogonality(nn.Module):
-    """L_IO for one block: CLUB(J; M) + prediction error of H^ from M (a variational lower bound
-    on I(M; H^) up to constants, so minimising it maximises the bound) + [err(H^ | J) -
-    err(H^ | M, J)]_+ (I(M; H^ | J) = I(M, J; H^) - I(J; H^) as a difference of two predictive
-    bounds, with predictors fitted on detached features and applied with detached weights)."""
+    """L_IO for one block, I(J; M | H^) = I(J; M) - I(M; H^) + I(M; H^ | J) (Fig. 3), each term
+    on the heatmap loss's scale (``mutual_info.py``):
 
-    def __init__(self, width: int, heatmap_channels: int):
+    - I(J; M), minimised: the lineage's feature-feature term, each channel of J and of M read as
+      a distribution over positions (standardised maps, softmax at ``tau`` = 1), with the
+      bounded dependence log 2 - JS divided by the number of positions (the lineage's
+      ``reduction="mean"``): a smooth map's mass spreads over every position, and this keeps the
+      term's weight against the heatmap loss the same at 32x24 and 96x72 (measured).
+    - -I(M; H^): the error of predicting H^ from M by a probe (1x1, fitted on detached M,
+      applied with detached weights): a Gaussian decoder's log-likelihood bounds I(M; H^) from
+      below up to H(H^), so lowering the error raises the bound.
+    - I(M; H^ | J) = I(M, J; H^) - I(J; H^): [err(H^ | J) - err(H^ | M, J)]_+ with two probes,
+      the (M, J) side detached. Only J moves: the term asks J to carry what (M, J) knows about
+      H^. Moving the (M, J) side instead would be rewarded for making the head's own input worse
+      at predicting the heatmaps, against L_H (at the last block, cat(M, J) is what the head
+      reads).
+
+    ``fit_io`` is the probes' own fit; it trains only the probes."""
+
+    def __init__(self, width: int, heatmap_channels: int, tau: float = 1.0):
         super().__init__()
-        self.club = GaussianCLUB(width)
-        self.predict_m = nn.Conv2d(width, heatmap_channels, 1)
-        self.predict_j = nn.Conv2d(width, heatmap_channels, 1)
-        self.predict_mj = nn.Conv2d(2 * width, heatmap_channels, 1)
-
-    @staticmethod
-    def _err(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return 0.5 * ((pred.float() - target) ** 2).mean()
-
-    @staticmethod
-    def _frozen(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, conv.weight.detach(), conv.bias.detach())
+        self.tau = tau
+        self.probe_m = Probe(width, heatmap_channels)
+        self.probe_j = Probe(width, heatmap_channels)
+        self.probe_mj = Probe(2 * width, heatmap_channels)
 
     def forward(self, motion: torch.Tensor, joint: torch.Tensor, context: torch.Tensor) -> dict[str, torch.Tensor]:
-        m, j = standardise(motion.mean((2, 3))), standardise(joint.mean((2, 3)))
         both = torch.cat([motion, joint], 1)
+        positions = motion.shape[-1] * motion.shape[-2]  # smooth maps: their mass spreads over all of them
+        err_j = map_errors(self.probe_j(joint), context).mean()
+        err_mj = map_errors(self.probe_mj(both), context).mean()
         return {
-            "io_joint_motion": self.club.estimate(j, m),  # I(J; M), minimised
-            "io_motion_context": self._err(self.predict_m(motion), context),  # -I(M; H^) + const
-            "io_conditional": (self._err(self._frozen(self.predict_j, joint), context)
-                               - self._err(self._frozen(self.predict_mj, both), context)).clamp(min=0),
-            # the estimators' own fits (inputs detached: they train only the estimators)
-            "io_fit": self.club.fit_loss(j, m) + self._err(self.predict_j(joint.detach()), context)
-                      + self._err(self.predict_mj(both.detach()), context),
+            "io_joint_motion": dependence(standardise_maps(joint), standardise_maps(motion), self.tau) / positions,  # I(J; M), minimised
+            "io_motion_context": map_errors(self.probe_m(motion), context).mean(),  # -I(M; H^) + const
+            "io_conditional": (err_j - err_mj.detach()).clamp(min=0),  # I(M; H^ | J)
+            "fit_io": (self.probe_m.fit_loss(motion, context) + self.probe_j.fit_loss(joint, context)
+                       + self.probe_mj.fit_loss(both, context)),
         }
 
 
@@ -220,7 +196,7 @@ class JMPose(nn.Module):
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  width: int | None = None, motion: str = "learned", motion_blocks: int = 2, offset_groups: int = 4,
                  blocks: int = 3, heads: int = 1, joint_learner: bool = True, mutual_learning: bool = True,
-                 io_weight: float = 1.0, fusion_blocks: int = 3):
+                 io_weight: float = 1.0, io_tau: float = 1.0, appearance: bool = True, fusion_blocks: int = 3):
         super().__init__()
         if motion not in ("learned", "flow"):
             raise ValueError(f"JM-Pose: unknown motion source {motion!r}; expected learned or flow")
@@ -248,9 +224,12 @@ class JMPose(nn.Module):
         n_blocks = blocks if self.mutual_learning else 0
         self.blocks = nn.ModuleList([JointMotionMutualLearning(width, heads) for _ in range(n_blocks)])
         self.io_weight = float(io_weight)
-        self.io = nn.ModuleList([InformationOrthogonality(width, context) for _ in range(n_blocks)]) \
+        self.io = nn.ModuleList([InformationOrthogonality(width, context, io_tau) for _ in range(n_blocks)]) \
             if self.io_weight > 0 else nn.ModuleList()
-        self.fuse = ResidualBlocks((2 if joint_learner else 1) * width, width, fusion_blocks)
+        # the released code also fuses the key frame's appearance feature into the head's input
+        self.appearance = appearance
+        streams = (2 if joint_learner else 1) * width + (channels if appearance else 0)
+        self.fuse = ResidualBlocks(streams, width, fusion_blocks)
         self.head = HeatmapHead(width, joints)
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -284,7 +263,9 @@ class JMPose(nn.Module):
                 gates.append(gate)
                 if self.training and len(self.io):
                     for name, value in self.io[i](m, j, context).items():
-                        aux[name] = aux.get(name, 0.0) + (self.io_weight * value if name != "io_fit" else value)
+                        aux[name] = aux.get(name, 0.0) + (value if name.startswith("fit_") else self.io_weight * value)
             fused = torch.cat([m, j], 1)
+        if self.appearance:
+            fused = torch.cat([fused, feats[:, 0]], 1)
         heatmaps = self.head(self.fuse(fused))
         return {"heatmaps": heatmaps, "aux_losses": aux, "gates": gates, "initial_heatmaps": initial[:, 0]}

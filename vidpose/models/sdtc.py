@@ -56,9 +56,13 @@ def sincos_2d(h: int, w: int, dim: int) -> torch.Tensor:
 
 
 def tube_mask(batch: int, tokens: int, ratio: float, device: torch.device | None = None) -> torch.Tensor:
-    """(batch, tokens) bool, True = masked: round(ratio * tokens) random positions per sample,
-    to be applied to every frame (Eq. 1)."""
-    k = int(round(ratio * tokens))
+    """(batch, tokens) bool, True = masked, to be applied to every frame (Eq. 1). Each sample
+    masks floor(ratio * tokens) random positions, plus one more with probability equal to the
+    fractional part, so the expected share is exactly ``ratio`` (2.5 of 5 frames is 2 or 3, not
+    always round(2.5) = 2)."""
+    exact = ratio * tokens
+    k = torch.full((batch, 1), int(exact), device=device)
+    k = k + (torch.rand(batch, 1, device=device) < exact - int(exact)).long()
     ranks = torch.rand(batch, tokens, device=device).argsort(1).argsort(1)
     return ranks < k
 
@@ -154,21 +158,37 @@ class MotionDecoder(nn.Module):
 
 
 class SelfRefinement(nn.Module):
-    """Eq. 6-8 (after OCR): channel-softmax context maps O, context features OC = X O^T
-    (C x C), pixel-context relations softmax(X^T OC / sqrt(C)), refined = Conv(rel OC^T)."""
+    """Eq. 6-8, read as OCR (Yuan et al., ECCV 2020), which the paper follows ("Motivated by OCR"):
 
-    def __init__(self, channels: int):
+    - Eq. 6, context maps O (C x HW): ``context_softmax="space"`` (default) normalises each
+      channel over the positions, so every channel is one soft region, OCR's soft object regions
+      and what Fig. 6 shows (each channel's map covers a body region). The paper's words "softmax
+      along the channel dimension" are read as "for each channel"; ``"channel"`` takes the other
+      reading (a distribution over channels at every pixel) and is kept as an option.
+    - Eq. 7, OC = X O^T (C x C): column k is region k's feature, the O-weighted mean of the
+      pixels' features.
+    - Eq. 8, relation = softmax over the C regions of X^T OC / sqrt(C) (OCR scales by the key
+      width); context y = relation OC^T; refined = Conv([X; y]): OCR's augmented representation
+      g([x_i; y_i]) keeps each pixel's own feature beside its context. The printed Eq. 8 shows
+      only Conv(y); without the pixel's own feature the refined map loses its spatial structure
+      (``own_feature=False`` keeps that literal form as an option; tests/models/test_sdtc.py
+      measures both)."""
+
+    def __init__(self, channels: int, context_softmax: str = "space", own_feature: bool = True):
         super().__init__()
-        self.conv = conv_bn_relu(channels, channels, 1)
+        if context_softmax not in ("space", "channel"):
+            raise ValueError(f"SDTC: context_softmax must be space or channel, got {context_softmax!r}")
+        self.context_softmax, self.own_feature = context_softmax, own_feature
+        self.conv = conv_bn_relu((2 if own_feature else 1) * channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, C, H, W = x.shape
         flat = x.flatten(2)  # (B, C, HW)
-        context_maps = flat.softmax(1)  # Eq. 6: softmax over channels
-        context = flat @ context_maps.transpose(1, 2)  # Eq. 7: (B, C, C)
-        relation = (flat.transpose(1, 2) @ context / math.sqrt(C)).softmax(-1)  # (B, HW, C)
-        refined = (relation @ context.transpose(1, 2)).transpose(1, 2)  # Eq. 8: (B, C, HW)
-        return self.conv(refined.reshape(B, C, H, W))
+        context_maps = flat.softmax(2 if self.context_softmax == "space" else 1)  # Eq. 6
+        context = flat @ context_maps.transpose(1, 2)  # Eq. 7: (B, C, C), column k = region k
+        relation = (flat.transpose(1, 2) @ context / math.sqrt(C)).softmax(-1)  # (B, HW, C regions)
+        refined = (relation @ context.transpose(1, 2)).transpose(1, 2).reshape(B, C, H, W)  # Eq. 8
+        return self.conv(torch.cat([x, refined], 1) if self.own_feature else refined)
 
 
 class SpatialMotionCrossAttention(nn.Module):
@@ -198,7 +218,7 @@ class SpatialMotionMutualLearning(nn.Module):
     ``adaptive=False`` the two streams are added."""
 
     def __init__(self, channels: int, frames: int, fusion: str = "smml", refine: bool = True, cross: bool = True,
-                 adaptive: bool = True):
+                 adaptive: bool = True, context_softmax: str = "space", own_feature: bool = True):
         super().__init__()
         if fusion not in ("smml", "add", "concat"):
             raise ValueError(f"SDTC: unknown fusion {fusion!r}; expected smml, add or concat")
@@ -210,8 +230,8 @@ class SpatialMotionMutualLearning(nn.Module):
             self.merge = nn.Sequential(conv_bn_relu(2 * channels, channels, 3), conv_bn_relu(channels, channels, 3))
         if fusion != "smml":
             return
-        self.refine_spatial = SelfRefinement(channels) if refine else nn.Identity()
-        self.refine_motion = SelfRefinement(channels) if refine else nn.Identity()
+        self.refine_spatial = SelfRefinement(channels, context_softmax, own_feature) if refine else nn.Identity()
+        self.refine_motion = SelfRefinement(channels, context_softmax, own_feature) if refine else nn.Identity()
         self.cross = cross
         if cross:
             self.cross_spatial = SpatialMotionCrossAttention(channels)
@@ -252,7 +272,8 @@ class SDTC(nn.Module):
                  decoder_layers: tuple[str, ...] = ("joint", "joint"), mask_ratio: float = 0.5, rec_weight: float = 0.01, pose_rec_weight: float = 1.0,
                  rec_positions: str = "either", motion: str = "mlsme", patch_level: bool = True,
                  frame_level: bool = True, fusion: str = "smml", refine: bool = True, cross: bool = True,
-                 adaptive: bool = True, spatial_encoding: bool = True, temporal_encoding: bool = True,
+                 adaptive: bool = True, context_softmax: str = "space", own_feature: bool = True,
+                 spatial_encoding: bool = True, temporal_encoding: bool = True,
                  heatmap_stride: int = 4):
         super().__init__()
         if not hasattr(backbone, "encode") or not hasattr(backbone, "grid"):
@@ -290,7 +311,8 @@ class SDTC(nn.Module):
                 if (patch_level or frame_level) else None
         else:
             self.flow_encoder = nn.Sequential(conv_bn_relu(2, dim // 2, 3, 2), conv_bn_relu(dim // 2, dim, 3, 2))
-        self.smml = SpatialMotionMutualLearning(dim, frames, fusion, refine, cross, adaptive)
+        self.smml = SpatialMotionMutualLearning(dim, frames, fusion, refine, cross, adaptive, context_softmax,
+                                                own_feature)
         up: list[nn.Module] = []
         for _ in range(int(round(math.log2(self.scale)))):
             up += [nn.ConvTranspose2d(dim, dim, 4, 2, 1, bias=False), nn.BatchNorm2d(dim), nn.ReLU(inplace=True)]

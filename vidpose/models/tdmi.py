@@ -14,9 +14,18 @@ Choices where the paper is silent (also in docs/methods.md):
 - offsets and modulation scalars each come from one residual block and a 3x3 convolution
   (Eq. 3); the offset convolution starts at zero so DCN starts as a plain convolution;
 - each accumulation step is one residual block (Eq. 5: "several 3x3 convolutions");
-- the information terms use the estimators of ``mutual_info.py``; p(y | M_u) comes from an
-  auxiliary 1x1 head on M_u trained by the heatmap loss, p(y | F) from the backbone's own head;
-  each divergence is divided by the number of heatmap positions (see ``information_terms``).
+- the information terms (Eq. 8-13) read features as task predictions, as VSD does: p(y | X) is
+  the spatial softmax (tau = 0.05) of a 1x1 probe's heatmaps from X. The probe is an estimator,
+  fitted on detached M_u to the ground-truth heatmaps (``fit_probe``), so its fitting never moves
+  the network; for the key frame's visual feature the frozen backbone head is that probe. Reading
+  through a probe matters for Eq. 8: M_u and M_n are channel rescalings of the same M, so their
+  raw channel maps differ only in softmax temperature, while the probe mixes channels;
+- the conditional terms of Eq. 10-12 are predictive bounds, [err(y | F~) - err(y | X)]_+ per
+  map with X's side detached: positive only where X predicts the joint better than the fused
+  feature, so the fused feature is asked to keep what X knows about y, never pulled toward a
+  weaker predictor;
+- divergences are scaled by the targets' ``cell_fraction`` (``mutual_info.py``), so alpha = 1
+  weighs them the same at every heatmap size (checked by ``benchmarks/aux_balance.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +34,8 @@ import torch
 from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features, heatmap_loss
-from vidpose.models.mutual_info import dependence_js, vsd_preservation
+from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features
+from vidpose.models.mutual_info import Probe, cell_fraction, dependence, frozen_conv, map_errors, preservation
 
 
 def temporal_order(offsets: tuple[int, ...] | list[int]) -> list[int]:
@@ -104,16 +113,20 @@ class RepresentationDisentanglement(nn.Module):
             self.useful = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, width))
             self.noisy = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, width))
 
-    def forward(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def gates(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The channel masks (B, C) of the useful and the noisy component."""
         if self.mode == "none":
-            return m, None
+            return torch.ones(m.shape[:2], device=m.device, dtype=m.dtype), None
         if self.mode == "split":
             half = torch.zeros(m.shape[1], device=m.device, dtype=m.dtype)
             half[: m.shape[1] // 2] = 1
-            return m * half.view(1, -1, 1, 1), m * (1 - half).view(1, -1, 1, 1)
+            return half.expand(m.shape[0], -1), (1 - half).expand(m.shape[0], -1)
         pooled = m.mean((2, 3))
-        return (m * torch.sigmoid(self.useful(pooled))[..., None, None],
-                m * torch.sigmoid(self.noisy(pooled))[..., None, None])
+        return torch.sigmoid(self.useful(pooled)), torch.sigmoid(self.noisy(pooled))
+
+    def forward(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        gate_u, gate_n = self.gates(m)
+        return m * gate_u[..., None, None], None if gate_n is None else m * gate_n[..., None, None]
 
 
 class TDMI(nn.Module):
@@ -127,7 +140,7 @@ class TDMI(nn.Module):
                  width: int | None = None, intra_blocks: tuple[int, ...] = (3, 3, 2, 2),
                  stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
                  offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
-                 mi_weight: float = 1.0, mi_tau: float = 0.05, aux_heatmap_weight: float = 1.0):
+                 mi_weight: float = 1.0, mi_tau: float = 0.05):
         super().__init__()
         channels = list(getattr(backbone, "stage_channels", []))
         if len(channels) != 4:
@@ -148,11 +161,9 @@ class TDMI(nn.Module):
             self.clip_visual = ResidualBlocks(frames * visual, visual, 2)
         self.fuse = ResidualBlocks(width + visual, width, fusion_blocks)
         self.head = HeatmapHead(width, joints)
-        self.motion_head = nn.Conv2d(width, joints, 1)  # p(y | M_u) for the information terms
-        nn.init.normal_(self.motion_head.weight, std=0.001)
-        nn.init.zeros_(self.motion_head.bias)
-        self.mi_weight, self.mi_tau, self.aux_heatmap_weight = float(mi_weight), float(mi_tau), float(aux_heatmap_weight)
+        self.mi_weight, self.mi_tau = float(mi_weight), float(mi_tau)
         self.use_mi = rdm != "none" and self.mi_weight > 0
+        self.probe = Probe(width, joints) if self.use_mi else None  # q(y | M_u) for the information terms
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"stages": torch.stack(self.backbone.forward_features(x)["features"], 1)}  # (N, 4, C, h, w)
@@ -177,20 +188,23 @@ class TDMI(nn.Module):
 
     def information_terms(self, m: torch.Tensor, useful: torch.Tensor, noisy: torch.Tensor | None,
                           key_visual: torch.Tensor, heatmaps: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
-        """Eq. 8-13, each already multiplied by alpha (Eq. 15). Divergences are summed over the
-        h x w positions of a map; dividing by h x w puts them on the per-pixel scale of the
-        heatmap MSE, so alpha = 1 weighs them as the paper's alpha = 1 does."""
-        tau = self.mi_tau
-        a = self.mi_weight / (heatmaps.shape[-1] * heatmaps.shape[-2])
-        motion_pred = self.motion_head(useful)
-        visual_pred = self.backbone.head(key_visual)
-        terms = {
-            "mi_useful_noisy": a * dependence_js(useful, noisy, tau),  # Eq. 8, minimised
-            "mi_motion_useful": a * vsd_preservation(m, useful, tau),  # Eq. 9, maximised (as a KL gap)
-            "mi_cond_motion": a * vsd_preservation(motion_pred, heatmaps, tau),  # Eq. 10-11
-            "mi_cond_visual": a * vsd_preservation(visual_pred, heatmaps, tau),  # Eq. 10, 12
-        }
+        """Eq. 8-13, each multiplied by alpha (Eq. 15), plus the probe's own fit (``fit_probe``,
+        which trains only the probe)."""
+        tau, a = self.mi_tau, self.mi_weight
         target = batch["heatmaps"].to(heatmaps.device)
+        cell = cell_fraction(target)  # divergences per map -> the heatmap loss's scale
         weight = batch["target_weight"].to(heatmaps.device)
-        terms["aux_motion_heatmap"] = self.aux_heatmap_weight * heatmap_loss(motion_pred, target, weight)
-        return terms
+        pred_useful = self.probe(useful)  # p(y | M_u)
+        pred_visual = frozen_conv(self.backbone.final_layer, key_visual)  # p(y | F_t): the single-frame head
+        err_fused = map_errors(heatmaps, target, weight)  # err(y | F~): F~'s prediction is the output
+
+        def conditional(pred_x: torch.Tensor) -> torch.Tensor:  # I(X; y | F~) >= 0, X's side fixed
+            return (err_fused - map_errors(pred_x, target, weight).detach()).clamp(min=0).mean()
+
+        return {
+            "mi_useful_noisy": a * cell * dependence(pred_useful, self.probe(noisy), tau),  # Eq. 8, minimised
+            "mi_motion_useful": a * cell * preservation(self.probe(m), pred_useful, tau),  # Eq. 9: -I(M; M_u) + c
+            "mi_cond_motion": a * conditional(pred_useful),  # Eq. 10-11
+            "mi_cond_visual": a * conditional(pred_visual),  # Eq. 10, 12
+            "fit_probe": self.probe.fit_loss(useful, target, weight),
+        }
