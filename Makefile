@@ -6,11 +6,13 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: setup demo test weights bench bench-eval bench-video clean
 
-# the temporal model the demo compares with the single-frame baseline (weights/manifest.json)
-DEMO_METHOD ?= glpose
-BENCH_METHODS ?= single_frame single_frame_resnet single_frame_vit naive_temporal naive_temporal_vit tdmi tdmi_st \
-  tdmi_no_rdm tdmi_no_mi sdtc sdtc_mlsme_add sdtc_plain_motion sdtc_flow_add jmpose jmpose_no_io jmpose_no_jmml \
-  jmpose_flow glpose glpose_local_only glpose_no_enhancement
+# every row of the benchmark: the baselines and methods as published (3 seeds each), then every
+# ablation of the papers' tables that `vidpose bench --list` holds (1 seed each)
+BENCH_METHODS ?= single_frame single_frame_resnet single_frame_vit naive_temporal naive_temporal_vit tdmi tdmi_st sdtc \
+  jmpose glpose tdmi_no_rdm tdmi_no_mi sdtc_mlsme_add sdtc_mlsme_concat sdtc_plain_motion sdtc_patch_only \
+  sdtc_mask25 sdtc_mask75 sdtc_flow_add sdtc_flow_concat jmpose_no_cjl jmpose_no_jmml jmpose_no_io jmpose_l1 \
+  jmpose_l2 jmpose_flow jmpose_flow_no_io glpose_local_only glpose_global_only glpose_no_enhancement \
+  glpose_global8 glpose_top1
 
 setup: $(STAMP)
 
@@ -24,11 +26,11 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/vidpose demo --out demo_out
 
-# retrain the demo's checkpoints (about 20 minutes on 2 cores) and export them to weights/
+# retrain the stage-1 single-frame backbones and export them to weights/backbones
 weights: setup
-	$(BIN)/vidpose bench --methods single_frame $(DEMO_METHOD) --export-weights $(DEMO_METHOD)
+	$(BIN)/vidpose bench --methods single_frame single_frame_resnet single_frame_vit --retrain-backbones --export-backbones
 
-# the whole comparison (results/<date>/table.md); resumes where it stopped
+# the whole comparison into benchmarks/results/bench.json and docs/results.md; resumes where it stopped
 bench: setup
 	$(BIN)/vidpose bench --methods $(BENCH_METHODS)
 

@@ -170,23 +170,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from vidpose.bench import DEFAULT_METHODS, METHODS, run_bench
+    from vidpose.bench import DEFAULT_METHODS, MAIN_METHODS, METHODS, export_backbones, run_bench, write_report
 
     if args.list:
         for name, m in METHODS.items():
             stage = f"stage 2 from {m.init}" if m.init else "stage 1"
-            print(f"{name:<22} {'*' if name in DEFAULT_METHODS else ' '} {stage:<28} {m.config} "
-                  f"{' '.join(m.overrides)}  {m.note}")
-        print("* = run when --methods is not given")
+            mark = "*" if name in DEFAULT_METHODS else " "
+            print(f"{name:<22} {mark} {stage:<28} {m.config} {' '.join(m.overrides)}  {m.note}")
+        print("* = run when --methods is not given; " + ", ".join(MAIN_METHODS) + " get --seeds, ablations --ablation-seeds")
         return 0
-    table = run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.budget_minutes,
-                      args.out, args.runs, data_root=args.data_root)
-    from vidpose.bench import export_weights, format_markdown
-
-    print(format_markdown(table))
-    if args.export_weights:
-        path = export_weights(args.runs or f"runs/bench/{args.preset}", "single_frame", args.export_weights)
-        print(f"wrote {path} (the demo's checkpoints)")
+    if not args.report_only:
+        command = "vidpose bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "vidpose bench"
+        run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.seeds, args.ablation_seeds,
+                  args.budget_minutes, args.runs, data_root=args.data_root, results=args.results,
+                  retrain_backbones=args.retrain_backbones, cache_copies=args.cache_copies or None,
+                  resamples=args.resamples, command=command)
+        if args.export_backbones:
+            names = [n for n in (args.methods or DEFAULT_METHODS) if METHODS[n].init is None]
+            print(f"wrote {export_backbones(args.runs or f'runs/bench/{args.preset}', names, results=args.results)}")
+    doc = write_report(args.results)
+    print(f"wrote {doc} and its chart from {args.results}")
     return 0
 
 
@@ -266,23 +269,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_test)
 
-    p = sub.add_parser("bench", help="train and test the methods on SynthTrack; write results/<date>/table.md",
+    p = sub.add_parser("bench", help="train and test every method on SynthTrack with seeds; write bench.json and "
+                                      "docs/results.md",
                        description="The whole comparison in one resumable command: generate the data if missing, "
-                                   "train the single-frame backbones (stage 1), train each temporal method on its "
-                                   "frozen stage-1 backbone with the same step budget (stage 2), test all on val "
-                                   "and val_hard with GT boxes, and write results/<date>/table.md, table.json and "
-                                   "chart.png. Rerunning continues where it stopped.")
+                                   "take the committed single-frame backbones (weights/backbones; "
+                                   "--retrain-backbones trains them again), train each temporal method and the naive "
+                                   "baseline on its frozen backbone for the same steps from cached features, with "
+                                   "several seeds, test all on val, val_hard and its clean twins with GT boxes, "
+                                   "record every (method, seed, split) row in benchmarks/results/bench.json as it is "
+                                   "measured, compute paired bootstrap intervals, and generate docs/results.md and "
+                                   "its chart. Rerunning continues where it stopped.")
     p.add_argument("--preset", choices=["tiny", "small", "standard"], default="standard")
-    p.add_argument("--methods", nargs="+", help="rows to run (default: the main methods; --list shows all)")
-    p.add_argument("--steps", type=int, default=300,
-                   help="stage-2 training steps per method (default 300; 0 = the configs' epochs)")
-    p.add_argument("--budget-minutes", type=float, help="also cap each method's training time (machine-dependent)")
-    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.add_argument("--methods", nargs="+", help="rows to run (default: the baselines and main methods; --list)")
+    p.add_argument("--steps", type=int, default=1500,
+                   help="stage-2 training steps, the same for every method (default 1500; 0 = the configs' epochs)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main methods (default 0 1 2)")
+    p.add_argument("--ablation-seeds", type=int, nargs="+", default=[0], help="seeds of the ablations (default 0)")
+    p.add_argument("--cache-copies", type=int, default=4,
+                   help="augmentation passes of cached backbone features (default 4; 0 = no cache)")
+    p.add_argument("--retrain-backbones", action="store_true",
+                   help="train the stage-1 backbones again instead of using weights/backbones")
+    p.add_argument("--export-backbones", action="store_true",
+                   help="afterwards copy the stage-1 runs into weights/backbones with a manifest")
+    p.add_argument("--budget-minutes", type=float, help="also cap each run's training time (machine-dependent)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--results", default="benchmarks/results/bench.json", help="the results file (default %(default)s)")
     p.add_argument("--runs", help="run folders (default: runs/bench/<preset>)")
     p.add_argument("--data-root", help="SynthTrack folder (default: data/synthtrack/<preset>, generated if missing)")
+    p.add_argument("--report", dest="report_only", action="store_true",
+                   help="only generate docs/results.md and the chart from the results file")
     p.add_argument("--list", action="store_true", help="list the known methods and ablations, then stop")
-    p.add_argument("--export-weights", metavar="METHOD",
-                   help="afterwards copy single_frame and METHOD into weights/ for the demo (make weights)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("predict", help="run a trained model over a video with given boxes; PoseTrack18 output",
@@ -332,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "write each frame's degradations on it.")
     q.add_argument("dir", help="a SynthTrack folder")
     q.add_argument("--out", dest="sheet", required=True, help="output image, e.g. sheet.png")
-    q.add_argument("--split", default="val", choices=["train", "val", "val_hard"])
+    q.add_argument("--split", default="val", choices=["train", "val", "val_hard", "val_hard_clean"])
     q.add_argument("--rows", type=int, default=4, help="videos (rows)")
     q.add_argument("--cols", type=int, default=4, help="frames per video (columns)")
     return parser

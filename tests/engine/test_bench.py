@@ -1,10 +1,13 @@
-"""vidpose bench: stage order, the table files, and resuming without retraining."""
+"""vidpose bench: stage order, the results file, the report, and resuming without retraining."""
 
 import json
 
 import pytest
 
-from vidpose.bench import METHODS, export_weights, method_config, order_methods, run_bench
+from vidpose.bench import METHODS, export_backbones, method_config, order_methods, run_bench, write_report
+
+ROW_KEYS = {"method", "seed", "split", "AP", "steps", "train_minutes", "params_m", "gflops"}
+GROUPS = {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"}
 
 
 def test_stage_one_runs_first_and_is_added_when_needed():
@@ -17,37 +20,52 @@ def test_every_registered_row_resolves_to_a_valid_config(tmp_path):
     from vidpose.models.registry import build_model
 
     for name in METHODS:
-        cfg = method_config(name, "tiny", tmp_path, steps=10, budget_minutes=None)
+        cfg = method_config(name, "tiny", tmp_path, steps=10, budget_minutes=None, seed=2, cache_copies=3)
         if METHODS[name].init:
-            assert cfg["train"]["freeze_backbone"] and cfg["train"]["max_steps"] == 10
+            assert cfg["train"]["freeze_backbone"] and cfg["train"]["max_steps"] == 10 and cfg["train"]["seed"] == 2
             assert cfg["train"]["init_from"].endswith(f"{METHODS[name].init}/model.pt")
+            assert cfg["output"].endswith(f"{name}/seed2")
+            flow = cfg["model"].get("motion") == "flow"
+            assert cfg["train"].get("feature_cache") == (None if flow else 3)
         assert cfg["model"].get("offsets", cfg["data"]["offsets"]) == cfg["data"]["offsets"]
         build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
 
 
-def test_bench_writes_the_table_and_resumes_without_retraining(synth_tiny, tmp_path):
-    kw = dict(preset="tiny", methods=["naive_temporal"], steps=2, out=tmp_path / "results", runs=tmp_path / "runs",
-              date="test", data_root=synth_tiny)
-    table = run_bench(**kw)
-    rows = table["rows"]
-    assert [(r["method"], r["split"]) for r in rows] == [
-        ("single_frame", "val"), ("single_frame", "val_hard"), ("naive_temporal", "val"), ("naive_temporal", "val_hard")]
-    for r in rows:
-        assert set(r) >= {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "params_m", "gflops",
-                          "train_minutes"}
-    assert rows[2]["train_steps"] == 2
-    folder = tmp_path / "results" / "test"
-    assert json.loads((folder / "table.json").read_text())["preset"] == "tiny"
-    assert "| naive_temporal |" in (folder / "table.md").read_text()
-    assert (folder / "chart.png").stat().st_size > 1000
-    model = tmp_path / "runs" / "naive_temporal" / "model.pt"
+def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
+    results = tmp_path / "bench.json"
+    kw = dict(preset="tiny", methods=["naive_temporal"], steps=2, seeds=[0, 1], runs=tmp_path / "runs",
+              data_root=synth_tiny, results=results, backbones=tmp_path / "none", resamples=20, cache_copies=1)
+    out = run_bench(**kw)
+    rows = out["rows"]
+    assert {(r["method"], r["seed"], r["split"]) for r in rows} == {
+        ("single_frame", 0, s) for s in ("val", "val_hard", "val_hard_clean")} | {
+        ("naive_temporal", seed, s) for seed in (0, 1) for s in ("val", "val_hard", "val_hard_clean")}
+    for r in rows:  # the schema the issue asks for
+        assert set(r) >= ROW_KEYS and set(r["AP"]) == GROUPS
+        assert r["split"] in ("val", "val_hard", "val_hard_clean")
+    stored = json.loads(results.read_text())
+    assert stored["commit"] and stored["command"].startswith("vidpose bench") and stored["rows"] == rows
+    assert [r["steps"] for r in rows if r["method"] == "naive_temporal"] == [2] * 6
+    boot = stored["bootstrap"]["naive_temporal"]
+    assert boot["ci_low"] <= boot["delta"] <= boot["ci_high"] and boot["seeds"] == [0, 1]
+    hard_ap = {(r["method"], r["seed"]): r["AP"]["Total"] for r in rows if r["split"] == "val_hard"}
+    expected = (hard_ap["naive_temporal", 0] + hard_ap["naive_temporal", 1]) / 2 - hard_ap["single_frame", 0]
+    assert boot["delta"] == pytest.approx(expected, abs=0.02)  # the interval is about the reported difference
+    hard = [r for r in rows if r["split"] == "val_hard"]
+    assert all(r["AP_by_kind"] for r in hard)
+    model = tmp_path / "runs" / "naive_temporal" / "seed1" / "model.pt"
     before = model.stat().st_mtime_ns
     again = run_bench(**kw)
     assert model.stat().st_mtime_ns == before  # reused, not retrained
-    assert again["rows"] == rows
-    # the demo's checkpoints: weights, exact configs and a manifest the demo can read
-    from vidpose.demo import load_manifest
-
-    manifest = load_manifest(export_weights(tmp_path / "runs", "single_frame", "naive_temporal", tmp_path / "weights"))
-    assert manifest["temporal"]["method"] == "naive_temporal"
-    assert (tmp_path / "weights" / "naive_temporal.pt").stat().st_size > 10_000
+    assert sorted(map(json.dumps, again["rows"])) == sorted(map(json.dumps, rows))
+    doc = write_report(results, tmp_path / "results.md", tmp_path / "chart.png")
+    text = doc.read_text()
+    assert "| naive_temporal |" in text and "recovery" in text and "oracle" in text
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+    manifest = json.loads(export_backbones(tmp_path / "runs", ["single_frame"], tmp_path / "weights", results).read_text())
+    assert manifest["single_frame"]["AP_Total"]["val"] == next(r["AP"]["Total"] for r in rows
+                                                              if r["method"] == "single_frame" and r["split"] == "val")
+    # a second bench on the committed backbone reuses it instead of training one
+    kw.update(backbones=tmp_path / "weights", runs=tmp_path / "runs2", results=tmp_path / "b2.json", seeds=[0])
+    run_bench(**kw)
+    assert not (tmp_path / "runs2" / "single_frame" / "model.pt").exists()

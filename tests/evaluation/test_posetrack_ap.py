@@ -371,3 +371,24 @@ def test_worker_processes_give_the_same_result_and_the_same_errors(tmp_path):
     bad.write_text(json.dumps(doc))
     with pytest.raises(AnnotationError, match=r"annotations\[0\]\.keypoints: expected 51 numbers"):
         evaluate_posetrack(tmp_path / "gt", tmp_path / "pred", workers=2)
+
+
+def test_pooled_per_video_detections_give_the_evaluators_total_and_a_paired_bootstrap():
+    from vidpose.evaluation.bootstrap import paired_bootstrap, per_video_detections, pooled_total
+
+    rng = np.random.default_rng(0)
+    gt = [make_video([[make_person(seed=10 * v + f, track_id=0)] for f in range(4)], name=f"00000{v}_mpii_test")
+          for v in range(5)]
+    pred = copy.deepcopy(gt)
+    for v in pred:
+        for f in v.frames:
+            for p in f.people:
+                p.keypoints[:, :2] += rng.normal(0, 8, (17, 2))
+                p.scores = rng.uniform(0.1, 1.0, 17)
+    per_video = per_video_detections(gt, pred)
+    assert pooled_total(per_video, np.arange(5)) == pytest.approx(evaluate_posetrack(gt, pred)["Total"], abs=1e-9)
+    same = paired_bootstrap([per_video], per_video, resamples=50)
+    assert same["delta"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0
+    perfect = per_video_detections(gt, gt)
+    better = paired_bootstrap([perfect], per_video, resamples=200)
+    assert better["delta"] > 0 and better["ci_low"] > 0 and better["ci_low"] <= better["delta"] <= better["ci_high"]

@@ -47,10 +47,30 @@ def clip_config(data: dict[str, Any]) -> ClipConfig:
                       global_mode=str(data.get("global_mode", "offline")))
 
 
+def check_synthtrack_version(root: Path) -> None:
+    """A SynthTrack folder written by another generator version is refused, never mixed."""
+    stats = root / "stats.json"
+    if not stats.is_file():
+        return  # not SynthTrack (PoseTrack has no stats.json)
+    import json
+
+    from vidpose.synth.dataset import VERSION
+
+    try:
+        found = json.loads(stats.read_text()).get("version", 1)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{stats}: unreadable SynthTrack statistics ({e})") from e
+    if found != VERSION:
+        raise ValueError(f"{root}: SynthTrack version {found}, but this vidpose writes and reads version {VERSION} "
+                         f"(see docs/synthtrack.md). Delete the folder and generate it again: "
+                         f"vidpose synth --out {root} --preset <preset>")
+
+
 def ensure_dataset(data: dict[str, Any]) -> Path:
     """The dataset root; SynthTrack is generated there first when missing and allowed."""
     root = Path(data["root"])
     if (root / "annotations").is_dir():
+        check_synthtrack_version(root)
         return root
     preset = data.get("synth_preset")
     if not preset:

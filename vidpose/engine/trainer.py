@@ -11,6 +11,9 @@
       clip_grad: 1.0            # max gradient norm, null = off (the pose network's and the
                                 # estimators' parameters are clipped separately)
       freeze_backbone: false    # frozen = no gradients and eval() (BatchNorm statistics stay)
+      feature_cache: null       # with a frozen backbone: train the head from the backbone's cached
+                                # outputs on this many augmentation passes (engine/feature_cache.py)
+      feature_cache_dir: runs/cache
       amp: true                 # mixed precision on GPU (ignored on CPU)
       seed: 0
       checkpoint_every: 200     # steps; also at every epoch end
@@ -202,6 +205,22 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         for name in getattr(model, "trainable_in_backbone", ()):
             getattr(model.backbone, name).requires_grad_(True)
     raw_model = model
+    collate = _collate
+    cached = bool(tcfg.get("feature_cache"))
+    if cached:  # the head trains from the frozen backbone's stored outputs
+        from vidpose.engine import feature_cache
+
+        if not frozen:
+            raise ValueError("train.feature_cache needs train.freeze_backbone: true (the cache holds the backbone's "
+                             "outputs, which must not change)")
+        if feature_cache.needs_frames(cfg["model"]):
+            raise ValueError(f"model {cfg['model']['name']} with motion=flow reads the clip's pixels in its head; "
+                             "it cannot train from cached features (set train.feature_cache: null)")
+        dataset = feature_cache.cached_dataset(raw_model, dataset, data_cfg, tcfg.get("feature_cache_dir", "runs/cache"),
+                                               int(tcfg["feature_cache"]), batch_size=int(tcfg.get("batch_size", 32)),
+                                               workers=int(data_cfg.get("workers", 0)), progress=progress and rank == 0)
+        collate = feature_cache.collate_cached
+        model = feature_cache.CachedForward(raw_model)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                                     find_unused_parameters=frozen)
@@ -259,18 +278,20 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         skip = start_in_epoch * batch_size if epoch == start_epoch else 0
         sampler = EpochSampler(len(dataset), seed, epoch, rank, world, start=skip)
         loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data_cfg.get("workers", 0)),
-                            drop_last=False, collate_fn=_collate)
+                            drop_last=False, collate_fn=collate)
         model.train()
         set_frozen(raw_model, frozen)
         in_epoch = start_in_epoch if epoch == start_epoch else 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
                    initial=in_epoch, total=steps_per_epoch)
         for batch in bar:
-            images = batch["images"].to(device, non_blocking=True)
             target = batch["heatmaps"].to(device)
             weight = batch["target_weight"].to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                out_ = model(images, batch)
+                if cached:
+                    out_ = model({k: v.to(device) for k, v in batch["features"].items()}, batch)
+                else:
+                    out_ = model(batch["images"].to(device, non_blocking=True), batch)
                 loss_h = heatmap_loss(out_["heatmaps"], target, weight)
                 aux = out_.get("aux_losses", {})
                 loss = loss_h + sum(aux.values()) if aux else loss_h

@@ -6,6 +6,9 @@ official poseval read it unchanged; ``mpii`` in the names is only a format token
 
     images/{split}/{id:06d}_mpii_{split}/{frame:06d}.jpg
     annotations/{split}/{id:06d}_mpii_{split}.json
+    images/val_hard_clean/..., annotations/val_hard_clean/...
+                                     the clean twins of val_hard: the same videos with the
+                                     degradation switched off (identical everywhere else)
     detections/{split}.json          PoseWarper/DCPose layout, an imitation of a real detector
     stats.json                       sizes, degradation and occlusion rates, generation time
 
@@ -32,6 +35,12 @@ from vidpose.synth.scene import DEGRADATIONS, Scene, SceneConfig
 
 SPLITS = ("train", "val", "val_hard")
 FIRST_VIDEO_ID = {"train": 900000, "val": 901000, "val_hard": 902000}
+CLEAN_TWIN = "val_hard_clean"  # written beside val_hard
+# Bumped whenever the generator changes what it writes: data of another version is refused.
+# 2: degradations from vidpose/data/degrade.py on clean renders (motion blur along the people's own
+#    motion, heavier defocus, pasted cut-outs over a third or more of each person), val_hard keys
+#    every third frame with clean neighbours and clean twins, front/back cues on the torso.
+VERSION = 2
 
 
 @dataclass
@@ -40,14 +49,14 @@ class SplitPlan:
     frames: int
     label_every: int  # 1 = every frame labeled (train); 4 = PoseTrack val's spacing
     label_offset: int = 0
-    hard: bool = False  # every labeled frame degraded
+    hard: bool = False  # every labeled frame degraded, nothing else (3 apart: a +-2 window stays clean)
 
 
 PRESETS: dict[str, dict[str, SplitPlan]] = {
-    "tiny": {"train": SplitPlan(2, 12, 1), "val": SplitPlan(1, 12, 2, 1), "val_hard": SplitPlan(1, 12, 2, 1, True)},
-    "small": {"train": SplitPlan(8, 40, 1), "val": SplitPlan(3, 40, 2, 1), "val_hard": SplitPlan(3, 40, 2, 1, True)},
+    "tiny": {"train": SplitPlan(2, 12, 1), "val": SplitPlan(1, 12, 2, 1), "val_hard": SplitPlan(1, 12, 3, 2, True)},
+    "small": {"train": SplitPlan(8, 40, 1), "val": SplitPlan(3, 40, 2, 1), "val_hard": SplitPlan(3, 40, 3, 2, True)},
     "standard": {"train": SplitPlan(32, 60, 1), "val": SplitPlan(10, 60, 2, 1),
-                 "val_hard": SplitPlan(10, 60, 2, 1, True)},
+                 "val_hard": SplitPlan(12, 60, 3, 2, True)},
 }
 
 
@@ -119,15 +128,23 @@ def _detections(rng: np.random.Generator, truth_boxes: list[dict], degraded: boo
     return [([round(float(v), 2) for v in b], round(s, 4)) for b, s in out]
 
 
+def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
+    rgb8 = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]):
+        raise IOError(f"{path}: could not write image")
+
+
 def generate_video(job: VideoJob) -> dict[str, Any]:
-    """Render one video, write its frames and annotation file, return detections and counts."""
+    """Render one video, write its frames and annotation file (and, for val_hard, the clean
+    twins), return detections and counts."""
     cv2.setNumThreads(1)
     start = time.perf_counter()
     cfg, plan, split = job.cfg, job.plan, job.split
     seed = np.random.SeedSequence([cfg.seed, SPLITS.index(split), job.index])
     rng = np.random.default_rng(seed)
     labeled = [f % plan.label_every == plan.label_offset % plan.label_every for f in range(plan.frames)]
-    scene_cfg = SceneConfig(width=cfg.width, height=cfg.height, frames=plan.frames, degrade_rate=cfg.degrade_rate,
+    scene_cfg = SceneConfig(width=cfg.width, height=cfg.height, frames=plan.frames,
+                            degrade_rate=0.0 if plan.hard else cfg.degrade_rate,
                             force_degraded=tuple(f for f in range(plan.frames) if plan.hard and labeled[f]))
     scene = Scene(scene_cfg, rng)
     det_rng = np.random.default_rng(seed.spawn(1)[0])
@@ -135,16 +152,32 @@ def generate_video(job: VideoJob) -> dict[str, Any]:
     vid = FIRST_VIDEO_ID[split] + job.index
     image_dir = Path(job.root) / "images" / split / name
     image_dir.mkdir(parents=True, exist_ok=True)
-    frames, detections = [], []
+    twin_dir = Path(job.root) / "images" / CLEAN_TWIN / name
+    if plan.hard:
+        twin_dir.mkdir(parents=True, exist_ok=True)
+    frames, twins, detections = [], [], []
     counts: Counter = Counter()
     occluded = np.zeros(17)
     annotated = np.zeros(17)
+    clean: dict[int, tuple] = {}
+    pool: list = []  # occluder cut-outs from earlier clean frames
+
+    def rendered(f: int) -> tuple:
+        if f not in clean:
+            clean[f] = scene.render_clean(f)
+        return clean[f]
+
     for f in range(plan.frames):
-        image, truth, _ = scene.render(f)
+        image, truth, canvas = rendered(f)
+        pool = (pool + scene.cutouts(image, truth, canvas, f))[-12:]
+        prev = rendered(f - 1)[0] if f > 0 else None
+        nxt = rendered(f + 1)[0] if f + 1 < plan.frames else None
+        degraded_image = scene.degrade_frame(f, image, truth, canvas, prev, nxt, pool)
+        clean.pop(f - 1, None)
         file_name = f"images/{split}/{name}/{f:06d}.jpg"
-        if not cv2.imwrite(str(image_dir / f"{f:06d}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
-            raise IOError(f"{image_dir / f'{f:06d}.jpg'}: could not write image")
+        _write_jpeg(image_dir / f"{f:06d}.jpg", degraded_image, cfg.jpeg_quality)
+        if plan.hard:  # the clean twin: the same scene state, the degradation switched off
+            _write_jpeg(twin_dir / f"{f:06d}.jpg", image, cfg.jpeg_quality)
         iid = image_id(vid, f)
         degraded = any(d["type"] in DEGRADATIONS for d in truth.degradations)
         raw = {"vid_id": f"{vid:06d}", "frame_id": iid, "nframes": plan.frames, "width": cfg.width,
@@ -168,12 +201,19 @@ def generate_video(job: VideoJob) -> dict[str, Any]:
         counts["degraded_frames"] += int(degraded)
         for d in truth.degradations:
             counts[d["type"]] += 1
-        frames.append(Frame(file_name, iid, labeled[f], people,
-                            [np.round(r, 1) for r in truth.ignore] if labeled[f] else [], cfg.width, cfg.height, raw))
+        ignore = [np.round(r, 1) for r in truth.ignore] if labeled[f] else []
+        frames.append(Frame(file_name, iid, labeled[f], people, ignore, cfg.width, cfg.height, raw))
+        if plan.hard:
+            twin_raw = {**raw, "degradations": [d for d in truth.degradations if d["type"] not in DEGRADATIONS],
+                        "clean_twin_of": file_name}
+            twins.append(Frame(f"images/{CLEAN_TWIN}/{name}/{f:06d}.jpg", iid, labeled[f], people, ignore,
+                               cfg.width, cfg.height, twin_raw))
         for bbox, score in _detections(det_rng, truth.boxes, degraded, cfg.width, cfg.height):
             detections.append({"image_name": file_name, "bbox": bbox, "score": score, "category_id": 1,
                                "nframes": plan.frames, "frame_id": iid})
     save_posetrack(Video(name, frames), Path(job.root) / "annotations" / split / f"{name}.json")
+    if plan.hard:
+        save_posetrack(Video(name, twins), Path(job.root) / "annotations" / CLEAN_TWIN / f"{name}.json")
     return {"split": split, "index": job.index, "detections": detections, "counts": dict(counts),
             "occluded": occluded.tolist(), "annotated": annotated.tolist(),
             "seconds": time.perf_counter() - start}
@@ -203,7 +243,8 @@ def generate(out: str | os.PathLike, cfg: SynthConfig, progress: bool = True) ->
     bar.close()
     elapsed = time.perf_counter() - start
 
-    stats: dict[str, Any] = {"preset": cfg.preset, "config": {**asdict(cfg), "splits": list(cfg.splits)},
+    stats: dict[str, Any] = {"version": VERSION, "preset": cfg.preset,
+                             "config": {**asdict(cfg), "splits": list(cfg.splits)},
                              "seconds": round(elapsed, 2), "workers": workers, "splits": {}}
     for split, plan in plans.items():
         mine = sorted((r for r in results if r["split"] == split), key=lambda r: r["index"])

@@ -5,7 +5,8 @@ Bodies are drawn as tapered capsules (limbs, torso) and an ellipsoidal head with
 the id of its owner, so the id and depth buffers say exactly which person (or occluder) is seen
 at each pixel; the ground truth's per-joint ``occluded`` flag is read from them.
 
-Everything here is plain numpy and OpenCV on small regions of interest.
+Everything here is plain numpy and OpenCV on small regions of interest. Image degradations live
+in ``vidpose/data/degrade.py``, shared with real video.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 
 BACKGROUND_ID = -1
-OCCLUDER_ID = -2
+OCCLUDER_ID = -2  # the owner recorded for joints hidden by a pasted occluder
 
 
 @dataclass
@@ -136,22 +137,6 @@ class Canvas:
         """A small flat disc (eyes, nose tip) slightly in front of ``z``."""
         self.capsule(center, center, radius, radius, z, z, np.asarray(color), owner, light=0.0, bulge=0.0)
 
-    def polygon(self, points: np.ndarray, z: float, color: np.ndarray, owner: int, texture: np.ndarray | None = None) -> None:
-        """A flat filled polygon at depth z (occluders); ``texture`` is an RGB float image
-        the size of the canvas region, or None for a flat colour."""
-        lo, hi = points.min(0), points.max(0)
-        roi = self._roi(lo - 1, hi + 1)
-        if roi is None:
-            return
-        x0, y0, x1, y1 = roi
-        mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-        cv2.fillPoly(mask, [np.round((points - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        alpha = mask.astype(np.float32) / 255.0
-        col = np.broadcast_to(np.asarray(color, dtype=np.float32), alpha.shape + (3,))
-        if texture is not None:
-            col = texture[: y1 - y0, : x1 - x0]
-        self._write(roi, alpha, col, np.full(alpha.shape, z, dtype=np.float32), owner)
-
     def shadow(self, center: np.ndarray, axes: tuple[float, float], strength: float = 0.35) -> None:
         """Darken an elliptical patch of the ground (drawn before any body)."""
         mask = np.zeros((self.height, self.width), dtype=np.float32)
@@ -231,36 +216,3 @@ def view_background(panorama: np.ndarray, shift_x: float, zoom: float, out_w: in
     m = np.array([[zoom, 0, out_w / 2 + offset[0] - zoom * cx_p],
                   [0, zoom, horizon + offset[1] - zoom * (ph * 0.5)]], dtype=np.float32)
     return cv2.warpAffine(panorama, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-# ----------------------------------------------------------------------------------------------
-# Image degradations (the motion blur is rendered, by temporal supersampling, in scene.py)
-# ----------------------------------------------------------------------------------------------
-
-
-def defocus(image: np.ndarray, radius: float) -> np.ndarray:
-    """Blur with a disc kernel (the point-spread function of an out-of-focus lens)."""
-    r = max(1, int(round(radius)))
-    kernel = np.zeros((2 * r + 1, 2 * r + 1), dtype=np.float32)
-    cv2.circle(kernel, (r, r), r, 1.0, -1, cv2.LINE_AA)
-    return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
-
-
-def sensor_noise(image: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
-    """Signal-dependent Gaussian noise (sigma in 0..1 units, larger in bright pixels)."""
-    noise = rng.normal(0.0, 1.0, image.shape).astype(np.float32)
-    return np.clip(image + noise * sigma * (0.5 + 0.5 * np.sqrt(np.clip(image, 0, 1))), 0, 1)
-
-
-def jpeg_artefacts(image: np.ndarray, quality: int) -> np.ndarray:
-    """Round trip through a low-quality JPEG."""
-    rgb8 = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", rgb8, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
-
-
-def relight(image: np.ndarray, gain: float, gamma: float, tint: np.ndarray) -> np.ndarray:
-    """A lighting change: exposure gain, gamma and a colour cast."""
-    return np.clip((np.clip(image, 0, 1) ** gamma) * gain * tint, 0, 1).astype(np.float32)

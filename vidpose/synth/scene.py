@@ -1,8 +1,12 @@
-"""SynthTrack scenes: people, camera, occluders and degradations of one video, rendered frame
-by frame with the ground truth read from the renderer's id and depth buffers.
+"""SynthTrack scenes: people and camera of one video, rendered frame by frame with the ground
+truth read from the renderer's id and depth buffers, and a per-frame degradation plan.
 
-All motion is a function of continuous time (in frames), sampled from a fine simulation grid,
-so a motion-blurred frame is the average of sub-frames rendered at times inside the exposure.
+All motion is a function of continuous time (in frames), sampled from a fine simulation grid.
+Each frame is rendered clean; a frame the plan degrades is then degraded by the module real
+video shares (``vidpose/data/degrade.py``): motion blur along the people's own motion (optical
+flow between the clean neighbours), defocus, cut-outs of other people or of textures from earlier
+frames pasted over the limbs, and mild noise, JPEG and lighting. So every degraded frame has an
+exact clean twin: the same scene state with the degradation switched off.
 One ``numpy.random.Generator`` per video drives everything: a video is a pure function of
 its seed.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from vidpose.synth.body import (
@@ -28,23 +33,14 @@ from vidpose.synth.body import (
     place,
     sample_shape,
 )
-from vidpose.synth.render import (
-    OCCLUDER_ID,
-    Camera,
-    Canvas,
-    defocus,
-    jpeg_artefacts,
-    make_panorama,
-    relight,
-    sensor_noise,
-    view_background,
-)
+from vidpose.data.degrade import KINDS, Cutout, FrameContext, degrade
+from vidpose.synth.render import OCCLUDER_ID, Camera, Canvas, make_panorama, view_background
 
 SUB = 8  # simulation steps per frame
 _SLOTS = np.array(list(SLOT_POINTS))  # annotated PoseTrack slots and their body points
 _SLOT_BODY = np.array([B[n] for n in SLOT_POINTS.values()])
 FPS = 25.0
-DEGRADATIONS = ("motion_blur", "defocus", "occluder", "noise", "jpeg", "lighting")
+DEGRADATIONS = KINDS
 
 
 @dataclass
@@ -56,11 +52,11 @@ class SceneConfig:
     frames: int = 40
     people: tuple[int, int] = (1, 4)
     degrade_rate: float = 0.3
+    # the kinds that destroy local evidence dominate; noise, JPEG and lighting are mild extras
     degrade_weights: dict[str, float] = field(default_factory=lambda: {
-        "motion_blur": 0.32, "defocus": 0.2, "occluder": 0.25, "noise": 0.09, "jpeg": 0.07, "lighting": 0.07})
-    severity: tuple[float, float] = (0.45, 1.0)
+        "motion_blur": 0.3, "defocus": 0.25, "occluder": 0.3, "noise": 0.05, "jpeg": 0.05, "lighting": 0.05})
+    severity: tuple[float, float] = (0.5, 1.0)
     force_degraded: tuple[int, ...] = ()  # frames that must be degraded (val_hard: every labeled frame)
-    blur_samples: int = 7
     min_height_px: float = 40.0  # smaller people become ignore regions
     min_joints_inside: int = 6  # people with fewer joints inside the image become ignore regions
 
@@ -76,9 +72,10 @@ class Appearance:
     pants_texture: tuple | None
     long_sleeves: bool
     long_pants: bool
-    strap: np.ndarray | None  # cross-body bag strap, left shoulder to right hip
+    strap: np.ndarray | None  # cross-body bag strap, left shoulder to right hip, front and back
     watch: np.ndarray | None  # band on the left wrist
     cap: bool
+    chest: np.ndarray  # a print on the front of the shirt only (front and back differ)
 
 
 SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.87, 0.67, 0.52], [0.76, 0.55, 0.40], [0.55, 0.37, 0.25],
@@ -99,9 +96,10 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         shirt=colour(), pants=colour() * 0.8, shoes=colour() * 0.5,
         shirt_texture=texture(), pants_texture=texture() if rng.random() < 0.3 else None,
         long_sleeves=bool(rng.random() < 0.6), long_pants=bool(rng.random() < 0.75),
-        strap=colour() * 0.6 if rng.random() < 0.5 else None,
+        strap=colour() * 0.6 if rng.random() < 0.8 else None,
         watch=colour() if rng.random() < 0.6 else None,
         cap=bool(rng.random() < 0.2),
+        chest=colour(),
     )
 
 
@@ -249,10 +247,14 @@ def body_primitives(track: Track, points: np.ndarray, owner: int) -> list[tuple]
         texture = ("band", 1.0, look.watch) if tag == "l" and look.watch is not None else None
         cap(f"elbow_{tag}", f"wrist_{tag}", 0.037 * w, 0.029 * w, sleeve, texture)
         cap(f"wrist_{tag}", f"hand_{tag}", 0.03 * w, 0.026 * w, skin)
-    if look.strap is not None:  # worn on the front: left shoulder to right hip, just proud of the torso
-        normal = np.cross(g("shoulder_r") - g("shoulder_l"), g("neck") - pelvis)  # the torso's forward
-        out = normal / max(np.linalg.norm(normal), 1e-9) * 0.15 * w
-        cap(g("shoulder_l") + out, g("hip_r") + out * 0.9, 0.014, 0.014, look.strap)
+    normal = np.cross(g("shoulder_r") - g("shoulder_l"), g("neck") - pelvis)  # the torso's forward
+    out = normal / max(np.linalg.norm(normal), 1e-9) * 0.15 * w
+    if look.strap is not None:  # a cross-body strap, left shoulder to right hip, on the front and the back
+        for side in (out, -out):
+            cap(g("shoulder_l") + side, g("hip_r") + side * 0.9, 0.016, 0.016, look.strap)
+    # a print on the shirt's front only: whether a person faces the camera shows on the torso too
+    centre = 0.55 * chest + 0.45 * pelvis + out * 0.92
+    cap(centre + (chest - pelvis) * 0.12, centre - (chest - pelvis) * 0.12, 0.05 * w, 0.05 * w, look.chest)
     head_z = g("head_center")[2]
     prims.append((head_z, "head", (track, points, owner)))
     return prims
@@ -269,9 +271,6 @@ def draw_primitives(canvas: Canvas, camera: Camera, prims: list[tuple]) -> None:
         elif kind == "head":
             track, points, owner = args
             _draw_head(canvas, camera, track, points, owner)
-        elif kind == "occluder":
-            poly, z, colour, texture = args
-            canvas.polygon(poly, z, colour, OCCLUDER_ID, texture)
 
 
 def _draw_head(canvas: Canvas, camera: Camera, track: Track, points: np.ndarray, owner: int) -> None:
@@ -288,8 +287,8 @@ def _draw_head(canvas: Canvas, camera: Camera, track: Track, points: np.ndarray,
         (tuv, tz) = camera.project(np.stack([top, brim]))
         canvas.capsule(tuv[0], tuv[1], 0.75 * radius_px, 0.35 * radius_px, tz[0] - 0.03 * r, tz[1] - 0.05 * r,
                        look.shirt_texture[2] if look.shirt_texture else look.pants, owner, bulge=0.0)
-    for name, size, colour in (("eye_l", 0.13, (0.05, 0.05, 0.08)), ("eye_r", 0.13, (0.05, 0.05, 0.08)),
-                               ("nose", 0.16, look.skin * 0.78)):
+    for name, size, colour in (("eye_l", 0.17, (0.05, 0.05, 0.08)), ("eye_r", 0.17, (0.05, 0.05, 0.08)),
+                               ("nose", 0.18, look.skin * 0.7)):
         (puv, pz) = camera.project(points[B[name]][None])
         canvas.dot(puv[0], max(0.6, size * radius_px), pz[0] - 0.015, np.asarray(colour), owner)
 
@@ -297,24 +296,6 @@ def _draw_head(canvas: Canvas, camera: Camera, track: Track, points: np.ndarray,
 # ----------------------------------------------------------------------------------------------
 # A whole video
 # ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Occluder:
-    """A flat object that sweeps across the view in front of a person (a passer-by's sign, a
-    branch, a pole)."""
-
-    start: np.ndarray  # pixel centre at time t0
-    velocity: np.ndarray  # pixels per frame
-    t0: float
-    depth: float
-    shape: np.ndarray  # polygon around the centre, pixels
-    colour: np.ndarray
-    texture: np.ndarray | None
-    target: int
-
-    def polygon(self, t: float) -> np.ndarray:
-        return self.shape + self.start + self.velocity * (t - self.t0)
 
 
 @dataclass
@@ -328,7 +309,7 @@ class FrameTruth:
 
 
 class Scene:
-    """One video: camera path, people, occluders and a per-frame degradation plan."""
+    """One video: camera path, people and a per-frame degradation plan."""
 
     def __init__(self, cfg: SceneConfig, rng: np.random.Generator):
         self.cfg, self.rng = cfg, rng
@@ -347,15 +328,11 @@ class Scene:
         self.tracks = [simulate_person(rng, n, 0.0, self.focal0, W, crosser=bool(k > 0 and rng.random() < 0.55))
                        for k in range(n_people)]
         self.plan = self._plan_degradations()
-        made = (self._make_occluder(f) for f, d in enumerate(self.plan) if d and d["type"] == "occluder")
-        self.occluders = [o for o in made if o is not None]
 
     # -- camera ----------------------------------------------------------------------------
-    def camera(self, t: float, jitter: np.ndarray | None = None) -> Camera:
+    def camera(self, t: float) -> Camera:
         zoom = 1.0 + self.zoom_amp * np.sin(2 * np.pi * self.zoom_freq * t)
         offset = (self.shake * np.sin(2 * np.pi * self.shake_freq[:, None] * t + np.arange(4)[:, None])).sum(0)
-        if jitter is not None:
-            offset = offset + jitter
         return Camera(self.focal0 * zoom, self.cfg.width / 2 + offset[0], self.horizon + offset[1],
                       self.pan * t, self.cam_h)
 
@@ -381,44 +358,9 @@ class Scene:
                            "severity": round(float(rng.uniform(*cfg.severity)), 3)}
         return plan
 
-    def _make_occluder(self, f: int) -> Occluder | None:
-        rng = self.rng
-        candidates = []
-        cam = self.camera(f)
-        for k, track in enumerate(self.tracks):
-            uv, z = cam.project(track.points(f))
-            if (uv[:, 0] > 0).all() and (uv[:, 0] < self.cfg.width).all():
-                candidates.append((k, uv, z))
-        if not candidates:
-            return None
-        k, uv, z = candidates[int(rng.integers(len(candidates)))]
-        lo, hi = uv.min(0), uv.max(0)
-        size = hi - lo
-        severity = self.plan[f]["severity"]
-        kind = rng.choice(["board", "pole", "blob"])
-        if kind == "board":
-            w, h = size[0] * rng.uniform(0.6, 1.1) * severity + 8, size[1] * rng.uniform(0.35, 0.6) * severity + 8
-            shape = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
-        elif kind == "pole":
-            w, h = max(6.0, size[0] * 0.35 * severity), size[1] * 1.6
-            shape = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
-        else:
-            angles = np.sort(rng.uniform(0, 2 * np.pi, 9))
-            radius = 0.5 * max(size) * severity * rng.uniform(0.5, 0.8, 9) + 6
-            shape = np.stack([np.cos(angles) * radius, np.sin(angles) * radius], 1)
-        centre = lo + size * rng.uniform([0.3, 0.25], [0.7, 0.75])
-        speed = rng.uniform(25, 50) * rng.choice([-1, 1])
-        colour = rng.uniform(0.1, 0.9, 3)
-        texture = None
-        if kind == "blob":  # foliage-like speckle
-            tex = rng.uniform(0.6, 1.2, (int(np.ptp(shape[:, 1])) + 4, int(np.ptp(shape[:, 0])) + 4, 1))
-            texture = (np.array([0.2, 0.45, 0.15]) * tex).astype(np.float32)
-        return Occluder(centre, np.array([speed, rng.uniform(-4, 4)]), float(f), float(z.min() - 0.4), shape,
-                        colour, texture, k)
-
     # -- rendering ---------------------------------------------------------------------------
-    def _render_at(self, t: float, jitter: np.ndarray | None = None) -> tuple[Canvas, Camera, list[np.ndarray]]:
-        cam = self.camera(t, jitter)
+    def _render_at(self, t: float) -> tuple[Canvas, Camera, list[np.ndarray]]:
+        cam = self.camera(t)
         canvas = Canvas(self.background(cam))
         points = [track.points(t) for track in self.tracks]
         for pts, track in zip(points, self.tracks):  # contact shadows
@@ -430,81 +372,77 @@ class Scene:
         prims = []
         for k, (track, pts) in enumerate(zip(self.tracks, points)):
             prims += body_primitives(track, pts, k)
-        for occ in self.occluders:
-            poly = occ.polygon(t)
-            if poly[:, 0].max() > 0 and poly[:, 0].min() < self.cfg.width:
-                tex = None
-                if occ.texture is not None:
-                    lo = np.floor(poly.min(0)).astype(int)
-                    tex = np.zeros((self.cfg.height, self.cfg.width, 3), np.float32)
-                    th, tw = occ.texture.shape[:2]
-                    x0, y0 = max(lo[0], 0), max(lo[1], 0)
-                    x1, y1 = min(lo[0] + tw, self.cfg.width), min(lo[1] + th, self.cfg.height)
-                    if x1 > x0 and y1 > y0:
-                        tex[y0:y1, x0:x1] = occ.texture[y0 - lo[1]: y1 - lo[1], x0 - lo[0]: x1 - lo[0]]
-                    tex = tex[max(int(np.floor(poly[:, 1].min() - 1)), 0):, max(int(np.floor(poly[:, 0].min() - 1)), 0):]
-                prims.append((occ.depth, "occluder", (poly, occ.depth, occ.colour, tex)))
         draw_primitives(canvas, cam, prims)
         return canvas, cam, points
 
-    def render(self, f: int) -> tuple[np.ndarray, FrameTruth, Canvas]:
-        """Frame f: RGB uint8 image, its ground truth and the canvas (owner and depth buffers of
-        the sharp frame at time f)."""
-        cfg, rng = self.cfg, self.rng
-        plan = self.plan[f]
-        kind = plan["type"] if plan else None
-        sev = plan["severity"] if plan else 0.0
-        record: list[dict] = []
-        if kind == "motion_blur":
-            # Temporal supersampling: the exposure spans most of the frame interval and the camera
-            # jerks along one direction while the shutter is open.
-            n = cfg.blur_samples
-            angle = rng.uniform(0, np.pi)
-            extent = sev * rng.uniform(8, 20)
-            direction = np.array([np.cos(angle), np.sin(angle)])
-            acc = None
-            for s in range(n):
-                u = s / (n - 1) - 0.5
-                canvas, cam, points = self._render_at(f + 0.9 * u, direction * extent * u)
-                acc = canvas.image if acc is None else acc + canvas.image
-                if s == n // 2:
-                    centre = (canvas, cam, points)
-            image = acc / n
-            canvas, cam, points = centre
-            record.append({"type": "motion_blur", "severity": sev, "extent_px": round(float(extent), 2),
-                           "samples": n})
-        else:
-            canvas, cam, points = self._render_at(float(f))
-            image = canvas.image
-        if kind == "defocus":
-            radius = 1.5 + 3.5 * sev
-            image = defocus(image, radius)
-            record.append({"type": "defocus", "severity": sev, "radius_px": round(radius, 2)})
-        elif kind == "noise":
-            sigma = 0.03 + 0.07 * sev
-            image = sensor_noise(image, rng, sigma)
-            record.append({"type": "noise", "severity": sev, "sigma": round(sigma, 4)})
-        elif kind == "jpeg":
-            quality = int(round(22 - 17 * sev))
-            image = jpeg_artefacts(image, quality)
-            record.append({"type": "jpeg", "severity": sev, "quality": quality})
-        elif kind == "lighting":
-            dark = rng.random() < 0.6
-            gain = 1 - 0.6 * sev if dark else 1 + 0.8 * sev
-            gamma = 1 + 0.6 * sev if dark else 1 - 0.35 * sev
-            tint = 1 + rng.uniform(-0.15, 0.15, 3) * sev
-            image = relight(image, gain, gamma, tint.astype(np.float32))
-            record.append({"type": "lighting", "severity": sev, "gain": round(gain, 3), "gamma": round(gamma, 3)})
+    def render_clean(self, f: int) -> tuple[np.ndarray, FrameTruth, Canvas]:
+        """Frame f without any degradation: float RGB image (0..1), its ground truth (mutual
+        occlusion recorded) and the canvas (owner and depth buffers)."""
+        canvas, cam, points = self._render_at(float(f))
         truth = self._truth(canvas, cam, points)
-        occluded_by_object = sum(int(p["occluded_by"] == OCCLUDER_ID) for p in truth.people)
-        if kind == "occluder" or occluded_by_object:
-            record.append({"type": "occluder", "severity": sev if kind == "occluder" else 0.0,
-                           "occluded_joints": occluded_by_object})
         mutual = sum(int(p["occluded_by_person"]) for p in truth.people)
         if mutual >= 3:
-            record.append({"type": "mutual_occlusion", "occluded_joints": mutual})
-        truth.degradations = record
-        return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), truth, canvas
+            truth.degradations.append({"type": "mutual_occlusion", "occluded_joints": mutual})
+        return canvas.image.copy(), truth, canvas
+
+    def degrade_frame(self, f: int, image: np.ndarray, truth: FrameTruth, canvas: Canvas, prev: np.ndarray | None,
+                      nxt: np.ndarray | None, cutouts: list[Cutout]) -> np.ndarray:
+        """Apply frame f's planned degradation (if any) with the shared module; joints hidden by
+        a pasted occluder are marked occluded in ``truth``, and the record is added to it."""
+        plan = self.plan[f]
+        if not plan:
+            return image
+        people = truth.people
+        ctx = FrameContext(prev=prev, next=nxt, boxes=[np.asarray(b["bbox"]) for b in truth.boxes],
+                           masks=[canvas.owner == b["track_id"] for b in truth.boxes],
+                           joints=[self._box_joints(truth, b["track_id"]) for b in truth.boxes],
+                           cutouts=cutouts, ids=[b["track_id"] for b in truth.boxes])
+        out, record, alpha = degrade(image, plan["type"], plan["severity"], self.rng, ctx)
+        if alpha is not None:
+            hidden = 0
+            for person in people:
+                kp = person["keypoints"]
+                for j in np.flatnonzero(kp[:, 2] > 0):
+                    x = min(max(int(round(kp[j, 0])), 0), alpha.shape[1] - 1)
+                    y = min(max(int(round(kp[j, 1])), 0), alpha.shape[0] - 1)
+                    if alpha[y, x] > 0.5 and not person["occluded"][j]:
+                        person["occluded"][j] = 1
+                        person["occluded_by"] = OCCLUDER_ID
+                        hidden += 1
+            record["occluded_joints"] = hidden
+        truth.degradations.insert(0, record)
+        return out
+
+    def cutouts(self, image: np.ndarray, truth: FrameTruth, canvas: Canvas, f: int) -> list[Cutout]:
+        """Occluders for later frames, cut from this clean frame: each visible person's
+        silhouette, and one textured patch of the background with a ragged outline."""
+        out = []
+        for box in truth.boxes:
+            k = box["track_id"]
+            mask = canvas.owner == k
+            if mask.sum() < 150:
+                continue
+            ys, xs = np.nonzero(mask)
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            out.append(Cutout(image[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].astype(np.float32), "person", k))
+        rng = np.random.default_rng([f, 7])  # patch geometry: not drawn from the scene's generator
+        h, w = image.shape[:2]
+        ph, pw = int(rng.integers(30, 70)), int(rng.integers(30, 70))
+        y0, x0 = int(rng.integers(0, h - ph)), int(rng.integers(0, w - pw))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 9))
+        radius = rng.uniform(0.35, 0.5, 9)
+        poly = np.stack([pw / 2 + np.cos(angles) * radius * pw, ph / 2 + np.sin(angles) * radius * ph], 1)
+        alpha = np.zeros((ph, pw), np.float32)
+        cv2.fillPoly(alpha, [np.round(poly * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+        out.append(Cutout(image[y0:y0 + ph, x0:x0 + pw].copy(), alpha, "patch", -1))
+        return out
+
+    @staticmethod
+    def _box_joints(truth: FrameTruth, track_id: int) -> np.ndarray | None:
+        for person in truth.people:
+            if person["track_id"] == track_id:
+                return person["keypoints"]
+        return None
 
     def _truth(self, canvas: Canvas, cam: Camera, points: list[np.ndarray]) -> FrameTruth:
         cfg = self.cfg

@@ -1,0 +1,99 @@
+"""Confidence intervals for AP differences, and AP on subsets of frames.
+
+AP is not a sum over videos: every joint's detections are ranked together. So a paired bootstrap
+over videos (Efron and Tibshirani's resampling of the independent units: a video's frames and
+people are correlated) matches each video once, keeps its per-joint detection scores, true
+positives and GT counts, and for every resample pools them over the drawn videos and recomputes
+AP, for two sets of predictions on the same draw. ``paired_bootstrap`` returns the observed
+difference and the percentile interval.
+
+``frames_where`` keeps only the labeled frames that satisfy a predicate (for example "this frame's
+degradation is a motion blur"), so AP can be split by kind.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from vidpose.data.annotations import Frame, Video
+from vidpose.evaluation.posetrack import (
+    NUM_JOINTS,
+    average_precision,
+    collect_frames,
+    detections_per_joint,
+    match_frames,
+    pair_videos,
+    read_tables,
+)
+
+
+@dataclass
+class VideoDetections:
+    """One video's matched detections: per joint, scores and true-positive flags, and GT counts."""
+
+    scores: list[np.ndarray]
+    tps: list[np.ndarray]
+    n_gt: np.ndarray
+
+
+def per_video_detections(gt: Sequence[Video], pred: Sequence[Video], mode: str = "posetrack18") -> list[VideoDetections]:
+    """Match every video on its own, in GT order."""
+    pairs = pair_videos(read_tables(gt, False), read_tables(pred, True))
+    out = []
+    for pair in pairs:
+        fa = collect_frames([pair], mode)
+        scores, tps, n_gt = detections_per_joint(fa, match_frames(fa))
+        out.append(VideoDetections(list(scores), list(tps), np.asarray(n_gt, dtype=np.int64)))
+    return out
+
+
+def pooled_total(videos: Sequence[VideoDetections], draw: np.ndarray) -> float:
+    """Total AP (x 100, the mean over joints that have GT) of the drawn videos pooled."""
+    aps = []
+    for j in range(NUM_JOINTS):
+        n = int(sum(videos[i].n_gt[j] for i in draw))
+        if n == 0:
+            continue
+        scores = np.concatenate([videos[i].scores[j] for i in draw])
+        tps = np.concatenate([videos[i].tps[j] for i in draw])
+        aps.append(average_precision(scores, tps, n)[0])  # already x 100
+    return float(np.mean(aps)) if aps else float("nan")
+
+
+def paired_bootstrap(a: Sequence[Sequence[VideoDetections]], b: Sequence[VideoDetections], resamples: int = 1000,
+                     seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Total AP of ``a`` minus that of ``b`` on the same videos, with a percentile interval.
+    ``a`` may hold several runs (seeds) of one method: each draw averages their APs, so the
+    interval covers the video sampling of the mean over seeds."""
+    n = len(b)
+    if any(len(run) != n for run in a):
+        raise ValueError("paired bootstrap: every run must hold the same videos as the baseline")
+    everything = np.arange(n)
+    observed = float(np.mean([pooled_total(run, everything) for run in a]) - pooled_total(b, everything))
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    for r in range(resamples):
+        draw = rng.integers(0, n, n)
+        diffs[r] = np.mean([pooled_total(run, draw) for run in a]) - pooled_total(b, draw)
+    lo, hi = np.percentile(diffs, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return {"delta": round(observed, 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
+            "level": level, "resamples": resamples, "videos": n}
+
+
+def frames_where(videos: Sequence[Video], keep: Callable[[Frame], bool]) -> list[Video]:
+    """Copies of ``videos`` in which labeled frames failing ``keep`` become unlabeled (and so are
+    not evaluated); nothing else changes."""
+    out = []
+    for video in videos:
+        v = copy.deepcopy(video)
+        for frame in v.frames:
+            if frame.is_labeled and not keep(frame):
+                frame.is_labeled = False
+                frame.people = []
+                frame.ignore_regions = []
+        out.append(v)
+    return out
