@@ -118,3 +118,28 @@ def test_checkpoint_of_another_model_fails_clearly(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointMismatch, match="junk.pth: not a readable PyTorch checkpoint"):
         load_pretrained(build_hrnet("tiny"), tmp_path / "junk.pth")
+
+
+@pytest.mark.parametrize("backbone", ["hrnet", "resnet", "vit"])
+def test_a_stride_2_head_gives_finer_heatmaps_and_keeps_the_features_at_stride_4(backbone):
+    from vidpose.models.registry import build_backbone
+
+    net = build_backbone({"name": backbone, "size": "tiny", "head_stride": 2}, input_size=(96, 128))
+    out = net(torch.randn(1, 3, 128, 96))
+    assert net.heatmap_stride == 2 and net.feature_stride == 4
+    assert out["heatmaps"].shape[-2:] == (64, 48) and out["feature"].shape[-2:] == (32, 24)
+    with pytest.raises(ValueError, match="cannot be reached"):
+        build_backbone({"name": backbone, "size": "tiny", "head_stride": 3}, input_size=(96, 128))
+
+
+@pytest.mark.parametrize("method", ["naive_temporal", "tdmi", "jmpose", "glpose", "sdtc"])
+def test_every_method_follows_its_backbones_heatmap_stride(method):
+    from vidpose.models.registry import build_model
+
+    backbone = {"name": "vit" if method == "sdtc" else "hrnet", "size": "tiny", "head_stride": 2}
+    spec = {"name": method, "backbone": backbone}
+    if method != "naive_temporal":
+        spec["offsets"] = [-1, 1]
+    model = build_model(spec, input_size=(96, 128)).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 3, 128, 96))["heatmaps"].shape == (1, 17, 64, 48)

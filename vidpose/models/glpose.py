@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features, conv_bn_relu
+from vidpose.models.layers import BasicBlock, ResidualBlocks, check_clip, clip_features, conv_bn_relu, head_for
 
 
 class Embedding(nn.Module):
@@ -115,7 +115,7 @@ class GLPose(nn.Module):
         if enhancement:
             self.mask_encoder = nn.Sequential(BasicBlock(channels, channels), nn.Conv2d(channels, 1, 1))
             self.combine = ResidualBlocks(2 * channels, channels, 2)
-        self.head = HeatmapHead(channels, joints)
+        self.head = head_for(backbone, channels, joints)
         self.cache = EmbeddingCache(cache_capacity)
         self.use_cache = True
 

@@ -93,7 +93,7 @@ class HRNet(HeatmapBackbone):
     ``feature`` (the last of them) and ``heatmaps`` (1x1 ``final_layer``)."""
 
     def __init__(self, stem: int = 64, layer1_planes: int = 64, widths: tuple[int, ...] = (32, 64, 128, 256),
-                 modules: tuple[int, ...] = (1, 4, 3), blocks: int = 4, joints: int = 17):
+                 modules: tuple[int, ...] = (1, 4, 3), blocks: int = 4, joints: int = 17, head_stride: int | None = None):
         super().__init__()
         self.conv1 = nn.Conv2d(3, stem, 3, 2, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
@@ -115,7 +115,7 @@ class HRNet(HeatmapBackbone):
         self.final_layer = init_heatmap_layer(nn.Conv2d(widths[0], joints, 1))
         self.stage_channels = [widths[0]] * 4
         self.feature_channels = widths[0]
-        self.heatmap_stride = 4
+        self.set_head_stride(head_stride)
 
     def forward_features(self, x: torch.Tensor) -> dict:
         x = self.relu(self.bn1(self.conv1(x)))
@@ -136,8 +136,9 @@ class HRNet(HeatmapBackbone):
 
 
 
-def build_hrnet(size: str = "w32", joints: int = 17) -> HRNet:
+def build_hrnet(size: str = "w32", joints: int = 17, head_stride: int | None = None) -> HRNet:
+    """``head_stride`` 2: heatmaps at stride 2 through one deconvolution (features stay at 4)."""
     if size not in SIZES:
         raise ValueError(f"unknown HRNet size {size!r}; expected one of {sorted(SIZES)}")
     stem, planes, widths, modules, blocks = SIZES[size]
-    return HRNet(stem, planes, widths, modules, blocks, joints)
+    return HRNet(stem, planes, widths, modules, blocks, joints, head_stride)

@@ -39,7 +39,7 @@ from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
 from vidpose.models.flow import dis_flow
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features, conv_bn_relu
+from vidpose.models.layers import BasicBlock, ResidualBlocks, check_clip, clip_features, conv_bn_relu, head_for
 from vidpose.models.mutual_info import Probe, dependence, map_errors, standardise_maps
 from vidpose.models.tdmi import temporal_order
 
@@ -230,7 +230,7 @@ class JMPose(nn.Module):
         self.appearance = appearance
         streams = (2 if joint_learner else 1) * width + (channels if appearance else 0)
         self.fuse = ResidualBlocks(streams, width, fusion_blocks)
-        self.head = HeatmapHead(width, joints)
+        self.head = head_for(backbone, width, joints)
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.backbone(x)
@@ -245,6 +245,8 @@ class JMPose(nn.Module):
         feats, initial = clip["feature"], clip["heatmaps"]
         T = feats.shape[1]
         context = initial[:, self.order].flatten(1, 2).detach().float()  # H^ (B, T*J, h, w)
+        if context.shape[-2:] != feats.shape[-2:]:  # heatmaps finer than the features: pooled to their grid
+            context = F.adaptive_avg_pool2d(context, feats.shape[-2:])
         if self.motion_source == "learned":
             m = self.motion(feats[:, 0], feats[:, self.left], feats[:, self.right])
         else:

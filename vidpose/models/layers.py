@@ -79,17 +79,51 @@ class ResidualBlocks(nn.Sequential):
         super().__init__(*layers)
 
 
+def upsampling(channels: int, times: int) -> nn.Module:
+    """``times`` 4x4 stride-2 deconvolutions (+ BN + ReLU) at constant width, SimpleBaseline's
+    upsampling step; the identity for ``times`` = 0."""
+    layers: list[nn.Module] = []
+    for _ in range(times):
+        deconv = nn.ConvTranspose2d(channels, channels, 4, 2, 1, bias=False)
+        nn.init.normal_(deconv.weight, std=0.001)
+        layers += [deconv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers) if layers else nn.Identity()
+
+
+def stride_steps(feature_stride: int, heatmap_stride: int) -> int:
+    """How many 2x upsamplings bring ``feature_stride`` to ``heatmap_stride`` (both powers of 2)."""
+    steps = 0
+    while feature_stride > heatmap_stride:
+        feature_stride //= 2
+        steps += 1
+    if feature_stride != heatmap_stride:
+        raise ValueError(f"a heatmap stride of {heatmap_stride} cannot be reached from features at stride "
+                         f"{feature_stride * 2 ** steps} by 2x upsampling")
+    return steps
+
+
 class HeatmapBackbone(nn.Module):
     """What every backbone offers: ``forward_features`` (subclasses) returns ``features`` and the
-    head's input ``feature``; ``head`` is the 1x1 ``final_layer``; ``forward`` adds ``heatmaps``."""
+    head's input ``feature`` (at ``feature_stride``, 4); ``head`` is ``head_upsample`` (the
+    identity, or deconvolutions for a finer ``heatmap_stride``, e.g. ``head_stride: 2``) and the
+    1x1 ``final_layer``; ``forward`` adds ``heatmaps``. The temporal methods read ``feature`` and
+    bring their own heads to the same ``heatmap_stride`` (``HeatmapHead``)."""
 
     final_layer: nn.Conv2d
+    head_upsample: nn.Module
+    feature_stride: int = 4
+
+    def set_head_stride(self, head_stride: int | None) -> None:
+        """Heatmaps at ``head_stride`` (default: the feature stride) by upsampling deconvolutions."""
+        steps = stride_steps(self.feature_stride, head_stride or self.feature_stride)
+        self.head_upsample = upsampling(self.feature_channels, steps)
+        self.heatmap_stride = self.feature_stride // 2 ** steps
 
     def forward_features(self, x: torch.Tensor) -> dict:
         raise NotImplementedError
 
     def head(self, feature: torch.Tensor) -> torch.Tensor:
-        return self.final_layer(feature)
+        return self.final_layer(self.head_upsample(feature))
 
     def forward(self, x: torch.Tensor) -> dict:
         out = self.forward_features(x)
@@ -118,14 +152,22 @@ def init_heatmap_layer(conv: nn.Conv2d) -> nn.Conv2d:
 
 
 class HeatmapHead(nn.Module):
-    """The 3x3 detection head of the temporal methods: features -> one heatmap per joint."""
+    """The 3x3 detection head of the temporal methods: features -> one heatmap per joint, after
+    ``upsample`` 2x deconvolutions when the backbone's heatmaps are finer than its features."""
 
-    def __init__(self, cin: int, joints: int = 17, kernel: int = 3):
+    def __init__(self, cin: int, joints: int = 17, kernel: int = 3, upsample: int = 0):
         super().__init__()
+        self.upsample = upsampling(cin, upsample)
         self.conv = init_heatmap_layer(nn.Conv2d(cin, joints, kernel, 1, kernel // 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+        return self.conv(self.upsample(x))
+
+
+def head_for(backbone: nn.Module, cin: int, joints: int = 17) -> HeatmapHead:
+    """A temporal method's head on features of ``backbone``, at the backbone's heatmap stride."""
+    return HeatmapHead(cin, joints, upsample=stride_steps(getattr(backbone, "feature_stride", backbone.heatmap_stride),
+                                                           backbone.heatmap_stride))
 
 
 def check_clip(frames: torch.Tensor, name: str, offsets: tuple[int, ...] | None = None) -> None:

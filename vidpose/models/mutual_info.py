@@ -108,20 +108,18 @@ class Probe(torch.nn.Module):
 
     is_estimator = True
 
-    def __init__(self, channels: int, outputs: int):
+    def __init__(self, channels: int, outputs: int, upsample: int = 0):
         super().__init__()
         self.conv = torch.nn.Conv2d(channels, outputs, 1)
+        self.scale = 2 ** upsample  # outputs bilinearly upsampled to a finer heatmap grid
         torch.nn.init.normal_(self.conv.weight, std=0.001)
         torch.nn.init.zeros_(self.conv.bias)
 
+    def _up(self, y: torch.Tensor) -> torch.Tensor:
+        return y if self.scale == 1 else F.interpolate(y, scale_factor=self.scale, mode="bilinear", align_corners=False)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.conv.weight.detach(), self.conv.bias.detach())
+        return self._up(F.conv2d(x, self.conv.weight.detach(), self.conv.bias.detach()))
 
     def fit_loss(self, x: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        return map_errors(self.conv(x.detach()), target.detach(), weight).mean()
-
-
-def frozen_conv(conv: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv`` applied with detached weights: a fixed read-out (e.g. a frozen backbone's head)."""
-    bias = conv.bias.detach() if conv.bias is not None else None
-    return F.conv2d(x, conv.weight.detach(), bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+        return map_errors(self._up(self.conv(x.detach())), target.detach(), weight).mean()

@@ -29,7 +29,7 @@ class ResNetPose(HeatmapBackbone):
     ``feature`` (the last deconvolution output, stride 4) and ``heatmaps``."""
 
     def __init__(self, depth: int = 50, joints: int = 17, width: int = 64, blocks: tuple[int, ...] | None = None,
-                 deconv: tuple[int, ...] = (256, 256, 256)):
+                 deconv: tuple[int, ...] = (256, 256, 256), head_stride: int | None = None):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, got {depth}")
@@ -53,7 +53,8 @@ class ResNetPose(HeatmapBackbone):
         self.deconv_layers = nn.Sequential(*layers)
         self.final_layer = nn.Conv2d(inplanes, joints, 1)
         self.feature_channels = inplanes
-        self.heatmap_stride = 32 // 2 ** len(deconv)
+        self.feature_stride = 32 // 2 ** len(deconv)
+        self.set_head_stride(head_stride)
         for m in self.deconv_layers.modules():
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.normal_(m.weight, std=0.001)

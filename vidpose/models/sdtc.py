@@ -274,7 +274,7 @@ class SDTC(nn.Module):
                  frame_level: bool = True, fusion: str = "smml", refine: bool = True, cross: bool = True,
                  adaptive: bool = True, context_softmax: str = "space", own_feature: bool = True,
                  spatial_encoding: bool = True, temporal_encoding: bool = True,
-                 heatmap_stride: int = 4):
+                 heatmap_stride: int | None = None):
         super().__init__()
         if not hasattr(backbone, "encode") or not hasattr(backbone, "grid"):
             raise ValueError(f"SDTC needs a ViT backbone that exposes patch tokens; got {type(backbone).__name__}")
@@ -292,6 +292,7 @@ class SDTC(nn.Module):
         feature_dim = backbone.dim
         dim = dim or feature_dim
         self.dim, self.grid, self.patch = dim, backbone.grid, backbone.patch_embed.proj.kernel_size[0]
+        heatmap_stride = heatmap_stride or backbone.heatmap_stride
         self.heatmap_stride = heatmap_stride
         if self.patch % heatmap_stride:
             raise ValueError(f"SDTC: patch size {self.patch} is not a multiple of the heatmap stride {heatmap_stride}")

@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
-from vidpose.models.layers import BasicBlock, HeatmapHead, ResidualBlocks, check_clip, clip_features
-from vidpose.models.mutual_info import Probe, cell_fraction, dependence, frozen_conv, map_errors, preservation
+from vidpose.models.layers import BasicBlock, ResidualBlocks, check_clip, clip_features, head_for, stride_steps
+from vidpose.models.mutual_info import Probe, cell_fraction, dependence, map_errors, preservation
 
 
 def temporal_order(offsets: tuple[int, ...] | list[int]) -> list[int]:
@@ -160,10 +160,11 @@ class TDMI(nn.Module):
         if spatiotemporal:
             self.clip_visual = ResidualBlocks(frames * visual, visual, 2)
         self.fuse = ResidualBlocks(width + visual, width, fusion_blocks)
-        self.head = HeatmapHead(width, joints)
+        self.head = head_for(backbone, width, joints)
         self.mi_weight, self.mi_tau = float(mi_weight), float(mi_tau)
         self.use_mi = rdm != "none" and self.mi_weight > 0
-        self.probe = Probe(width, joints) if self.use_mi else None  # q(y | M_u) for the information terms
+        upsample = stride_steps(getattr(backbone, "feature_stride", self.heatmap_stride), self.heatmap_stride)
+        self.probe = Probe(width, joints, upsample) if self.use_mi else None  # q(y | M_u) for the information terms
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"stages": torch.stack(self.backbone.forward_features(x)["features"], 1)}  # (N, 4, C, h, w)
@@ -195,7 +196,8 @@ class TDMI(nn.Module):
         cell = cell_fraction(target)  # divergences per map -> the heatmap loss's scale
         weight = batch["target_weight"].to(heatmaps.device)
         pred_useful = self.probe(useful)  # p(y | M_u)
-        pred_visual = frozen_conv(self.backbone.final_layer, key_visual)  # p(y | F_t): the single-frame head
+        with torch.no_grad():  # p(y | F_t): the single-frame head, a fixed predictor (its side is not moved)
+            pred_visual = self.backbone.head(key_visual)
         err_fused = map_errors(heatmaps, target, weight)  # err(y | F~): F~'s prediction is the output
 
         def conditional(pred_x: torch.Tensor) -> torch.Tensor:  # I(X; y | F~) >= 0, X's side fixed

@@ -83,7 +83,8 @@ class Block(nn.Module):
 
 class ViTPose(HeatmapBackbone):
     def __init__(self, dim: int = 768, depth: int = 12, heads: int = 12, patch: int = 16, deconv: int = 2,
-                 input_size: tuple[int, int] = (192, 256), joints: int = 17, deconv_channels: int = 256):
+                 input_size: tuple[int, int] = (192, 256), joints: int = 17, deconv_channels: int = 256,
+                 head_stride: int | None = None):
         super().__init__()
         self.patch_embed = PatchEmbed(patch, dim)
         w, h = input_size
@@ -104,7 +105,8 @@ class ViTPose(HeatmapBackbone):
         self.final_layer = init_heatmap_layer(nn.Conv2d(cin, joints, 1))
         self.dim = dim
         self.feature_channels = cin
-        self.heatmap_stride = patch // 2 ** deconv
+        self.feature_stride = patch // 2 ** deconv
+        self.set_head_stride(head_stride)
         self.stage_channels = [dim]
 
     def _pos(self, grid: tuple[int, int]) -> torch.Tensor:
@@ -133,11 +135,12 @@ class ViTPose(HeatmapBackbone):
 
 
 
-def build_vit(size: str = "base", joints: int = 17, input_size: tuple[int, int] = (192, 256)) -> ViTPose:
+def build_vit(size: str = "base", joints: int = 17, input_size: tuple[int, int] = (192, 256),
+              head_stride: int | None = None) -> ViTPose:
     if size not in SIZES:
         raise ValueError(f"unknown ViT size {size!r}; expected one of {sorted(SIZES)}")
     dim, depth, heads, patch, deconv = SIZES[size]
     if input_size[0] % patch or input_size[1] % patch:
         raise ValueError(f"ViT-{size}: input size {input_size} must be a multiple of the patch size {patch}")
-    return ViTPose(dim, depth, heads, patch, deconv, tuple(input_size), joints)
+    return ViTPose(dim, depth, heads, patch, deconv, tuple(input_size), joints, head_stride=head_stride)
 
