@@ -188,7 +188,7 @@ def ensure_trained(name: str, cfg: dict[str, Any]) -> Path:
         return run / "model.pt"
     resume = (run / "last.pt").exists()
     log.info("%s: %s training into %s", name, "resuming" if resume else "starting", run)
-    train(cfg, run, resume=resume)
+    train(cfg, run, resume=resume, overwrite=not resume)  # a start that never checkpointed leaves nothing to keep
     return run / "model.pt"
 
 

@@ -127,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     out = args.out or cfg.get("output") or f"runs/{Path(args.config).stem}"
-    summary = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    summary = train(cfg, out, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     print(f"trained {summary['steps']} steps in {summary['minutes']:.1f} min, last loss {summary['loss']:.4g}; "
           f"weights: {summary['checkpoint']}")
     if args.test:
@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--out", help="run folder (default: the config's output)")
     p.add_argument("--resume", action="store_true", help="continue exactly from the run folder's last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="the run folder holds an earlier run: delete it and start over (without this, a folder "
+                        "with a run is refused unless --resume)")
     p.add_argument("--test", nargs="*", metavar="SPLIT", help="after training, test on these splits")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
@@ -359,17 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    from vidpose.data.annotations import AnnotationError
-    from vidpose.data.frames import FrameError
-    from vidpose.engine.config import ConfigError
-    from vidpose.engine.trainer import TrainingDiverged
-    from vidpose.evaluation import EvaluationMismatch
-    from vidpose.models.pretrained import CheckpointMismatch
+    from vidpose.errors import TrainingInterrupted, VidposeError
 
     try:
         return args.func(args)
-    except (AnnotationError, FrameError, EvaluationMismatch, ConfigError, CheckpointMismatch, FileNotFoundError,
-            TrainingDiverged) as e:
+    except TrainingInterrupted as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 130
+    except (VidposeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -186,3 +186,105 @@ def test_an_estimators_gradient_does_not_clip_the_pose_networks_update(synth_tin
     assert head and all(torch.allclose(quiet[k], loud[k]) for k in head)
     probes = [k for k in quiet if ".probe_" in k]
     assert probes and any(not torch.allclose(quiet[k], loud[k]) for k in probes)
+
+
+# --- never lose a run ----------------------------------------------------------------------------
+
+
+def test_a_folder_with_a_finished_run_is_refused_without_resume_or_overwrite(synth_tiny, tmp_path):
+    from vidpose.engine.config import ConfigError
+
+    cfg = tiny_config(synth_tiny, max_steps=2)
+    train(cfg, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "model.pt").read_bytes()
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    with pytest.raises(ConfigError, match=r"--resume.*--overwrite"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "model.pt").read_bytes() == before
+    train(cfg, tmp_path / "run", progress=False, overwrite=True)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() == lines  # replaced, not appended to
+
+
+def test_resume_checks_the_config_before_writing_anything(synth_tiny, tmp_path):
+    from vidpose.engine.config import ConfigError
+
+    cfg = tiny_config(synth_tiny, max_steps=4, stop_at_step=2)
+    train(cfg, tmp_path / "run", progress=False)
+    saved = (tmp_path / "run" / "config.yaml").read_bytes()
+    other_model = tiny_config(synth_tiny, backbone="resnet", max_steps=4)
+    with pytest.raises(ConfigError, match=r"model\.backbone\.name"):
+        train(other_model, tmp_path / "run", resume=True, progress=False)
+    bigger_batch = tiny_config(synth_tiny, max_steps=4, batch_size=16)
+    with pytest.raises(ConfigError, match=r"train\.batch_size \(8 -> 16\)"):
+        train(bigger_batch, tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "config.yaml").read_bytes() == saved
+    done = train(tiny_config(synth_tiny, max_steps=4), tmp_path / "run", resume=True, progress=False)
+    assert done["steps"] == 4  # stop_at_step may change on resume
+
+
+@pytest.mark.parametrize("key,value", [("max_steps", "abc"), ("batch_size", 0), ("epochs", -1), ("lr", 0)])
+def test_bad_training_numbers_fail_before_the_run_folder_exists(synth_tiny, tmp_path, key, value):
+    from vidpose.engine.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"train.{key}"):
+        train(tiny_config(synth_tiny, **{key: value}), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_writes_a_resumable_checkpoint_and_resume_matches_an_uninterrupted_run(synth_tiny, tmp_path,
+                                                                                      monkeypatch):
+    import signal
+
+    from vidpose.errors import TrainingInterrupted
+
+    full = train(tiny_config(synth_tiny, max_steps=5), tmp_path / "full", progress=False)
+    real = trainer_module.heatmap_loss
+    calls = {"n": 0}
+
+    def interrupting(pred, target, weight):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(pred, target, weight)
+
+    monkeypatch.setattr(trainer_module, "heatmap_loss", interrupting)
+    with pytest.raises(TrainingInterrupted, match=r"step 3.*--resume"):
+        train(tiny_config(synth_tiny, max_steps=5), tmp_path / "part", progress=False)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["step"] == 3
+    monkeypatch.setattr(trainer_module, "heatmap_loss", real)
+    train(tiny_config(synth_tiny, max_steps=5), tmp_path / "part", resume=True, progress=False)
+    a = torch.load(tmp_path / "full" / "model.pt")["model"]
+    b = torch.load(tmp_path / "part" / "model.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a) and full["steps"] == 5
+
+
+# --- checkpoints that are not what they claim ----------------------------------------------------
+
+
+def test_bad_checkpoints_are_clear_errors_and_never_run_code(synth_tiny, tmp_path):
+    import pickle
+
+    from vidpose.errors import CheckpointError
+
+    cfg = tiny_config(synth_tiny, max_steps=1)
+    train(cfg, tmp_path / "run", progress=False)
+    good = tmp_path / "run" / "model.pt"
+    (tmp_path / "text.pt").write_text("hello")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "vidpose-checkpoint-v1", "x": Payload()}))
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    for name, pattern in [("text.pt", "not a readable"), ("empty.pt", "empty"), ("cut.pt", "not a readable"),
+                          ("evil.pt", "refusing"), ("other.pt", "not a vidpose checkpoint"), ("nope.pt", "no such")]:
+        with pytest.raises(CheckpointError, match=pattern):
+            load_checkpoint(tmp_path / name)
+    assert not (tmp_path / "pwned").exists()
+    with pytest.raises(CheckpointError, match="checkpoint of model 'single_frame'"):
+        load_checkpoint(good, "tdmi")
+    with pytest.raises(CheckpointError, match="backbone"):
+        load_checkpoint(good, "single_frame", {"name": "resnet", "size": "tiny"})

@@ -34,9 +34,10 @@ from vidpose.data.schema import (
     POSEVAL_TO_SLOT,
     SLOT_TO_POSEVAL,
 )
+from vidpose.errors import VidposeError
 
 
-class AnnotationError(ValueError):
+class AnnotationError(VidposeError, ValueError):
     """A PoseTrack file that cannot be read as it is. Names the file and the JSON path."""
 
     def __init__(self, file: str | os.PathLike | None, json_path: str, message: str):

@@ -24,12 +24,14 @@ import av
 import cv2
 import numpy as np
 
+from vidpose.errors import VidposeError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 _FRAME_NAME = re.compile(r"^(\d{6}|\d{8})$")
 
 
-class FrameError(IOError):
+class FrameError(VidposeError, IOError):
     """A frame that cannot be read. The message names the file and the frame."""
 
 

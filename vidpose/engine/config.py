@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
+from vidpose.errors import VidposeError
 
-class ConfigError(ValueError):
+
+class ConfigError(VidposeError, ValueError):
     """A config file or override that cannot be used; names the file or key."""
 
 

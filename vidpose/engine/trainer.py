@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -51,12 +52,13 @@ from vidpose.engine.data import check_offsets, make_dataset
 from vidpose.models.layers import heatmap_loss
 from vidpose.models.pretrained import load_pretrained
 from vidpose.models.registry import build_model
+from vidpose.errors import CheckpointError, TrainingInterrupted, VidposeError
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "vidpose-checkpoint-v1"
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(VidposeError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
@@ -146,22 +148,42 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | os.PathLike, model_name: str | None = None) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, model_name: str | None = None,
+                    backbone: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A vidpose checkpoint, loaded with ``weights_only=True`` (a crafted file cannot run code:
+    it holds only tensors and plain types). ``model_name`` / ``backbone``: the model the caller
+    builds; a checkpoint of another one is refused, naming both."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path}: empty file, not a vidpose checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: holds objects other than tensors and plain values, which vidpose never "
+                              f"writes; refusing to load it ({str(e).splitlines()[0][:120]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or another kind of file: "
+                              f"{str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a vidpose checkpoint (for third-party weights use model.pretrained)")
-    if model_name is not None and state["model_name"] != model_name:
-        raise ValueError(f"{path}: checkpoint of model {state['model_name']!r}, but the config builds "
-                         f"{model_name!r}")
+        raise CheckpointError(f"{path}: not a vidpose checkpoint (for third-party weights use model.pretrained)")
+    if model_name is not None and state.get("model_name") != model_name:
+        raise CheckpointError(f"{path}: checkpoint of model {state.get('model_name')!r}, but the config builds "
+                              f"{model_name!r}")
+    stored = (state.get("config") or {}).get("model", {}).get("backbone")
+    if backbone is not None and stored is not None and stored != backbone:
+        raise CheckpointError(f"{path}: its backbone is {stored}, but the config builds {backbone}")
     return state
 
 
 def load_model_weights(model: nn.Module, state: dict[str, Any], path: str | os.PathLike) -> None:
-    result = model.load_state_dict(state["model"], strict=False)
+    try:
+        result = model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as e:  # tensors of other shapes: another size of the same architecture
+        raise CheckpointError(f"{path}: weights do not fit this model (another model size?): "
+                              f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{path}: weights do not fit this model (is the config's model size the same?): "
+        raise CheckpointError(f"{path}: weights do not fit this model (is the config's model size the same?): "
                          f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
 
 
@@ -170,17 +192,95 @@ def load_model_weights(model: nn.Module, state: dict[str, Any], path: str | os.P
 # ----------------------------------------------------------------------------------------------
 
 
-def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False, progress: bool = True) -> dict:
-    """Train ``cfg`` into ``out_dir``. Returns a summary (steps, minutes, last loss, paths)."""
+#: keys a resumed run may change: how long to run this time, where things go, how to test
+RESUMABLE_CHANGES = ("train.max_minutes", "train.stop_at_step", "train.checkpoint_every", "train.feature_cache_dir",
+                     "data.workers", "output", "test")
+RUN_FILES = ("model.pt", "last.pt", "metrics.jsonl", "config.yaml", "tb")
+
+
+def check_train_config(cfg: dict[str, Any]) -> None:
+    """Numbers the loop needs, checked before anything is created."""
+    from vidpose.engine.config import ConfigError
+
+    tcfg = cfg.get("train", {})
+
+    def integer(key: str, minimum: int, optional: bool = False) -> None:
+        value = tcfg.get(key)
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < minimum:
+            raise ConfigError(f"train.{key} must be an integer >= {minimum}{' or null' if optional else ''}, "
+                              f"got {value!r}")
+
+    integer("epochs", 1)
+    integer("batch_size", 1)
+    integer("max_steps", 1, optional=True)
+    integer("stop_at_step", 1, optional=True)
+    integer("feature_cache", 1, optional=True)
+    lr = tcfg.get("lr", 1e-3)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ConfigError(f"train.lr must be a positive number, got {lr!r}")
+    minutes = tcfg.get("max_minutes")
+    if minutes is not None and (not isinstance(minutes, (int, float)) or minutes <= 0):
+        raise ConfigError(f"train.max_minutes must be a positive number or null, got {minutes!r}")
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configs, except ``RESUMABLE_CHANGES``."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}{key}"
+        if any(path == k or path.startswith(k + ".") for k in RESUMABLE_CHANGES):
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, path + ".")
+        elif a != b:
+            out.append(f"{path} ({a!r} -> {b!r})")
+    return out
+
+
+def prepare_run_folder(cfg: dict[str, Any], out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix runs: a folder holding a run is continued only with ``resume`` (and the same
+    config) or replaced only with ``overwrite``. Nothing is written until this passes."""
+    from vidpose.engine.config import ConfigError
+
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if resume:
+        if not (out / "last.pt").exists():
+            raise CheckpointError(f"{out / 'last.pt'}: nothing to resume from")
+        stored = load_checkpoint(out / "last.pt").get("config") or {}
+        changed = config_changes(stored, cfg)
+        if changed:
+            raise ConfigError(f"{out}: --resume needs the run's own config, but these keys differ: "
+                              + "; ".join(changed) + ". Resume with the same config, or start over with --overwrite")
+    elif present and not overwrite:
+        raise ConfigError(f"{out}: already holds a run ({', '.join(present)}). Continue it with --resume, or "
+                          "start over with --overwrite (deletes them)")
+    elif present:
+        import shutil
+
+        for name in present:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        log.info("%s: --overwrite: removed the earlier run (%s)", out, ", ".join(present))
+
+
+def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> dict:
+    """Train ``cfg`` into ``out_dir``. Returns a summary (steps, minutes, last loss, paths).
+    A folder that holds a run needs ``resume`` (continue it, same config) or ``overwrite``."""
     from tqdm import tqdm
 
     check_offsets(cfg)
+    check_train_config(cfg)
     rank, world, device = init_distributed()
     out = Path(out_dir)
     tcfg = cfg["train"]
     seed = int(tcfg.get("seed", 0))
     torch.manual_seed(seed)
     if rank == 0:
+        prepare_run_folder(cfg, out, resume, overwrite)
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
 
@@ -241,8 +341,6 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     step, start_epoch, start_in_epoch, minutes_before = 0, 0, 0, 0.0
     ckpt_path = out / "last.pt"
     if resume:
-        if not ckpt_path.exists():
-            raise FileNotFoundError(f"{ckpt_path}: nothing to resume from")
         state = load_checkpoint(ckpt_path, cfg["model"]["name"])
         load_model_weights(raw_model, state, ckpt_path)
         optimizer.load_state_dict(state["optimizer"])
@@ -273,75 +371,102 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     began = time.perf_counter()
     last_loss = float("nan")
     stopped_early = False
-    for epoch in range(start_epoch, epochs):
-        dataset.epoch = epoch
-        skip = start_in_epoch * batch_size if epoch == start_epoch else 0
-        sampler = EpochSampler(len(dataset), seed, epoch, rank, world, start=skip)
-        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data_cfg.get("workers", 0)),
-                            drop_last=False, collate_fn=collate)
-        model.train()
-        set_frozen(raw_model, frozen)
-        in_epoch = start_in_epoch if epoch == start_epoch else 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
-                   initial=in_epoch, total=steps_per_epoch)
-        for batch in bar:
-            target = batch["heatmaps"].to(device)
-            weight = batch["target_weight"].to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                if cached:
-                    out_ = model({k: v.to(device) for k, v in batch["features"].items()}, batch)
-                else:
-                    out_ = model(batch["images"].to(device, non_blocking=True), batch)
-                loss_h = heatmap_loss(out_["heatmaps"], target, weight)
-                aux = out_.get("aux_losses", {})
-                loss = loss_h + sum(aux.values()) if aux else loss_h
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"step {step}: loss is {loss.item()} (heatmap {loss_h.item():.4g}, "
-                    + ", ".join(f"{k} {v.item():.4g}" for k, v in aux.items())
-                    + f"). Training stopped; the last good checkpoint is {ckpt_path if ckpt_path.exists() else 'none'}."
-                    " Lower train.lr or enable train.clip_grad.")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tcfg.get("clip_grad"):
-                scaler.unscale_(optimizer)
-                for group in clip_groups:  # an estimator's gradient never clips the pose network's update
-                    torch.nn.utils.clip_grad_norm_(group, float(tcfg["clip_grad"]))
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            in_epoch += 1
-            last_loss = loss.item()
-            if rank == 0:
-                bar.set_postfix(loss=f"{last_loss:.3g}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if step % 10 == 0 or step == 1:
-                    # every auxiliary term on its own; aux_objective sums the method's terms,
-                    # leaving out the estimators' own fits (fit_*), which train only the estimators
-                    record = {"step": step, "epoch": epoch, "loss": last_loss, "heatmap_loss": loss_h.item(),
-                              "lr": scheduler.get_last_lr()[0], **{k: v.item() for k, v in aux.items()}}
-                    if aux:
-                        record["aux_objective"] = sum(v.item() for k, v in aux.items() if not k.startswith("fit_"))
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                    if writer is not None:
-                        for k, v in record.items():
-                            if k not in ("step", "epoch"):
-                                writer.add_scalar(f"train/{k}", v, step)
-            elapsed = minutes_before + (time.perf_counter() - began) / 60
-            budget_over = max_minutes is not None and elapsed >= float(max_minutes)
-            if (max_steps is not None and step >= int(max_steps)) or budget_over or \
-                    (stop_at is not None and step >= int(stop_at)):
-                stopped_early = True
+    # Ctrl-C: finish the step in flight, write a resumable checkpoint, say how to continue
+    interrupted = {"flag": False}
+
+    def on_interrupt(signum, frame):
+        interrupted["flag"] = True
+
+    import signal
+    import threading
+
+    previous = signal.signal(signal.SIGINT, on_interrupt) if threading.current_thread() is threading.main_thread() \
+        else None
+
+    def stop_here(epoch: int, in_epoch: int) -> None:
+        checkpoint(epoch, in_epoch)
+        raise TrainingInterrupted(f"interrupted at step {step}; {ckpt_path} holds the run: continue it with "
+                                  f"vidpose train ... --resume")
+
+    try:
+        for epoch in range(start_epoch, epochs):
+            dataset.epoch = epoch
+            skip = start_in_epoch * batch_size if epoch == start_epoch else 0
+            sampler = EpochSampler(len(dataset), seed, epoch, rank, world, start=skip)
+            loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data_cfg.get("workers", 0)),
+                                drop_last=False, collate_fn=collate)
+            model.train()
+            set_frozen(raw_model, frozen)
+            in_epoch = start_in_epoch if epoch == start_epoch else 0
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
+                       initial=in_epoch, total=steps_per_epoch)
+            for batch in bar:
+                target = batch["heatmaps"].to(device)
+                weight = batch["target_weight"].to(device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                    if cached:
+                        out_ = model({k: v.to(device) for k, v in batch["features"].items()}, batch)
+                    else:
+                        out_ = model(batch["images"].to(device, non_blocking=True), batch)
+                    loss_h = heatmap_loss(out_["heatmaps"], target, weight)
+                    aux = out_.get("aux_losses", {})
+                    loss = loss_h + sum(aux.values()) if aux else loss_h
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"step {step}: loss is {loss.item()} (heatmap {loss_h.item():.4g}, "
+                        + ", ".join(f"{k} {v.item():.4g}" for k, v in aux.items())
+                        + f"). Training stopped; the last good checkpoint is {ckpt_path if ckpt_path.exists() else 'none'}."
+                        " Lower train.lr or enable train.clip_grad.")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if tcfg.get("clip_grad"):
+                    scaler.unscale_(optimizer)
+                    for group in clip_groups:  # an estimator's gradient never clips the pose network's update
+                        torch.nn.utils.clip_grad_norm_(group, float(tcfg["clip_grad"]))
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                step += 1
+                in_epoch += 1
+                last_loss = loss.item()
+                if rank == 0:
+                    bar.set_postfix(loss=f"{last_loss:.3g}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                    if step % 10 == 0 or step == 1:
+                        # every auxiliary term on its own; aux_objective sums the method's terms,
+                        # leaving out the estimators' own fits (fit_*), which train only the estimators
+                        record = {"step": step, "epoch": epoch, "loss": last_loss, "heatmap_loss": loss_h.item(),
+                                  "lr": scheduler.get_last_lr()[0], **{k: v.item() for k, v in aux.items()}}
+                        if aux:
+                            record["aux_objective"] = sum(v.item() for k, v in aux.items() if not k.startswith("fit_"))
+                        metrics.write(json.dumps(record) + "\n")
+                        metrics.flush()
+                        if writer is not None:
+                            for k, v in record.items():
+                                if k not in ("step", "epoch"):
+                                    writer.add_scalar(f"train/{k}", v, step)
+                elapsed = minutes_before + (time.perf_counter() - began) / 60
+                budget_over = max_minutes is not None and elapsed >= float(max_minutes)
+                if (max_steps is not None and step >= int(max_steps)) or budget_over or \
+                        (stop_at is not None and step >= int(stop_at)):
+                    stopped_early = True
+                    break
+                if interrupted["flag"]:
+                    stop_here(epoch, in_epoch)
+                if step % every == 0:
+                    checkpoint(epoch, in_epoch)
+            bar.close()
+            if stopped_early:
+                finished_epoch = in_epoch >= steps_per_epoch
+                checkpoint(epoch + 1 if finished_epoch else epoch, 0 if finished_epoch else in_epoch)
                 break
-            if step % every == 0:
-                checkpoint(epoch, in_epoch)
-        bar.close()
-        if stopped_early:
-            finished_epoch = in_epoch >= steps_per_epoch
-            checkpoint(epoch + 1 if finished_epoch else epoch, 0 if finished_epoch else in_epoch)
-            break
-        checkpoint(epoch + 1, 0)
+            checkpoint(epoch + 1, 0)
+    except RuntimeError:
+        if not interrupted["flag"]:  # a DataLoader worker stopped by the same Ctrl-C ends up here
+            raise
+        stop_here(epoch, in_epoch)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     minutes = minutes_before + (time.perf_counter() - began) / 60
     if rank == 0:
         final = {"format": CHECKPOINT_FORMAT, "model_name": cfg["model"]["name"], "config": cfg,

@@ -39,6 +39,7 @@ import shapely
 from vidpose.data.annotations import AnnotationError, Video, annotation_files, load_json, parse_posetrack
 from vidpose.data.schema import GROUP_NAMES, JOINT_GROUPS, KEYPOINT_NAMES, POSEVAL_TO_SLOT
 from vidpose.evaluation.tables import VideoTable, table_from_document, table_from_video
+from vidpose.errors import VidposeError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ DIST_THRESHOLD = 0.5
 MODES = ("posetrack18", "posetrack21")
 
 
-class EvaluationMismatch(ValueError):
+class EvaluationMismatch(VidposeError, ValueError):
     """GT and predictions do not describe the same videos and frames. Says what differs."""
 
 

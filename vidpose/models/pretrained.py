@@ -21,10 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidpose.errors import VidposeError
+
 log = logging.getLogger(__name__)
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(VidposeError, ValueError):
     """A checkpoint made for another model."""
 
 
