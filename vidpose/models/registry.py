@@ -15,6 +15,7 @@ from typing import Any, Callable
 from torch import nn
 
 from vidpose.models.baselines import NaiveTemporal, SingleFrame
+from vidpose.models.blazepose import build_blazepose
 from vidpose.models.hrnet import build_hrnet
 from vidpose.models.glpose import GLPose
 from vidpose.models.jmpose import JMPose
@@ -23,7 +24,8 @@ from vidpose.models.sdtc import SDTC
 from vidpose.models.tdmi import TDMI
 from vidpose.models.vit import build_vit
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {"resnet": build_resnet, "hrnet": build_hrnet, "vit": build_vit}
+BACKBONES: dict[str, Callable[..., nn.Module]] = {"resnet": build_resnet, "hrnet": build_hrnet, "vit": build_vit,
+                                                  "blazepose": build_blazepose}
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "single_frame": SingleFrame,
     "naive_temporal": NaiveTemporal,
