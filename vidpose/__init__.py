@@ -6,3 +6,14 @@ See docs/architecture.md for the map.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["Pipeline"]
+
+
+def __getattr__(name: str):
+    """``vidpose.Pipeline`` (imported on first use: ``import vidpose`` stays light)."""
+    if name == "Pipeline":
+        from vidpose.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'vidpose' has no attribute {name!r}")

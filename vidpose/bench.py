@@ -20,7 +20,6 @@ interrupted bench continues where it stopped when rerun with the same arguments.
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import subprocess

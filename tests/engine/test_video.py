@@ -10,7 +10,7 @@ import torch
 from vidpose.data.annotations import AnnotationError, load_posetrack
 from vidpose.data.frames import open_frames
 from vidpose.engine.trainer import CHECKPOINT_FORMAT, save_checkpoint
-from vidpose.engine.video import VideoPredictor, link_tracks, load_video_boxes, run_predict
+from vidpose.engine.video import VideoPredictor, link_tracks, load_video_boxes
 from vidpose.models.registry import build_model
 
 
@@ -112,9 +112,62 @@ def test_predict_writes_posetrack_json_and_a_video(synth_tiny, tmp_path):
     model = build_model(cfg["model"])
     save_checkpoint(tmp_path / "m.pt", {"format": CHECKPOINT_FORMAT, "model_name": "single_frame", "config": cfg,
                                         "model": model.state_dict(), "step": 0})
-    summary = run_predict(cfg, tmp_path / "m.pt", folder, path, tmp_path / "preds.json",
-                          render=str(tmp_path / "out.mp4"), progress=False)
+    from vidpose.pipeline import Pipeline
+
+    summary = Pipeline(config=cfg, checkpoint=tmp_path / "m.pt").predict(folder, tmp_path / "preds.json",
+                                                                          render=tmp_path / "out.mp4", boxes=path,
+                                                                          progress=False)
     videos, _ = load_posetrack(tmp_path / "preds.json")
     assert len(videos[0].frames) == summary["frames"] == len(open_frames(folder))
     assert sum(len(f.people) for f in videos[0].frames) == summary["boxes"]
     assert (tmp_path / "out.mp4").stat().st_size > 1000
+
+
+def test_unusable_boxes_are_skipped_counted_and_named_and_bad_frames_are_errors(synth_tiny, tmp_path, caplog):
+    import logging
+
+    from vidpose.data.annotations import AnnotationError
+
+    folder, _ = _video(synth_tiny)
+    source = open_frames(folder)
+    entries = [{"frame_index": 0, "bbox": [10, 10, 40, 80], "score": 0.9},
+               {"frame_index": 0, "bbox": [10, 10, 0, 80], "score": 0.9},
+               {"frame_index": 1, "bbox": [10, 10, -4, 80]},
+               {"frame_index": 1, "bbox": [10, 10, 40]},
+               {"frame_index": 1, "bbox": None},
+               {"frame_index": 2, "bbox": [float("nan"), 10, 40, 80]},
+               {"frame_index": 2, "bbox": [10, 10, float("inf"), 80]},
+               {"frame_index": 2, "bbox": [10, 10, 40, 80], "score": float("nan")},
+               {"frame_index": 3, "bbox": [10, 10, 40, 80], "score": 0.05}]
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(entries).replace("NaN", "NaN").replace("Infinity", "Infinity"))
+    caplog.set_level(logging.WARNING)
+    boxes = load_video_boxes(path, source, min_score=0.2)
+    assert sum(len(b) for b in boxes.boxes) == 1
+    assert boxes.skipped == {"of zero or negative size": 2, "not 4 numbers": 2, "with NaN or Inf": 2,
+                             "with a score that is not a finite number": 1, "scored below --min-box-score 0.2": 1}
+    message = caplog.records[-1].getMessage()
+    assert "skipped 8 of 9 boxes" in message and "first at $[1].bbox" in message
+    for bad, pattern in [({"frame_index": 1.5, "bbox": [1, 1, 5, 5]}, "integer frame position"),
+                         ({"frame_index": "3", "bbox": [1, 1, 5, 5]}, "integer frame position"),
+                         ({"frame_index": 999, "bbox": [1, 1, 5, 5]}, "outside the video")]:
+        path.write_text(json.dumps([bad]))
+        with pytest.raises(AnnotationError, match=pattern):
+            load_video_boxes(path, source)
+
+
+def test_boxes_from_a_posetrack18_file_and_from_mmpose_image_ids(fixtures, tmp_path):
+    from vidpose.data.frames import open_frames as frames_of
+
+    video = frames_of(next((fixtures / "videos").rglob("*.mp4")))
+    ann = next((fixtures / "annotations" / "val").glob("*.json"))
+    doc = json.loads(ann.read_text())
+    doc["images"] = doc["images"][: len(video)]
+    ids = {im["id"] for im in doc["images"]}
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in ids]
+    (tmp_path / "pt.json").write_text(json.dumps(doc))
+    boxes = load_video_boxes(tmp_path / "pt.json", video)
+    assert sum(len(b) for b in boxes.boxes) == sum(1 for a in doc["annotations"] if "bbox" in a) > 0
+    mm = [{"image_id": 10000 * 7 + f, "bbox": [5, 5, 50, 90], "score": 0.8} for f in range(len(video))]
+    (tmp_path / "mm.json").write_text(json.dumps(mm))
+    assert [len(b) for b in load_video_boxes(tmp_path / "mm.json", video).boxes] == [1] * len(video)

@@ -3,9 +3,11 @@
 ``open_frames(path)`` returns a ``FrameSource``: ``len(source)`` frames, ``source.read(i)`` an RGB
 uint8 array (H, W, 3) for 0-based position i, with a small LRU cache in front.
 
-- Image folders: names are 6- or 8-digit numbers (``000000.jpg`` PoseTrack18, ``00000001.jpg``
-  PoseTrack17 renamed), 0- or 1-based. Position i is the file numbered ``first + i``; a gap in the
-  numbering is an error naming the missing file, never a silent shift.
+- Image folders: any one consistent numbered naming, an optional prefix and a number
+  (``000000.jpg`` PoseTrack18, ``00000001.jpg`` PoseTrack17 renamed, ``00001.jpg``,
+  ``frame_12.png``), 0- or 1-based, padded or not. Position i is the file numbered ``first + i``;
+  a gap in the numbering is an error naming the missing file, never a silent shift, and a folder
+  mixing two namings is an error naming both.
 - Video files are decoded with PyAV. ``read(i)`` seeks to the nearest key frame before i and
   decodes forward, so a random read never decodes the whole file; consecutive reads continue
   the current decoder.
@@ -28,7 +30,7 @@ from vidpose.errors import VidposeError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-_FRAME_NAME = re.compile(r"^(\d{6}|\d{8})$")
+_FRAME_NAME = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 
 
 class FrameError(VidposeError, IOError):
@@ -84,15 +86,26 @@ class ImageFolderFrames(FrameSource):
         self.path = Path(folder)
         if not self.path.is_dir():
             raise FrameError(f"{self.path}: frame folder does not exist")
-        numbered = {}
+        namings: dict[tuple[str, str], dict[int, Path]] = {}
         for p in self.path.iterdir():
-            if p.suffix.lower() in IMAGE_EXTENSIONS and _FRAME_NAME.match(p.stem):
-                numbered[int(p.stem)] = p
-        if not numbered:
-            raise FrameError(f"{self.path}: no frames named like 000000.jpg or 00000001.jpg")
+            m = _FRAME_NAME.match(p.stem)
+            if p.suffix.lower() in IMAGE_EXTENSIONS and m:
+                files = namings.setdefault((m["prefix"], p.suffix.lower()), {})
+                number = int(m["number"])
+                if number in files:
+                    raise FrameError(f"{self.path}: {files[number].name} and {p.name} are both frame {number}")
+                files[number] = p
+        if not namings:
+            raise FrameError(f"{self.path}: no numbered frames (images named like 000000.jpg, 00001.png or "
+                             f"frame_12.jpg)")
+        if len(namings) > 1:
+            kinds = ", ".join(f"{prefix or ''}<number>{ext} ({len(f)} files)" for (prefix, ext), f in namings.items())
+            raise FrameError(f"{self.path}: frames named in more than one way ({kinds}); keep one naming per folder")
+        (self.prefix, _), numbered = next(iter(namings.items()))
+        widths = {len(_FRAME_NAME.match(f.stem)["number"]) for f in numbered.values()}
+        self.digits = widths.pop() if len(widths) == 1 else 0  # zero-padded to a fixed width, or not padded
         self.first = min(numbered)
         self.last = max(numbered)
-        self.digits = len(numbered[self.first].stem)
         self.extension = numbered[self.first].suffix
         self._files = numbered
 
@@ -102,7 +115,7 @@ class ImageFolderFrames(FrameSource):
     def file(self, index: int) -> Path:
         number = self.first + index
         if number not in self._files:
-            name = f"{number:0{self.digits}d}{self.extension}"
+            name = f"{self.prefix}{number:0{self.digits}d}{self.extension}"
             raise FrameError(f"{self.path / name}: frame {index} is missing from the folder "
                              f"(frames {self.first}..{self.last} expected without gaps)")
         return self._files[number]

@@ -8,6 +8,8 @@
       input_size: [96, 128]            # (width, height)
       heatmap_size: [24, 32]
       sigma: 1.5
+      aspect_ratio: 0.75               # crop width / height (BlazePose: 1.0, square)
+      enlarge: 1.25                    # box enlargement before cropping
       offsets: [-2, -1, 1, 2]          # supporting frames (delta = 2)
       global_frames: 0                 # GLPose: frames sampled across the video (0 = none)
       global_per_frame: 4              # proposals per sampled frame (every person, up to 4)
@@ -42,6 +44,7 @@ def clip_config(data: dict[str, Any]) -> ClipConfig:
     aug = AugmentConfig(**data.get("augment", {}))
     return ClipConfig(input_size=tuple(data["input_size"]), heatmap_size=tuple(data["heatmap_size"]),
                       sigma=float(data.get("sigma", 2.0)), offsets=tuple(data.get("offsets", (-2, -1, 1, 2))),
+                      aspect_ratio=float(data.get("aspect_ratio", 0.75)), enlarge=float(data.get("enlarge", 1.25)),
                       augment=aug, global_frames=int(data.get("global_frames", 0)),
                       global_per_frame=int(data.get("global_per_frame", 4)),
                       global_mode=str(data.get("global_mode", "offline")))

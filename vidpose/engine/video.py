@@ -23,11 +23,9 @@ a crop needed again is recomputed, which gives the same features).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,7 @@ import torch
 
 from vidpose.data.annotations import AnnotationError, Frame, Person, Video, load_json, save_posetrack
 from vidpose.data.clips import clip_indices, make_clip, sample_global_frames, to_tensor
-from vidpose.data.frames import FrameSource, open_frames
+from vidpose.data.frames import FrameSource
 from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.data.transforms import box_to_center_size, crop_transform, invert_transform
 from vidpose.engine.data import clip_config
@@ -52,6 +50,7 @@ class VideoBoxes:
     boxes: list[np.ndarray]
     scores: list[np.ndarray]
     tracks: list[np.ndarray] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # unusable boxes of a file, by reason
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,34 +91,56 @@ _NUMBER = re.compile(r"(\d+)\D*$")
 
 def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: float = 0.0) -> VideoBoxes:
     """Boxes for each frame of ``source`` from a detection file: a list of entries with ``bbox``
-    (x, y, w, h), optional ``score`` and ``track_id``, and the frame as ``frame_index``
-    (0-based position) or ``image_name`` (the number in the file name, as in PoseTrack). Entries
-    of frames outside the video are an error; frames without entries have no boxes."""
+    (x, y, w, h), optional ``score`` and ``track_id``, and the frame as ``frame_index`` (an
+    integer, 0-based position) or ``image_name`` (the number in the file name, as in PoseTrack).
+    Entries of frames outside the video, and a ``frame_index`` that is not an integer, are errors
+    naming the entry. Boxes that cannot be used (not 4 numbers, zero or negative size, NaN or Inf,
+    a NaN score) and boxes scored below ``min_score`` are skipped, counted by reason and reported
+    in one warning with the first JSON path of each reason; frames without entries have no
+    boxes."""
     data = load_json(path)
-    if not isinstance(data, list):
-        raise AnnotationError(path, "$", "expected a list of detections")
     n = len(source)
     first = getattr(source, "first", 0)
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list) and isinstance(data.get("images"), list):
+        data = _posetrack_boxes(path, data)  # a PoseTrack18 file: its people's boxes, frames by image order
+    if not isinstance(data, list):
+        raise AnnotationError(path, "$", "expected a list of detections (or a PoseTrack18 file)")
     boxes: list[list] = [[] for _ in range(n)]
+    skipped: dict[str, list[str]] = {}
     for i, e in enumerate(data):
+        where = f"$[{i}]"
         if not isinstance(e, dict) or "bbox" not in e:
-            raise AnnotationError(path, f"$[{i}]", "expected an object with a 'bbox'")
+            raise AnnotationError(path, where, "expected an object with a 'bbox'")
         if "frame_index" in e:
-            f = int(e["frame_index"])
+            value = e["frame_index"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise AnnotationError(path, f"{where}.frame_index", f"must be an integer frame position, got {value!r}")
+            f = int(value)
         elif "image_name" in e:
             m = _NUMBER.search(Path(str(e["image_name"])).stem)
             if not m:
-                raise AnnotationError(path, f"$[{i}].image_name", f"no frame number in {e['image_name']!r}")
+                raise AnnotationError(path, f"{where}.image_name", f"no frame number in {e['image_name']!r}")
             f = int(m.group(1)) - first
+        elif "image_id" in e:  # mmpose layout: PoseTrack18 image ids end in the 4-digit frame number
+            value = e["image_id"]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise AnnotationError(path, f"{where}.image_id", f"must be an integer image id, got {value!r}")
+            f = value % 10000 - first
         else:
-            raise AnnotationError(path, f"$[{i}]", "needs 'frame_index' or 'image_name' to place it in the video")
+            raise AnnotationError(path, where, "needs 'frame_index', 'image_name' or 'image_id' to place it in the "
+                                               "video")
         if not 0 <= f < n:
-            raise AnnotationError(path, f"$[{i}]", f"frame {f} is outside the video ({n} frames: {source.path})")
-        box = np.asarray(e["bbox"], dtype=np.float64)
-        score = float(e.get("score", 1.0))
-        if box.shape != (4,) or box[2] <= 0 or box[3] <= 0 or score < min_score:
+            raise AnnotationError(path, where, f"frame {f} is outside the video ({n} frames: {source.path})")
+        reason = _unusable_box(e)
+        if reason is None and float(e.get("score", 1.0)) < min_score:
+            reason = f"scored below --min-box-score {min_score}"
+        if reason is not None:
+            skipped.setdefault(reason, []).append(f"{where}.bbox")
             continue
-        boxes[f].append((box, score, e.get("track_id")))
+        boxes[f].append((np.asarray(e["bbox"], dtype=np.float64), float(e.get("score", 1.0)), e.get("track_id")))
+    if skipped:
+        log.warning("%s: skipped %d of %d boxes: %s", path, sum(len(v) for v in skipped.values()), len(data),
+                    "; ".join(f"{len(v)} {reason} (first at {v[0]})" for reason, v in skipped.items()))
     out = VideoBoxes([np.array([b for b, _, _ in fb]).reshape(-1, 4) for fb in boxes],
                      [np.array([s for _, s, _ in fb]) for fb in boxes])
     given = [[t for _, _, t in fb] for fb in boxes]
@@ -127,7 +148,44 @@ def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: fl
         out.tracks = [np.array(fb, dtype=int) for fb in given]
     else:
         out.tracks = link_tracks(out.boxes)
+    out.skipped = {reason: len(v) for reason, v in skipped.items()}
     return out
+
+
+def _posetrack_boxes(path: str | os.PathLike, doc: dict) -> list[dict]:
+    """The people of a PoseTrack18 file as detection entries: frame = the image's position in
+    ``images``, box and track id from the annotation."""
+    position = {}
+    for k, image in enumerate(doc["images"]):
+        if not isinstance(image, dict) or "id" not in image:
+            raise AnnotationError(path, f"$.images[{k}]", "expected an image object with an 'id'")
+        position[image["id"]] = k
+    entries = []
+    for i, a in enumerate(doc["annotations"]):
+        if not isinstance(a, dict) or "bbox" not in a:
+            continue  # people without a box (ignore entries) are not boxes to crop
+        if a.get("image_id") not in position:
+            raise AnnotationError(path, f"$.annotations[{i}].image_id", f"no image with id {a.get('image_id')!r}")
+        entry = {"bbox": a["bbox"], "score": a.get("score", 1.0), "frame_index": position[a["image_id"]]}
+        if "track_id" in a:
+            entry["track_id"] = a["track_id"]
+        entries.append(entry)
+    return entries
+
+
+def _unusable_box(entry: dict) -> str | None:
+    """Why a detection entry's box cannot be cropped, or None."""
+    box, score = entry.get("bbox"), entry.get("score", 1.0)
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+        return "not 4 numbers"
+    if not np.isfinite(np.asarray(box, dtype=np.float64)).all():
+        return "with NaN or Inf"
+    if box[2] <= 0 or box[3] <= 0:
+        return "of zero or negative size"
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
+        return "with a score that is not a finite number"
+    return None
 
 
 class VideoPredictor:
@@ -262,12 +320,17 @@ class VideoPredictor:
                 "global_valid": torch.ones(count, len(keys), dtype=torch.bool)}
 
 
-def write_predictions(path: str | os.PathLike, name: str, results: list[list], frames: int) -> Video:
+def predictions_video(name: str, results: list[list], frames: int) -> Video:
     """PoseTrack18 predictions of a video: one image per frame, one person per box."""
     video = Video(name, [])
     for f in range(frames):
         people = [Person.predicted(xy, scores, track_id=track) for xy, scores, track in results[f]]
         video.frames.append(Frame(f"{name}/{f:06d}.jpg", f, True, people))
+    return video
+
+
+def write_predictions(path: str | os.PathLike, name: str, results: list[list], frames: int) -> Video:
+    video = predictions_video(name, results, frames)
     save_posetrack(video, path)
     return video
 
@@ -277,27 +340,3 @@ def render_video(path: str | os.PathLike, source: FrameSource, video: Video, fps
     from vidpose.data.frames import write_video
 
     write_video(path, [draw_frame(source.read(f), video.frames[f], min_score=0.2) for f in range(len(source))], fps)
-
-
-def run_predict(cfg: dict[str, Any], checkpoint: str | os.PathLike, video_path: str | os.PathLike,
-                boxes_path: str | os.PathLike, out: str | os.PathLike, render: str | None = None,
-                cache: bool = True, window_boxes: str = "own", min_box_score: float = 0.2,
-                progress: bool = True, global_cache_size: int = 256) -> dict[str, Any]:
-    from vidpose.engine.tester import load_trained
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_trained(cfg, checkpoint, device)
-    source = open_frames(video_path)
-    boxes = load_video_boxes(boxes_path, source, min_box_score)
-    predictor = VideoPredictor(model, cfg, device, cache=cache, window_boxes=window_boxes,
-                               global_cache_size=global_cache_size)
-    began = time.perf_counter()
-    results = predictor.predict(source, boxes, progress)
-    seconds = time.perf_counter() - began
-    video = write_predictions(out, Path(video_path).stem, results, len(source))
-    if render:
-        render_video(render, source, video)
-    summary = {"frames": len(source), "boxes": int(sum(len(b) for b in boxes.boxes)), "seconds": round(seconds, 2),
-               **predictor.stats}
-    log.info("%s: %s", video_path, json.dumps(summary))
-    return summary

@@ -1,0 +1,208 @@
+"""Pose estimation on real video in one call: people found and tracked, then every person's pose.
+
+    import vidpose
+    video = vidpose.Pipeline()("my_video.mp4")            # a vidpose Video: frames, people, keypoints
+    vidpose.Pipeline(model="blazepose_heavy").predict("my_video.mp4", out="preds.json", render="out.mp4")
+
+The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4] [--model NAME]``:
+
+1. **People.** Without a box file, MoveNet-MultiPose (``vidpose/models/movenet.py``) finds people,
+   and the pose-guided tracker (``vidpose/engine/tracking.py``) follows them: each person's
+   keypoints in frame t give their region in frame t+1, the detector runs every ``detect_every``
+   frames or when a track is lost, and ids are kept across crossings. ``small_people`` runs the
+   detector at 768 instead of 512 (more small people found, about 3x slower). A box file
+   (``boxes``: PoseWarper/DCPose layout or PoseTrack18) replaces this step.
+2. **Poses.** The chosen model (``SHIPPED``, ``vidpose models``; the default is the real BlazePose
+   backbone) runs over every box with the sliding-window feature cache of
+   ``vidpose/engine/video.py``.
+3. **Output.** PoseTrack18 JSON with track ids, and optionally a rendered video.
+
+Everything the models need comes from ``vidpose assets fetch`` (registry packages, checksummed);
+nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidpose.data.annotations import Video
+from vidpose.data.frames import FrameSource, open_frames
+from vidpose.engine.config import load_config
+from vidpose.data.annotations import save_posetrack
+from vidpose.engine.video import VideoBoxes, VideoPredictor, load_video_boxes, predictions_video, render_video
+from vidpose.errors import VidposeError
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model vidpose ships: a config and, where the weights are not all in an asset, a
+    checkpoint under ``weights/``."""
+
+    config: str  # relative to the repository root
+    weights: str | None
+    kind: str  # "single-frame" or "temporal"
+    backbone: str
+    keypoints: str
+    note: str = ""
+
+
+SHIPPED: dict[str, ShippedModel] = {
+    "blazepose": ShippedModel("configs/real/blazepose_full.yaml", None, "single-frame", "BlazePose GHUM full (real)",
+                              "PoseTrack 17 slots", "MediaPipe's full landmark model, top-down on 256x256 crops"),
+    "blazepose_lite": ShippedModel("configs/real/blazepose_lite.yaml", None, "single-frame",
+                                   "BlazePose GHUM lite (real)", "PoseTrack 17 slots", "fastest"),
+    "blazepose_heavy": ShippedModel("configs/real/blazepose_heavy.yaml", None, "single-frame",
+                                    "BlazePose GHUM heavy (real)", "PoseTrack 17 slots", "most accurate, ~4x full's time"),
+}
+DEFAULT_MODEL = "blazepose"
+
+
+class ModelError(VidposeError, ValueError):
+    """An unknown shipped model, or one whose files are missing."""
+
+
+def shipped(name: str) -> ShippedModel:
+    if name not in SHIPPED:
+        raise ModelError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED)} (see `vidpose models`)")
+    return SHIPPED[name]
+
+
+#: settings a checkpoint fixes: the network and the crops it was trained on
+FIXED_BY_CHECKPOINT = ("model", "data.input_size", "data.heatmap_size", "data.aspect_ratio", "data.enlarge",
+                       "data.offsets")
+
+
+def _get(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def load_model(name: str | None = None, config: str | os.PathLike | dict | None = None,
+               checkpoint: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
+               device: torch.device | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A shipped model by name, or a custom ``config`` (file or dict) and/or ``checkpoint``;
+    returns (model, config). A checkpoint carries the config it was trained with: without
+    ``config`` that one is used, and a model or input setting that contradicts it is an error."""
+    from vidpose.engine.config import ConfigError, apply_overrides
+    from vidpose.engine.tester import load_trained
+    from vidpose.engine.trainer import load_checkpoint
+    from vidpose.models.registry import build_model
+
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    stored = None
+    if checkpoint is not None and config is None and name is None:
+        stored = load_checkpoint(checkpoint).get("config")
+        if not stored:
+            raise ConfigError(f"{checkpoint}: holds no config; give the one it was trained with (--config)")
+        config = stored
+    if config is None:
+        spec = shipped(name or DEFAULT_MODEL)
+        config = ROOT / spec.config
+        checkpoint = checkpoint or (ROOT / spec.weights if spec.weights else None)
+    cfg = apply_overrides(config, overrides, "the checkpoint's config") if isinstance(config, dict) \
+        else load_config(config, overrides)
+    if checkpoint is None:  # every weight comes from the backbone's asset
+        model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
+        return model.to(device).eval(), cfg
+    trained = stored or load_checkpoint(checkpoint).get("config")
+    if trained:
+        loading = ("pretrained", "pretrained_skip_head")
+        clash = [key for key in FIXED_BY_CHECKPOINT
+                 if _strip(_get(trained, key), loading) != _strip(_get(cfg, key), loading)
+                 and _get(trained, key) is not None]
+        if clash:
+            raise ConfigError(f"{checkpoint} was trained with other settings than asked for: "
+                              + "; ".join(f"{k}: trained {_get(trained, k)!r}, asked {_get(cfg, k)!r}" for k in clash)
+                              + ". Drop those overrides (the checkpoint's config is used by default)")
+    return load_trained(cfg, checkpoint, device), cfg
+
+
+def _strip(value: Any, keys: tuple[str, ...]) -> Any:
+    return {k: v for k, v in value.items() if k not in keys} if isinstance(value, dict) else value
+
+
+def track_people(source: FrameSource, detect_every: int = 10, small_people: bool = False, progress: bool = False
+                 ) -> VideoBoxes:
+    """Boxes and track ids of every person in every frame, from the detector and the tracker."""
+    from vidpose.engine.tracking import PoseTracker
+    from vidpose.models.movenet import MoveNetMultiPose
+
+    tracker = PoseTracker(MoveNetMultiPose(input_size=768 if small_people else 512), detect_every=detect_every)
+    results = tracker.run(source, progress=progress)
+    boxes = [np.array([b for _, b, _ in frame], dtype=np.float64).reshape(-1, 4) for frame in results]
+    scores = [np.array([s for _, _, s in frame], dtype=np.float64) for frame in results]
+    tracks = [np.array([t for t, _, _ in frame], dtype=int) for frame in results]
+    return VideoBoxes(boxes, scores, tracks)
+
+
+class Pipeline:
+    """People, then poses, on a video file or a folder of numbered frames (module docstring)."""
+
+    def __init__(self, model: str | None = DEFAULT_MODEL, config: str | os.PathLike | dict | None = None,
+                 checkpoint: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
+                 detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
+                 cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
+                 device: torch.device | None = None):
+        custom = config is not None or checkpoint is not None
+        self.model, self.cfg = load_model(None if custom else model, config, checkpoint, overrides, device)
+        self.name = model if not custom else Path(str(checkpoint or config)).stem
+        self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
+        self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
+                                        global_cache_size=global_cache_size)
+        self.timings: dict[str, float] = {}
+
+    def boxes(self, source: FrameSource, boxes: str | os.PathLike | None = None, progress: bool = False) -> VideoBoxes:
+        if boxes is not None:
+            return load_video_boxes(boxes, source, self.min_box_score)
+        return track_people(source, self.detect_every, self.small_people, progress)
+
+    def __call__(self, video: str | os.PathLike, boxes: str | os.PathLike | None = None,
+                 progress: bool = False) -> Video:
+        """Predictions for every frame of ``video`` (a ``Video``; ``timings`` holds the stages)."""
+        source = open_frames(video)
+        began = time.perf_counter()
+        found = self.boxes(source, boxes, progress)
+        people = time.perf_counter()
+        n_boxes = int(sum(len(b) for b in found.boxes))
+        if n_boxes == 0:
+            log.warning("%s: no person found in %d frames%s", video, len(source),
+                        "" if boxes else " (try small_people=True / --small-people for small people)")
+        results = self.predictor.predict(source, found, progress) if n_boxes else [[] for _ in range(len(source))]
+        poses = time.perf_counter()
+        self._source, self._video = source, predictions_video(Path(video).stem, results, len(source))
+        self.timings = {"frames": len(source), "boxes": n_boxes,
+                        "people_s": round(people - began, 2), "poses_s": round(poses - people, 2),
+                        "total_s": round(poses - began, 2), **self.predictor.stats}
+        return self._video
+
+    def predict(self, video: str | os.PathLike, out: str | os.PathLike | None = None,
+                render: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
+                progress: bool = True) -> dict[str, Any]:
+        """Run on ``video``, write ``out`` (PoseTrack18 JSON) and ``render`` (a video); returns the
+        per-stage timings."""
+        result = self(video, boxes, progress)
+        if out is not None:
+            save_posetrack(result, out)
+        if render is not None:
+            began = time.perf_counter()
+            render_video(render, self._source, result)
+            self.timings["render_s"] = round(time.perf_counter() - began, 2)
+        frames = max(self.timings["frames"], 1)
+        self.timings["fps"] = round(frames / max(self.timings["total_s"], 1e-9), 2)
+        log.info("%s (%s): %d frames, %d boxes; people %.1f s, poses %.1f s%s, %.2f frames/s", video, self.name,
+                 frames, self.timings["boxes"], self.timings["people_s"], self.timings["poses_s"],
+                 f", render {self.timings['render_s']:.1f} s" if render else "", self.timings["fps"])
+        return self.timings
