@@ -62,8 +62,8 @@ def test_demo_compares_two_checkpoints_end_to_end(synth_tiny, tmp_path, capsys):
     weights.mkdir()
     (weights / "manifest.json").write_text(json.dumps(entries))
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--preset", "tiny", "--data-root", str(synth_tiny), "--manifest",
-                 str(weights / "manifest.json"), "--quiet"]) == 0
+    assert main(["demo", "--synthtrack", "--out", str(out), "--preset", "tiny", "--data-root", str(synth_tiny),
+                 "--manifest", str(weights / "manifest.json"), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "single_frame" in text and "naive_temporal" in text and "recovered by the temporal model" in text
     summary = json.loads((out / "summary.json").read_text())
@@ -71,7 +71,7 @@ def test_demo_compares_two_checkpoints_end_to_end(synth_tiny, tmp_path, capsys):
     assert len(open_frames(out / "compare.mp4")) > 0
     assert (out / "recovered.png").stat().st_size > 1000
     (weights / "manifest.json").unlink()
-    assert main(["demo", "--out", str(out), "--manifest", str(weights / "manifest.json")]) == 2  # a clear error
+    assert main(["demo", "--synthtrack", "--out", str(out), "--manifest", str(weights / "manifest.json")]) == 2
 
 
 def test_synth_and_preview(tmp_path, capsys):

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from vidpose.data.annotations import Video
-from vidpose.data.frames import FrameSource, open_frames
+from vidpose.data.frames import FrameRange, FrameSource, open_frames
 from vidpose.engine.config import load_config
 from vidpose.data.annotations import save_posetrack
 from vidpose.engine.video import VideoBoxes, VideoPredictor, load_video_boxes, predictions_video, render_video
@@ -170,9 +170,12 @@ class Pipeline:
         return track_people(source, self.detect_every, self.small_people, progress)
 
     def __call__(self, video: str | os.PathLike, boxes: str | os.PathLike | None = None,
-                 progress: bool = False) -> Video:
-        """Predictions for every frame of ``video`` (a ``Video``; ``timings`` holds the stages)."""
+                 progress: bool = False, frames: tuple[int, int | None] | None = None) -> Video:
+        """Predictions for every frame of ``video`` (a ``Video``; ``timings`` holds the stages).
+        ``frames`` = (start, stop) keeps that part of the video, renumbered from 0."""
         source = open_frames(video)
+        if frames is not None:
+            source = FrameRange(source, *frames)
         began = time.perf_counter()
         found = self.boxes(source, boxes, progress)
         people = time.perf_counter()
@@ -190,10 +193,10 @@ class Pipeline:
 
     def predict(self, video: str | os.PathLike, out: str | os.PathLike | None = None,
                 render: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True, frames: tuple[int, int | None] | None = None) -> dict[str, Any]:
         """Run on ``video``, write ``out`` (PoseTrack18 JSON) and ``render`` (a video); returns the
         per-stage timings."""
-        result = self(video, boxes, progress)
+        result = self(video, boxes, progress, frames)
         if out is not None:
             save_posetrack(result, out)
         if render is not None:

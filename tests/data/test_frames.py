@@ -106,3 +106,16 @@ def test_an_empty_folder_and_a_folder_of_two_namings_are_clear_errors(tmp_path):
     cv2.imwrite(str(tmp_path / "b_1.png"), colour_frames(1)[0])
     with pytest.raises(FrameError, match="more than one way"):
         open_frames(tmp_path)
+
+
+def test_a_frame_range_renumbers_from_zero_and_refuses_an_empty_range(tmp_path):
+    from vidpose.data.frames import FrameRange
+
+    frames = colour_frames(5)
+    for i, image in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{i:06d}.png"), image)
+    part = FrameRange(open_frames(tmp_path), 1, 4)
+    assert len(part) == 3
+    np.testing.assert_array_equal(part.read(0), frames[1][..., ::-1])
+    with pytest.raises(FrameError, match="empty"):
+        FrameRange(open_frames(tmp_path), 4, 4)

@@ -196,6 +196,23 @@ class VideoFileFrames(FrameSource):
         self._container.close()
 
 
+class FrameRange(FrameSource):
+    """Frames ``start`` .. ``stop - 1`` of another source, renumbered from 0."""
+
+    def __init__(self, source: FrameSource, start: int = 0, stop: int | None = None):
+        super().__init__(cache_size=0)
+        stop = len(source) if stop is None else min(stop, len(source))
+        if not 0 <= start < stop:
+            raise FrameError(f"{source.path}: frame range {start}:{stop} is empty (the source has {len(source)} frames)")
+        self.source, self.start, self.stop, self.path = source, start, stop, source.path
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def _read(self, index: int) -> np.ndarray:
+        return self.source.read(self.start + index)
+
+
 def open_frames(path: str | os.PathLike, cache_size: int = 32) -> FrameSource:
     """A frame folder or a video file, told apart by what ``path`` is."""
     path = Path(path)
