@@ -392,3 +392,73 @@ def test_pooled_per_video_detections_give_the_evaluators_total_and_a_paired_boot
     perfect = per_video_detections(gt, gt)
     better = paired_bootstrap([perfect], per_video, resamples=200)
     assert better["delta"] > 0 and better["ci_low"] > 0 and better["ci_low"] <= better["delta"] <= better["ci_high"]
+
+
+# --- ties, frame pairing and silent inputs ------------------------------------------------------
+
+
+def _two_video_tie_case():
+    """Video "b" (listed first): one GT, a matching and a stray prediction; video "a": one GT and
+    a stray prediction. Every score is 1.0, so the ranking of each joint is decided by how poseval
+    concatenates the detections: in GT order (b, then a), person order within a frame."""
+    gt_b = make_video([[make_person(seed=1, track_id=0)]], name="000002_mpii_test")
+    gt_a = make_video([[make_person(seed=2, track_id=0)]], name="000001_mpii_test")
+    pred_b = copy.deepcopy(gt_b)
+    stray = copy.deepcopy(gt_b.frames[0].people[0])
+    stray.keypoints[:, :2] += 500.0
+    stray.track_id = 1
+    pred_b.frames[0].people.append(stray)
+    pred_a = copy.deepcopy(gt_a)
+    pred_a.frames[0].people[0].keypoints[:, :2] += 500.0
+    for v in (pred_b, pred_a):
+        for p in v.frames[0].people:
+            p.scores = np.where(p.keypoints[:, 2] > 0, 1.0, 0.0)
+    return [gt_b, gt_a], [pred_b, pred_a]
+
+
+def test_tied_scores_rank_in_poseval_concatenation_order():
+    """Derivation, per joint: detections in poseval's order are [TP (b, person 0), FP (b, person
+    1), FP (a, person 0)], all scored 1.0. numpy's argsort keeps equal keys in place here (checked
+    below), and poseval reverses it: the ranking is FP, FP, TP. With 2 GT joints: recall 0, 0,
+    0.5; precision 0, 0, 1/3; VOC AP = 0.5 x 1/3 = 16.67 for every joint. Sorting the videos by
+    name first (a, b) would rank FP, TP, FP and give 0.5 x 0.5 = 25.0."""
+    if not (np.ones(3).argsort() == np.arange(3)).all():
+        pytest.skip("this numpy's argsort reorders equal keys (a SIMD sort): poseval's ties fall otherwise too")
+    gt, pred = _two_video_tie_case()
+    assert evaluate_posetrack(gt, pred)["Total"] == pytest.approx(100 / 6, abs=1e-9)
+    assert evaluate_posetrack(gt[::-1], pred)["Total"] == pytest.approx(25.0, abs=1e-9)
+
+
+def test_frames_are_paired_by_file_name_and_differing_frames_are_an_error():
+    gt = [make_video([[make_person(seed=f, track_id=0)] for f in range(4)], name="000003_mpii_test")]
+    pred = copy.deepcopy(gt)
+    for f in pred[0].frames:
+        f.people[0].keypoints[:, :2] += np.random.default_rng(f.image_id).normal(0, 3, (17, 2))
+        f.people[0].scores = np.full(17, 0.9)
+    expected = evaluate_posetrack(gt, pred)["Total"]
+    reversed_pred = copy.deepcopy(pred)
+    reversed_pred[0].frames.reverse()
+    assert evaluate_posetrack(gt, reversed_pred)["Total"] == pytest.approx(expected)
+    other = copy.deepcopy(pred)
+    other[0].frames[1].file_name = "images/val/000009_mpii_test/000001.jpg"
+    with pytest.raises(EvaluationMismatch, match=r"frame 1 is '000009_mpii_test/000001.jpg'"):
+        evaluate_posetrack(gt, other)
+
+
+def test_silent_inputs_are_said_or_refused(caplog):
+    import logging
+
+    gt = [make_video([[make_person(seed=0, track_id=0)]], name="000004_mpii_test")]
+    pred = copy.deepcopy(gt)
+    pred[0].frames[0].people[0].scores = None
+    caplog.set_level(logging.WARNING)
+    evaluate_posetrack(gt, pred)
+    assert "have no 'scores'" in caplog.text
+    empty = [make_video([[]], name="000004_mpii_test")]
+    with pytest.raises(EvaluationMismatch, match="nothing to evaluate"):
+        evaluate_posetrack(empty, pred)
+    negative = copy.deepcopy(pred)
+    negative[0].frames[0].people[0].track_id = -3
+    negative[0].frames[0].people[0].scores = np.ones(17)
+    with pytest.raises(EvaluationMismatch, match=r"track ids must lie in 0\.\.9999, got \[-3\]"):
+        evaluate_posetrack(gt, negative)

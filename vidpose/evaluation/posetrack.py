@@ -25,6 +25,7 @@ Algorithm (shared/specs/posetrack-evaluation.md §2.2-2.6, checked against posev
 
 from __future__ import annotations
 
+import glob
 import logging
 import multiprocessing
 import os
@@ -38,7 +39,7 @@ import shapely
 
 from vidpose.data.annotations import AnnotationError, Video, annotation_files, load_json, parse_posetrack
 from vidpose.data.schema import GROUP_NAMES, JOINT_GROUPS, KEYPOINT_NAMES, POSEVAL_TO_SLOT
-from vidpose.evaluation.tables import VideoTable, table_from_document, table_from_video
+from vidpose.evaluation.tables import NO_TRACK, VideoTable, table_from_document, table_from_video
 from vidpose.errors import VidposeError
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ def read_tables(source: str | os.PathLike | Sequence[Video] | Sequence[VideoTabl
     if not isinstance(source, (str, os.PathLike)):
         return [v if isinstance(v, VideoTable) else table_from_video(v) for v in source]
     files = annotation_files(source)
+    if Path(source).is_dir():  # poseval's order: glob's (the folder's listing, unsorted); it breaks score ties
+        listed = [Path(f) for f in glob.glob(os.path.join(glob.escape(str(source)), "*.json"))]
+        files = [f for f in listed if f.is_file()] or files
     workers = min(workers, len(files) // 8)  # a pool only pays off for many files
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -120,11 +124,12 @@ def read_tables(source: str | os.PathLike | Sequence[Video] | Sequence[VideoTabl
 
 
 def _check_track_ids(t: VideoTable, kind: str) -> None:
-    if kind == "prediction" and (t.track < 0).any():
-        frame = t.file_names[t.person_frame[np.argmax(t.track < 0)]]
+    missing = t.track == NO_TRACK
+    if kind == "prediction" and missing.any():
+        frame = t.file_names[t.person_frame[np.argmax(missing)]]
         raise EvaluationMismatch(f"{t.label}: frame {frame}: a predicted person has no track_id")
-    known = t.track >= 0
-    bad = known & (t.track >= MAX_TRACK_ID)
+    known = ~missing
+    bad = known & ((t.track >= MAX_TRACK_ID) | (t.track < 0))
     if bad.any():
         f = t.person_frame[np.argmax(bad)]
         raise EvaluationMismatch(f"{t.label}: frame {t.file_names[f]}: {kind} track ids must lie in "
@@ -155,15 +160,45 @@ def pair_videos(gt: Sequence[Video] | Sequence[VideoTable],
     if extra:
         log.warning("ignoring %d prediction videos without GT: %s", len(extra), ", ".join(extra[:5]))
     pairs = []
-    for g in sorted(gt, key=lambda v: v.name):
-        p = by_name[g.name]
-        if p.num_frames != g.num_frames:
-            raise EvaluationMismatch(f"{p.label}: {p.num_frames} prediction frames but the GT "
-                                     f"{g.label} has {g.num_frames} (list every GT image, in order)")
+    for g in gt:  # in the GT's order, as poseval concatenates (ties in the ranking follow it)
+        p = align_frames(g, by_name[g.name])
         _check_track_ids(g, "GT")
         _check_track_ids(p, "prediction")
         pairs.append((g, p))
     return pairs
+
+
+def _frame_key(name: str) -> str:
+    """A frame's identity across files: the last two parts of its path (``<video>/<frame>.jpg``)."""
+    return "/".join(name.replace("\\", "/").split("/")[-2:])
+
+
+def align_frames(g: VideoTable, p: VideoTable) -> VideoTable:
+    """The prediction's frames in the GT's order, paired by file name (as PoseTrack files
+    identify their images). poseval pairs by position; vidpose does too only when the names say
+    the same. Frames listed in another order are reordered; frames that differ are an error
+    naming them."""
+    gk, pk = [_frame_key(n) for n in g.file_names], [_frame_key(n) for n in p.file_names]
+    if gk == pk:
+        return p
+    if sorted(gk) == sorted(pk) and len(set(pk)) == len(pk):
+        where = {k: i for i, k in enumerate(pk)}
+        order = np.array([where[k] for k in gk])  # new frame i = old frame order[i]
+        new_of_old = np.empty_like(order)
+        new_of_old[order] = np.arange(len(order))
+        frames = new_of_old[p.person_frame]
+        people = np.argsort(frames, kind="stable")
+        log.warning("%s: frames listed in another order than the GT's %s; paired by file name", p.label, g.label)
+        return VideoTable(p.name, p.source, [p.file_names[i] for i in order], p.labeled[order],
+                          [p.regions[i] for i in order], frames[people], p.keypoints[people], p.scores[people],
+                          p.has_scores[people], p.track[people], p.head[people])
+    if p.num_frames != g.num_frames:
+        raise EvaluationMismatch(f"{p.label}: {p.num_frames} prediction frames but the GT "
+                                 f"{g.label} has {g.num_frames} (list every GT image, in order)")
+    differ = [i for i, (a, b) in enumerate(zip(gk, pk)) if a != b]
+    raise EvaluationMismatch(f"{p.label}: its frames are not the GT's ({g.label}): "
+                             + ", ".join(f"frame {i} is {pk[i]!r}, the GT's is {gk[i]!r}" for i in differ[:3])
+                             + (f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""))
 
 
 def _joints(keypoints: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -417,7 +452,15 @@ def evaluate_posetrack(gt: str | os.PathLike | Sequence[Video], pred: str | os.P
     if mode not in MODES:
         raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {MODES}")
     pairs = pair_videos(read_tables(gt, False, workers), read_tables(pred, True, workers))
+    unscored = sum(int((~p.has_scores).sum()) for _, p in pairs)
+    if unscored:
+        total = sum(len(p.has_scores) for _, p in pairs)
+        log.warning("%d of %d predicted people have no 'scores': their joints are ranked at %s, all tied, as poseval "
+                    "does; AP then depends on how ties fall (write per-joint scores)", unscored, total, MIN_SCORE)
     fa = collect_frames(pairs, mode)
+    if len(fa.gt_frame) == 0:
+        raise EvaluationMismatch(f"nothing to evaluate: the GT ({len(pairs)} videos) has no annotated person in any "
+                                 + ("labeled " if mode == "posetrack21" else "") + "frame")
     m = match_frames(fa)
     scores, tps, n_gt = detections_per_joint(fa, m)
     ap = np.zeros(NUM_JOINTS)

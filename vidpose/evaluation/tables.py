@@ -20,10 +20,13 @@ from vidpose.data.annotations import AnnotationError, Video, _optional_rows, _Re
 from vidpose.data.schema import NUM_KEYPOINTS
 
 
+NO_TRACK = np.iinfo(np.int64).min  # a person without a track id (any negative id is an id, and invalid)
+
+
 @dataclass
 class VideoTable:
     """One video's frames and people. People are sorted by frame, keeping file order within
-    a frame. ``track`` is -1 where a person has no track id; ``head`` is NaN where a person has
+    a frame. ``track`` is ``NO_TRACK`` where a person has no track id; ``head`` is NaN where a person has
     no head box; ``has_scores`` is False where a person has no per-joint scores."""
 
     name: str
@@ -70,7 +73,7 @@ def table_from_video(video: Video) -> VideoTable:
         keypoints=keypoints,
         scores=scores,
         has_scores=has_scores,
-        track=np.array([-1 if p.track_id is None else p.track_id for _, p in people], dtype=np.int64),
+        track=np.array([NO_TRACK if p.track_id is None else p.track_id for _, p in people], dtype=np.int64),
         head=head,
     )
 
@@ -163,6 +166,6 @@ def table_from_document(data: Any, file: str | os.PathLike | None, name: str) ->
         keypoints=keypoints[order],
         scores=scores[order],
         has_scores=sc[0][order],
-        track=np.array([-1 if t is None else t for t in tracks], dtype=np.int64)[order],
+        track=np.array([NO_TRACK if t is None else t for t in tracks], dtype=np.int64)[order],
         head=head[order],
     )
