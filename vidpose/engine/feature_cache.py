@@ -11,8 +11,8 @@ set of augmented training clips are computed once and stored on disk:
   ``copies`` epochs, and the same set again after);
 - every tensor the head reads is stored as a float16 (or float32) ``numpy`` memmap, one file
   per key: the frame features, GLPose's ``global_features`` (the backbone on each global
-  proposal), the targets (``heatmaps``, ``target_weight``, ``clip_heatmaps``, ``clip_weight``)
-  and ``global_valid``;
+  proposal), the targets (``heatmaps``, ``target_weight``, and the model's ``cached_targets``:
+  SDTC's ``clip_heatmaps`` and ``clip_weight``) and ``global_valid``;
 - ``meta.json`` records what was cached (backbone weights digest, data config, model feature
   keys, copies) and how far the build got, so an interrupted build resumes and a cache of
   another backbone or data config is never reused.
@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 
 log = logging.getLogger(__name__)
 FORMAT = "vidpose-feature-cache-v1"
-TARGETS = ("heatmaps", "target_weight", "clip_heatmaps", "clip_weight")
+TARGETS = ("heatmaps", "target_weight")  # plus a model's ``cached_targets`` (SDTC: every clip frame's targets)
 
 
 def needs_frames(cfg_model: dict[str, Any]) -> bool:
@@ -59,7 +59,7 @@ def backbone_digest(model: nn.Module) -> str:
 def cache_identity(model: nn.Module, data_cfg: dict[str, Any], copies: int, dtype: str) -> dict[str, Any]:
     data = {k: v for k, v in data_cfg.items() if k not in ("workers",)}
     return {"format": FORMAT, "backbone": backbone_digest(model), "data": data, "copies": copies, "dtype": dtype,
-            "model_kind": type(model).__name__}
+            "model_kind": type(model).__name__, "targets": list(TARGETS + tuple(getattr(model, "cached_targets", ())))}
 
 
 def cache_folder(root: str | os.PathLike, identity: dict[str, Any]) -> Path:
@@ -126,8 +126,9 @@ def build_cache(model: nn.Module, dataset: Dataset, folder: str | os.PathLike, i
             for batch in loader:
                 with torch.no_grad():
                     feats = _frame_outputs(model, batch, device)
+                wanted = TARGETS + tuple(getattr(model, "cached_targets", ()))
                 items = {**{f"feature.{k}": v for k, v in feats.items()},
-                         **{k: batch[k] for k in TARGETS if k in batch}}
+                         **{k: batch[k] for k in wanted if k in batch}}
                 if "global_valid" in batch:
                     items["global_valid"] = batch["global_valid"]
                 for key, value in items.items():

@@ -266,6 +266,7 @@ class SDTC(nn.Module):
     """SDTC around a ViT backbone that exposes its patch tokens (``encode``)."""
 
     trainable_in_backbone: tuple[str, ...] = ()
+    cached_targets = ("clip_heatmaps", "clip_weight")  # the pose reconstruction reads every clip frame's targets
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  dim: int | None = None, heads: int = 4, layers: tuple[str, ...] = ("joint", "divided"),
