@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import make_person, make_video
 from vidpose.cli import main
 from vidpose.data.annotations import save_videos
@@ -84,3 +86,50 @@ def test_synth_and_preview(tmp_path, capsys):
     assert main(["synth", "preview", str(out), "--out", str(tmp_path / "sheet.png"), "--rows", "1"]) == 0
     assert (tmp_path / "sheet.png").stat().st_size > 1000
     assert main(["eval", "--gt", str(out / "annotations" / "val"), "--pred", str(out / "annotations" / "val")]) == 0
+
+
+def test_bad_options_are_one_line_errors_that_create_nothing(tmp_path, capsys, synth_tiny):
+    """vidpose synth / eval / train with bad values: exit 2, a message naming the option, no folder."""
+    from vidpose.cli import main
+
+    for argv, pattern in [
+        (["synth", "--out", str(tmp_path / "s1"), "--preset", "tiny", "--videos", "-2"], "--videos must lie in"),
+        (["synth", "--out", str(tmp_path / "s2"), "--preset", "tiny", "--videos", "0"], "--videos must lie in"),
+        (["synth", "--out", str(tmp_path / "s3"), "--preset", "tiny", "--degrade-rate", "5"], "--degrade-rate"),
+        (["eval", "--gt", str(synth_tiny / "annotations" / "val"), "--pred", str(synth_tiny / "annotations" / "val"),
+          "--json", str(tmp_path)], "is a folder"),
+        (["train", "configs/synthtrack/single_frame_hrnet_tiny.yaml", "train.max_steps=abc",
+          f"data.root={synth_tiny}", "--out", str(tmp_path / "run")], "train.max_steps"),
+        (["train", "configs/synthtrack/single_frame_hrnet_tiny.yaml", "train.batch_size=0",
+          f"data.root={synth_tiny}", "--out", str(tmp_path / "run")], "train.batch_size"),
+        (["synth", "preview", str(synth_tiny), "--out", str(tmp_path / "sheet")], "extension"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and pattern in err and "Traceback" not in err, (argv, err)
+    assert not any((tmp_path / n).exists() for n in ("s1", "s2", "s3", "run"))
+
+
+def test_synth_never_mixes_datasets_and_never_deletes_a_foreign_folder(tmp_path, capsys):
+    from vidpose.cli import main
+
+    out = tmp_path / "st"
+    assert main(["synth", "--out", str(out), "--preset", "tiny", "--splits", "val", "--quiet"]) == 0
+    assert main(["synth", "--out", str(out), "--preset", "tiny", "--splits", "val", "--quiet"]) == 2
+    assert "--replace" in capsys.readouterr().err
+    (out / "annotations" / "val" / "stale.json").write_text("{}")
+    assert main(["synth", "--out", str(out), "--preset", "tiny", "--splits", "val", "--quiet", "--replace"]) == 0
+    assert not (out / "annotations" / "val" / "stale.json").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"x")
+    assert main(["synth", "--out", str(mine), "--preset", "tiny", "--replace", "--quiet"]) == 2
+    assert (mine / "holiday.jpg").exists()
+
+
+def test_a_typo_in_data_root_generates_nothing(tmp_path):
+    from vidpose.engine.data import ensure_dataset
+
+    with pytest.raises(FileNotFoundError, match="vidpose synth --out"):
+        ensure_dataset({"root": str(tmp_path / "data" / "synthtrak"), "synth_preset": "tiny"})
+    assert not (tmp_path / "data").exists()

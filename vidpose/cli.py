@@ -81,7 +81,11 @@ def _guess_root(path: Path) -> Path:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from vidpose.engine.config import ConfigError
     from vidpose.evaluation import evaluate_posetrack, format_table
+
+    if args.json and Path(args.json).is_dir():
+        raise ConfigError(f"--json {args.json}: is a folder; give a file name (for example results.json)")
 
     result = evaluate_posetrack(args.gt, args.pred, mode=args.mode, mota=args.mota, workers=args.workers)
     print(f"{result['num_videos']} videos, {result['num_frames']} evaluated frames, "
@@ -94,8 +98,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"MOTP {m['MOTP']:.2f}  precision {m['precision']:.2f}  recall {m['recall']:.2f}  "
               f"switches {m['switches']}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        from vidpose.data.annotations import write_json_atomic
+
+        write_json_atomic(result, args.json)
         print(f"wrote {args.json}")
     return 0
 
@@ -110,7 +115,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     cfg = SynthConfig(preset=args.preset, seed=args.seed, videos=args.videos, frames=args.frames,
                       splits=tuple(args.splits or SPLITS), width=args.width, height=args.height,
                       degrade_rate=args.degrade_rate, workers=args.workers)
-    stats = generate(args.out, cfg, progress=not args.quiet)
+    stats = generate(args.out, cfg, progress=not args.quiet, replace_existing=args.replace)
     for split, s in stats["splits"].items():
         print(f"{split:<9} {s['videos']:3d} videos  {s['frames']:5d} frames  {s['labeled_frames']:5d} labeled  "
               f"{s['people']:5d} people  degraded labeled frames {100 * s['degraded_labeled_frame_rate']:.0f}%  "
@@ -165,6 +170,10 @@ def _cmd_test(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from vidpose.engine.config import ConfigError
     from vidpose.pipeline import Pipeline
+
+    for option, value in (("--out", args.out), ("--render", args.render)):
+        if value and Path(value).is_dir():
+            raise ConfigError(f"{option} {value}: is a folder; give a file name")
 
     pipeline = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
                         small_people=args.small_people, min_box_score=args.min_box_score, cache=not args.no_cache,
@@ -421,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=288)
     p.add_argument("--degrade-rate", type=float, default=0.3, help="chance that a frame is degraded")
     p.add_argument("--workers", type=int, default=0, help="processes (default 0 = all cores)")
+    p.add_argument("--replace", action="store_true",
+                   help="--out holds an older SynthTrack: delete it whole first (a non-empty folder is refused "
+                        "otherwise; a folder that is not a SynthTrack is never deleted)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_synth, synth_command=None)
     ssub = p.add_subparsers(dest="synth_command", metavar="ACTION")

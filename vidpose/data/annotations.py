@@ -678,11 +678,17 @@ def to_posetrack17_dict(video: Video) -> dict:
 def write_json_atomic(data: Any, path: str | os.PathLike) -> None:
     """Write JSON to a temporary file beside ``path``, then rename: never a half-written file."""
     path = Path(path)
+    if path.is_dir():
+        raise AnnotationError(path, "$", "is a folder; give a file name to write (for example preds.json)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def save_posetrack(video: Video, path: str | os.PathLike, fmt: str = "posetrack18") -> None:

@@ -54,7 +54,18 @@ def draw_frame(image: np.ndarray, frame: Frame, min_score: float = 0.0, thicknes
     return out
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
 def save_rgb(path: str, image: np.ndarray) -> None:
-    """Write an RGB image (PNG/JPEG by extension)."""
+    """Write an RGB image; the format comes from the extension (.png, .jpg, ...)."""
+    from pathlib import Path
+
+    from vidpose.data.frames import FrameError
+
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        raise FrameError(f"{path}: an image file needs an extension that names its format "
+                         f"({', '.join(IMAGE_SUFFIXES)})")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise IOError(f"{path}: could not write image")
+        raise FrameError(f"{path}: could not write image")

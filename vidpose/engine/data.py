@@ -76,9 +76,14 @@ def ensure_dataset(data: dict[str, Any]) -> Path:
         check_synthtrack_version(root)
         return root
     preset = data.get("synth_preset")
-    if not preset:
-        raise FileNotFoundError(f"{root}: no annotations/ folder (set data.root to a PoseTrack or SynthTrack "
-                                "folder, or data.synth_preset to generate SynthTrack there)")
+    default = Path("data/synthtrack") / str(preset)
+    if not preset or root.resolve() != default.resolve():
+        # SynthTrack is generated on its own only into its default folder: a typo in data.root, or a
+        # folder of the user's without annotations/, must not receive 100 MB of synthetic data
+        how = f"generate SynthTrack there with `vidpose synth --out {root} --preset {preset}`" if preset else \
+            "set data.root to a PoseTrack or SynthTrack folder"
+        raise FileNotFoundError(f"{root}: no annotations/ folder; {how}"
+                                + (f" (data.synth_preset generates only into {default})" if preset else ""))
     from vidpose.synth.dataset import SynthConfig, generate
 
     log.info("generating SynthTrack %s in %s", preset, root)
