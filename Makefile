@@ -10,9 +10,8 @@ STAMP   = $(VENV)/.installed
 # ablation of the papers' tables that `vidpose bench --list` holds (1 seed each)
 BENCH_METHODS ?= single_frame single_frame_resnet single_frame_vit naive_temporal naive_temporal_vit tdmi tdmi_st sdtc \
   jmpose glpose tdmi_no_rdm tdmi_no_mi sdtc_mlsme_add sdtc_mlsme_concat sdtc_plain_motion sdtc_patch_only \
-  sdtc_mask25 sdtc_mask75 sdtc_flow_add sdtc_flow_concat jmpose_no_cjl jmpose_no_jmml jmpose_no_io jmpose_l1 \
-  jmpose_l2 jmpose_flow jmpose_flow_no_io glpose_local_only glpose_global_only glpose_no_enhancement \
-  glpose_global8 glpose_top1
+  sdtc_mask25 sdtc_mask75 sdtc_flow_add sdtc_flow_concat jmpose_no_cjl jmpose_no_jmml jmpose_no_io \
+  glpose_local_only glpose_global_only glpose_no_enhancement
 
 setup: $(STAMP)
 

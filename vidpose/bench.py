@@ -90,12 +90,6 @@ METHODS: dict[str, BenchMethod] = {
                                   note="no mutual learning (concatenate)"),
     "jmpose_no_io": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0",), init="single_frame",
                                 note="no orthogonality loss"),
-    "jmpose_l1": BenchMethod(C + "jmpose_tiny.yaml", ("model.blocks=1",), init="single_frame", note="L = 1"),
-    "jmpose_l2": BenchMethod(C + "jmpose_tiny.yaml", ("model.blocks=2",), init="single_frame", note="L = 2"),
-    "jmpose_flow": BenchMethod(C + "jmpose_tiny.yaml", ("model.motion=flow",), init="single_frame",
-                               note="DIS optical flow instead of learned motion"),
-    "jmpose_flow_no_io": BenchMethod(C + "jmpose_tiny.yaml", ("model.motion=flow", "model.io_weight=0"),
-                                     init="single_frame", note="DIS optical flow, no orthogonality loss"),
     "glpose": BenchMethod(C + "glpose_tiny.yaml", init="single_frame"),
     "glpose_local_only": BenchMethod(C + "glpose_tiny.yaml", ("model.use_global=false", "data.global_frames=0"),
                                      init="single_frame", note="local context only"),
@@ -103,9 +97,6 @@ METHODS: dict[str, BenchMethod] = {
                                       note="global context only (the local frames are still read, unused)"),
     "glpose_no_enhancement": BenchMethod(C + "glpose_tiny.yaml", ("model.enhancement=false",), init="single_frame",
                                          note="no feature enhancement module"),
-    "glpose_global8": BenchMethod(C + "glpose_tiny.yaml", ("data.global_frames=8", "model.top_k=4"),
-                                  init="single_frame", note="8 global frames, top-4"),
-    "glpose_top1": BenchMethod(C + "glpose_tiny.yaml", ("model.top_k=1",), init="single_frame", note="top-1"),
 }
 
 #: the methods as published (at least 3 seeds each) and the naive baseline; ablations get 1 by default
