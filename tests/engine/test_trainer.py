@@ -125,6 +125,19 @@ def test_tester_writes_poseval_files_and_scores_them(synth_tiny, tmp_path):
         run_test(other, summary["checkpoint"], tmp_path / "run", split="val", progress=False)
 
 
+def test_learning_curve_scores_val_every_n_epochs_like_the_tester(synth_tiny, tmp_path):
+    """train.curve_every_epochs: one val record per N epochs in metrics.jsonl; the last one is
+    the AP that testing the final checkpoint gives."""
+    cfg = tiny_config(synth_tiny, epochs=2, curve_every_epochs=1)
+    summary = train(cfg, tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    curve = [r for r in records if "val_AP" in r]
+    assert [(r["epoch"], r["split"]) for r in curve] == [(1, "val"), (2, "val")]
+    assert curve[-1]["step"] == summary["steps"]
+    tested = run_test(cfg, summary["checkpoint"], tmp_path / "test", split="val", progress=False)
+    assert curve[-1]["val_AP"]["Total"] == pytest.approx(tested["Total"], abs=0.005)
+
+
 def test_config_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"train": {"lr": 0.1, "epochs": 2}, "model": {"backbone": {"size": "tiny"}}}))

@@ -82,11 +82,23 @@ def run_test(cfg: dict[str, Any], checkpoint: str | os.PathLike, out_dir: str | 
              boxes: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Predict ``split`` (default ``data.val_split``) and evaluate. Writes ``predictions/<split>/``
     and ``results_<split>.json`` under ``out_dir``; returns the evaluator's result."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_trained(cfg, checkpoint, device)
+    result = test_model(cfg, model, device, out_dir, split=split, boxes=boxes, progress=progress)
+    result["checkpoint"] = str(checkpoint)
+    split = result["split"]
+    (Path(out_dir) / f"results_{split}.json").write_text(json.dumps(result, indent=2))
+    log.info("%s %s (%s boxes):\n%s", cfg["model"]["name"], split, result["boxes"], format_table(result))
+    return result
+
+
+def test_model(cfg: dict[str, Any], model: torch.nn.Module, device: torch.device, out_dir: str | os.PathLike,
+               split: str | None = None, boxes: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Predict ``split`` with a model in memory, write ``predictions/<split>/`` under ``out_dir``
+    and return the evaluator's result (used by run_test and by training's learning curves)."""
     tcfg = cfg.get("test", {})
     split = split or cfg["data"].get("val_split", "val")
     boxes = boxes or tcfg.get("boxes", "gt")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_trained(cfg, checkpoint, device)
     detections = None
     if boxes != "gt":
         detections = load_detections(boxes)
@@ -107,10 +119,7 @@ def run_test(cfg: dict[str, Any], checkpoint: str | os.PathLike, out_dir: str | 
     gt_dir = Path(dataset.image_root) / "annotations" / split
     result = evaluate_posetrack(gt_dir, pred_dir)
     result["boxes"] = boxes
-    result["checkpoint"] = str(checkpoint)
     result["split"] = split
     result["people"] = len(items)
     result["seconds"] = round(seconds, 2)
-    (out / f"results_{split}.json").write_text(json.dumps(result, indent=2))
-    log.info("%s %s (%s boxes):\n%s", cfg["model"]["name"], split, boxes, format_table(result))
     return result

@@ -368,6 +368,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     max_steps = tcfg.get("max_steps")
     max_minutes = tcfg.get("max_minutes")
     stop_at = tcfg.get("stop_at_step")
+    curve_every = int(tcfg.get("curve_every_epochs") or 0)  # val AP every N epochs: the learning curve
     began = time.perf_counter()
     last_loss = float("nan")
     stopped_early = False
@@ -460,6 +461,9 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                 checkpoint(epoch + 1 if finished_epoch else epoch, 0 if finished_epoch else in_epoch)
                 break
             checkpoint(epoch + 1, 0)
+            if curve_every and rank == 0 and ((epoch + 1) % curve_every == 0 or epoch + 1 == epochs):
+                learning_curve_point(cfg, raw_model, device, out, epoch + 1, step, metrics, progress)
+                model.train()
     except RuntimeError:
         if not interrupted["flag"]:  # a DataLoader worker stopped by the same Ctrl-C ends up here
             raise
@@ -477,6 +481,22 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             writer.close()
     return {"steps": step, "minutes": minutes, "loss": last_loss, "checkpoint": str(out / "model.pt"),
             "stopped_early": stopped_early, "params_m": sum(p.numel() for p in raw_model.parameters()) / 1e6}
+
+
+def learning_curve_point(cfg: dict[str, Any], model: nn.Module, device: torch.device, out: Path, epoch: int,
+                         step: int, metrics, progress: bool) -> None:
+    """Score the model on ``data.val_split`` with the test settings and append one learning-curve
+    record ``{"epoch", "step", "split", "val_AP": {...}}`` to metrics.jsonl."""
+    from vidpose.engine.tester import test_model
+
+    model.eval()
+    result = test_model(cfg, model, device, out / "curve", progress=False)
+    groups = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
+    record = {"step": step, "epoch": epoch, "split": result["split"],
+              "val_AP": {g: round(float(result[g]), 2) for g in groups}}
+    metrics.write(json.dumps(record) + "\n")
+    metrics.flush()
+    log.info("epoch %d (step %d): %s AP %.1f", epoch, step, result["split"], result["Total"])
 
 
 def _collate(items: list[dict]) -> dict:
