@@ -107,6 +107,9 @@ def main() -> None:
         "official_poseval_note": "timed" if poseval_s is not None else "not installed here; not timed",
         "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
         "command": "python benchmarks/eval_speed.py " + " ".join(sys.argv[1:]),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "repeats": args.repeats,
+        "note": "time it on a quiet machine: any other job on the cores shows up directly",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")

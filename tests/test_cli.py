@@ -110,6 +110,22 @@ def test_bad_options_are_one_line_errors_that_create_nothing(tmp_path, capsys, s
     assert not any((tmp_path / n).exists() for n in ("s1", "s2", "s3", "run"))
 
 
+def test_overrides_and_verbose_are_accepted_anywhere_on_the_line():
+    """`vidpose train CFG --out R key=value -v`: the override after an option and -v after the
+    command reach the command (argparse alone rejects both)."""
+    from vidpose.cli import build_parser, parse_args
+
+    parser = build_parser()
+    args = parse_args(parser, ["train", "c.yaml", "a.b=1", "--out", "r", "train.lr=2", "-v"])
+    assert args.overrides == ["a.b=1", "train.lr=2"] and args.out == "r" and args.verbose
+    args = parse_args(parser, ["-v", "predict", "v.mp4", "--out", "p.json", "test.flip=true"])
+    assert args.overrides == ["test.flip=true"] and args.verbose
+    with pytest.raises(SystemExit):  # a command without overrides still rejects them
+        parse_args(parser, ["eval", "--gt", "g", "--pred", "p", "x=1"])
+    with pytest.raises(SystemExit):
+        parse_args(parser, ["train", "c.yaml", "--bogus"])
+
+
 def test_synth_never_mixes_datasets_and_never_deletes_a_foreign_folder(tmp_path, capsys):
     from vidpose.cli import main
 

@@ -294,7 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="PoseTrack AP (and MOTA) with the official poseval semantics",
                        description="Score predictions against GT exactly as poseval does. GT and PRED are each a "
-                                   "folder of per-video files (matched by file name) or one file.")
+                                   "folder of per-video files (matched by file name) or one file. Within a video, "
+                                   "frames are paired by image file name (<video>/<frame>.jpg): a prediction file "
+                                   "may list them in another order; frames missing on one side are an error that "
+                                   "names them. A predicted person needs per-joint 'scores' to be ranked: without "
+                                   "them its joints get poseval's score -9999, all tied (a warning says how many), "
+                                   "so AP depends on how ties fall. Only frames with GT people are evaluated (posetrack21: labeled "
+                                   "frames with GT people).",
+                       epilog="Ties in the ranking are broken as poseval does: by GT file order (a folder in "
+                              "glob's listing order) and numpy's argsort; see docs/evaluation.md.")
     p.add_argument("--gt", required=True, help="GT file or folder")
     p.add_argument("--pred", required=True, help="prediction file or folder")
     p.add_argument("--mode", choices=["posetrack18", "posetrack21"], default="posetrack18",
@@ -447,9 +455,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse with ``-v``/``--verbose`` and ``key=value`` overrides accepted anywhere on the line
+    (``vidpose train CFG --out R train.lr=1e-3 -v``), not only where argparse expects them."""
+    verbose = [a for a in argv if a in ("-v", "--verbose")]
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    args, extra = parser.parse_known_args(argv)
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    if overrides and hasattr(args, "overrides"):
+        args.overrides = list(args.overrides or []) + overrides
+        extra = [a for a in extra if a not in overrides]
+    if extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    args.verbose = bool(verbose) or args.verbose
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     from vidpose.errors import TrainingInterrupted, VidposeError

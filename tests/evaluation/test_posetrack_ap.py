@@ -339,10 +339,21 @@ def test_fast_reader_and_careful_reader_agree(tmp_path):
         for key in ("person_frame", "keypoints", "scores", "has_scores", "track", "labeled"):
             np.testing.assert_array_equal(getattr(fast, key), getattr(careful, key))
         np.testing.assert_array_equal(fast.head, careful.head)  # NaN where absent, on both
+    for file in sorted((tmp_path / "gt").glob("*.json")):  # ignore regions, on every frame with people
+        fast = table_from_document(json.loads(file.read_text()), file, file.stem)
+        careful = table_from_video(load_posetrack(file)[0][0])
+        with_people = np.unique(careful.person_frame)
+        assert any(len(careful.regions[f]) for f in with_people)
+        for f in with_people:
+            assert len(fast.regions[f]) == len(careful.regions[f])
+            for a, b in zip(fast.regions[f], careful.regions[f]):
+                np.testing.assert_array_equal(a, b)
     assert len(read_tables(tmp_path / "gt", predictions=False)) == 3
     from_files = evaluate_posetrack(tmp_path / "gt", tmp_path / "pred", mota=True)
     from_objects = evaluate_posetrack(gts, preds, mota=True)
     assert from_files == from_objects
+    # AP alone reads only the predictions of the frames the GT evaluates: the same result
+    assert evaluate_posetrack(tmp_path / "gt", tmp_path / "pred") == evaluate_posetrack(gts, preds)
     assert 0 < from_files["Total"] < 100
 
 

@@ -260,7 +260,7 @@ def _slot_table(reader: _Reader, data: dict) -> list[int | None]:
     for i, name in enumerate(names):
         # poseval calls head_bottom "neck" in PoseTrack17; accept both spellings.
         name = "head_bottom" if name == "neck" else name
-        if name not in KEYPOINT_INDEX:
+        if not isinstance(name, str) or name not in KEYPOINT_INDEX:
             raise reader.fail(f"$.categories[0].keypoints[{i}]", f"unknown keypoint name {name!r}")
         table.append(KEYPOINT_INDEX[name])
     return table
@@ -325,6 +325,8 @@ def _person_pt18(reader: _Reader, ann: dict, where: str, table: list[int | None]
 def _optional_rows(values: list, length: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Stack optional fixed-length number lists: (present mask, rows). None if any entry is not
     None, an empty list, or a list of ``length`` finite numbers."""
+    if not all(v is None or isinstance(v, list) for v in values):
+        return None
     present = np.array([v is not None and len(v) > 0 for v in values], dtype=bool)
     rows = [v for v, p in zip(values, present) if p]
     if not rows:

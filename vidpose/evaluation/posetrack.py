@@ -39,7 +39,7 @@ import shapely
 
 from vidpose.data.annotations import AnnotationError, Video, annotation_files, load_json, parse_posetrack
 from vidpose.data.schema import GROUP_NAMES, JOINT_GROUPS, KEYPOINT_NAMES, POSEVAL_TO_SLOT
-from vidpose.evaluation.tables import NO_TRACK, VideoTable, table_from_document, table_from_video
+from vidpose.evaluation.tables import NO_TRACK, VideoTable, frame_key, table_from_document, table_from_video
 from vidpose.errors import VidposeError
 
 log = logging.getLogger(__name__)
@@ -87,23 +87,32 @@ def _check_prediction_document(data: Any, file: Path) -> None:
         if "categories" not in data:
             raise EvaluationMismatch(f"{file}: prediction file has no 'categories' (poseval needs the person "
                                      "category and its keypoint names)")
-        for i, ann in enumerate(data.get("annotations", [])):
+        annotations = data.get("annotations", [])
+        for i, ann in enumerate(annotations if isinstance(annotations, list) else []):  # the reader names the rest
             if isinstance(ann, dict) and "track_id" not in ann:
                 raise EvaluationMismatch(f"{file}: $.annotations[{i}] has no 'track_id' (poseval requires one "
                                          "per person, unique within the frame)")
 
 
-def _read_file(file: Path, predictions: bool) -> list[VideoTable]:
+def _read_file(file: Path, predictions: bool, keep: dict[str, set[str]] | None = None) -> list[VideoTable]:
     data = load_json(file)
     if predictions:
         _check_prediction_document(data, file)
-    fast = table_from_document(data, file, file.stem)
+    fast = table_from_document(data, file, file.stem, None if keep is None else keep.get(file.stem, set()))
     return [fast] if fast is not None else [table_from_video(v) for v in parse_posetrack(data, file)]
 
 
+def evaluated_frames(tables: Sequence[VideoTable]) -> dict[str, set[str]]:
+    """Per GT video, the keys of the frames that can be evaluated (those with a GT person)."""
+    return {t.name: {frame_key(t.file_names[f]) for f in np.unique(t.person_frame)} for t in tables}
+
+
 def read_tables(source: str | os.PathLike | Sequence[Video] | Sequence[VideoTable], predictions: bool,
-                workers: int = 1) -> list[VideoTable]:
+                workers: int = 1, keep: dict[str, set[str]] | None = None) -> list[VideoTable]:
     """Tables from a folder of per-video files, one file, or already-loaded ``Video``s.
+
+    ``keep`` (video name -> frame keys, ``evaluated_frames`` of the GT): a regular per-video file
+    then converts only the people of those frames (``table_from_document``); a speed-up only.
 
     ``workers > 1`` reads files in forked processes (JSON parsing dominates the run time). Only
     the CLI does that by default: forking a process that already runs threads (a training job
@@ -118,9 +127,10 @@ def read_tables(source: str | os.PathLike | Sequence[Video] | Sequence[VideoTabl
     workers = min(workers, len(files) // 8)  # a pool only pays off for many files
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            chunks = pool.map(_read_file, files, [predictions] * len(files), chunksize=max(1, len(files) // (4 * workers)))
+            chunks = pool.map(_read_file, files, [predictions] * len(files), [keep] * len(files),
+                              chunksize=max(1, len(files) // (4 * workers)))
             return [t for chunk in chunks for t in chunk]
-    return [t for file in files for t in _read_file(file, predictions)]
+    return [t for file in files for t in _read_file(file, predictions, keep)]
 
 
 def _check_track_ids(t: VideoTable, kind: str) -> None:
@@ -168,17 +178,12 @@ def pair_videos(gt: Sequence[Video] | Sequence[VideoTable],
     return pairs
 
 
-def _frame_key(name: str) -> str:
-    """A frame's identity across files: the last two parts of its path (``<video>/<frame>.jpg``)."""
-    return "/".join(name.replace("\\", "/").split("/")[-2:])
-
-
 def align_frames(g: VideoTable, p: VideoTable) -> VideoTable:
     """The prediction's frames in the GT's order, paired by file name (as PoseTrack files
     identify their images). poseval pairs by position; vidpose does too only when the names say
     the same. Frames listed in another order are reordered; frames that differ are an error
     naming them."""
-    gk, pk = [_frame_key(n) for n in g.file_names], [_frame_key(n) for n in p.file_names]
+    gk, pk = [frame_key(n) for n in g.file_names], [frame_key(n) for n in p.file_names]
     if gk == pk:
         return p
     if sorted(gk) == sorted(pk) and len(set(pk)) == len(pk):
@@ -451,7 +456,9 @@ def evaluate_posetrack(gt: str | os.PathLike | Sequence[Video], pred: str | os.P
     """
     if mode not in MODES:
         raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {MODES}")
-    pairs = pair_videos(read_tables(gt, False, workers), read_tables(pred, True, workers))
+    gt_tables = read_tables(gt, False, workers)
+    # predictions on frames the GT does not evaluate are skipped, unread, for AP (MOTA reads all)
+    pairs = pair_videos(gt_tables, read_tables(pred, True, workers, keep=None if mota else evaluated_frames(gt_tables)))
     unscored = sum(int((~p.has_scores).sum()) for _, p in pairs)
     if unscored:
         total = sum(len(p.has_scores) for _, p in pairs)

@@ -78,6 +78,11 @@ def table_from_video(video: Video) -> VideoTable:
     )
 
 
+def frame_key(name: str) -> str:
+    """A frame's identity across files: the last two parts of its path (``<video>/<frame>.jpg``)."""
+    return "/".join(name.replace("\\", "/").split("/")[-2:])
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -102,9 +107,15 @@ def _fast_polygons(image: dict) -> list[np.ndarray] | None:
     return polygons
 
 
-def table_from_document(data: Any, file: str | os.PathLike | None, name: str) -> VideoTable | None:
+def table_from_document(data: Any, file: str | os.PathLike | None, name: str,
+                        keep_frames: set[str] | None = None) -> VideoTable | None:
     """The table of a regular per-video PoseTrack18/21 document, or None when the careful
-    reader must look at it (merged files, PoseTrack17, missing ``is_labeled``, any bad entry)."""
+    reader must look at it (merged files, PoseTrack17, missing ``is_labeled``, any bad entry).
+
+    ``keep_frames`` (frame keys, ``<video folder>/<file>``): only the people of these frames are
+    converted to arrays, the others are left out of the table; every image is still listed and
+    every annotation still checked for its ``image_id``. The evaluator passes the frames the GT
+    evaluates, since people on other frames cannot change the result."""
     if not isinstance(data, dict) or "annolist" in data:
         return None
     images, annotations = data.get("images"), data.get("annotations", [])
@@ -114,21 +125,20 @@ def table_from_document(data: Any, file: str | os.PathLike | None, name: str) ->
         table = _slot_table(_Reader(file), data)
     except AnnotationError:
         return None
-    file_names, labeled, regions, frame_of_id, folders = [], [], [], {}, set()
+    file_names, labeled, frame_of_id, folders = [], [], {}, set()
     for f, image in enumerate(images):
         if not isinstance(image, dict):
             return None
         file_name, image_id, is_labeled = image.get("file_name"), image.get("id"), image.get("is_labeled")
         if not isinstance(file_name, str) or not _is_int(image_id) or image_id in frame_of_id or is_labeled is None:
             return None
-        polygons = _fast_polygons(image)
-        if polygons is None:
-            return None
-        folders.add(image.get("vid_id", os.path.dirname(file_name)))
+        folder = image["vid_id"] if "vid_id" in image else file_name.rpartition("/")[0]
+        if not isinstance(folder, (str, int)):
+            return None  # the careful reader names the fault
+        folders.add(folder)
         frame_of_id[image_id] = f
         file_names.append(file_name)
         labeled.append(bool(is_labeled))
-        regions.append(polygons)
     if len(folders) > 1:  # a merged file: the careful reader splits it into videos
         return None
 
@@ -136,6 +146,9 @@ def table_from_document(data: Any, file: str | os.PathLike | None, name: str) ->
     if not all(isinstance(a, dict) and _is_int(a.get("image_id")) and a["image_id"] in frame_of_id
                for a in annotations):
         return None
+    if keep_frames is not None:
+        kept = [frame_key(f) in keep_frames for f in file_names]
+        annotations = [a for a in annotations if kept[frame_of_id[a["image_id"]]]]
     kp = _optional_rows([a.get("keypoints") for a in annotations], 3 * n)
     sc = _optional_rows([a.get("scores") for a in annotations], n)
     hd = _optional_rows([a.get("bbox_head") for a in annotations], 4)
@@ -155,6 +168,14 @@ def table_from_document(data: Any, file: str | os.PathLike | None, name: str) ->
     head = np.full((count, 4), np.nan)
     head[hd[0]] = hd[1]
     person_frame = np.array([frame_of_id[a["image_id"]] for a in annotations], dtype=np.int64)
+    # Ignore regions matter only where there are people: those frames' polygons are read (and
+    # checked); the other frames' are left empty, unread.
+    regions = [[] for _ in images]
+    for f in np.unique(person_frame).tolist():
+        polygons = _fast_polygons(images[f])
+        if polygons is None:
+            return None
+        regions[f] = polygons
     order = np.argsort(person_frame, kind="stable")
     return VideoTable(
         name=name,

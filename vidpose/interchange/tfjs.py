@@ -53,8 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidpose.errors import VidposeError
 
-class TFJSError(ValueError):
+
+class TFJSError(VidposeError, ValueError):
     """A TF.js model that cannot be read or run. The message names the file and the problem."""
 
 
