@@ -69,3 +69,22 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     kw.update(backbones=tmp_path / "weights", runs=tmp_path / "runs2", results=tmp_path / "b2.json", seeds=[0])
     run_bench(**kw)
     assert not (tmp_path / "runs2" / "single_frame" / "model.pt").exists()
+
+
+def test_the_committed_results_file_has_the_schema():
+    """benchmarks/results/bench.json as committed: commit and command at the top, one row per
+    (method, seed, split) with the issue's keys; skipped while no bench has been committed."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "bench.json"
+    if not path.is_file():
+        pytest.skip("no committed bench.json yet")
+    stored = json.loads(path.read_text())
+    assert stored["commit"] and stored["command"].startswith("vidpose bench")
+    keys = [(r["method"], r["seed"], r["split"]) for r in stored["rows"]]
+    assert len(keys) == len(set(keys)) and keys
+    for r in stored["rows"]:
+        assert set(r) >= ROW_KEYS and set(r["AP"]) == GROUPS, r["method"]
+        assert r["split"] in ("val", "val_hard", "val_hard_clean")
+        assert all(0.0 <= v <= 100.0 for v in r["AP"].values()), r
+        assert r["steps"] > 0 and r["params_m"] > 0 and r["gflops"] > 0
