@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 from vidpose.data.annotations import Frame, Person, Video
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "posetrack18"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "posetrack.md"
 
 
 @pytest.fixture
@@ -70,3 +73,11 @@ def tiny_config(root, model="single_frame", backbone="hrnet", **train):
         "test": {"boxes": "gt", "min_box_score": 0.2, "flip": True, "flip_shift": True, "decode": "dark",
                  "batch_size": 16},
     }
+
+
+def guide_commands() -> list[list[str]]:
+    """Every command line of the ``bash`` blocks of docs/posetrack.md, split like a shell would
+    (the reproduction guide's commands, which the tests run; comments and blank lines dropped)."""
+    blocks = re.findall(r"```bash\n(.*?)```", GUIDE.read_text(), re.S)
+    return [shlex.split(line) for block in blocks for line in block.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]

@@ -171,3 +171,23 @@ def test_boxes_from_a_posetrack18_file_and_from_mmpose_image_ids(fixtures, tmp_p
     mm = [{"image_id": 10000 * 7 + f, "bbox": [5, 5, 50, 90], "score": 0.8} for f in range(len(video))]
     (tmp_path / "mm.json").write_text(json.dumps(mm))
     assert [len(b) for b in load_video_boxes(tmp_path / "mm.json", video).boxes] == [1] * len(video)
+
+
+def test_a_detection_file_of_several_videos_gives_each_video_its_own_boxes(fixtures, tmp_path):
+    """mmpose's PoseTrack18 detection file (image_id layout) holds every val video: `predict --boxes`
+    keeps the boxes of the video it runs on, found by the number in the folder or file name."""
+    from vidpose.data.frames import open_frames as frames_of
+
+    path = fixtures / "annotations" / "test_posetrack18_human_detections.json"
+    entries = json.loads(path.read_text())
+    for folder in sorted((fixtures / "images" / "val").iterdir()):
+        number = int(folder.name[:6])
+        expected = sum(1 for e in entries if e["image_id"] // 10000 % 10 ** 6 == number and e["score"] >= 0.5)
+        boxes = load_video_boxes(path, frames_of(folder), min_score=0.5)
+        assert [len(b) for b in boxes.boxes] == [expected] and expected > 0
+    with pytest.raises(AnnotationError, match=r"holds boxes of 3 videos \(003418, 009473, 012834\) but none of "
+                                              r"video 000001"):
+        load_video_boxes(path, frames_of(next((fixtures / "videos").rglob("*.mp4"))))
+    (tmp_path / "clip").symlink_to(fixtures / "images" / "val" / "003418_mpii_test")
+    with pytest.raises(AnnotationError, match="has no PoseTrack video number in its name"):
+        load_video_boxes(path, frames_of(tmp_path / "clip"))

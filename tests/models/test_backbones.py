@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vidpose.models.hrnet import build_hrnet
-from vidpose.models.pretrained import CheckpointMismatch, load_pretrained
+from vidpose.models.pretrained import CheckpointMismatch, load_pretrained, load_state
 from vidpose.models.registry import build_model
 from vidpose.models.resnet import build_resnet
 from vidpose.models.vit import build_vit
@@ -118,6 +118,191 @@ def test_checkpoint_of_another_model_fails_clearly(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointMismatch, match="junk.pth: not a readable PyTorch checkpoint"):
         load_pretrained(build_hrnet("tiny"), tmp_path / "junk.pth")
+
+
+# --- the published checkpoints, key for key and shape for shape -----------------------------------
+#
+# The layouts below are written from the releases' model code, not from vidpose's: HRNet's
+# lib/models/pose_hrnet.py with the COCO configs (experiments/coco/hrnet/w{32,48}_*.yaml: stage 2-4
+# with 1/4/3 modules, 4 BASIC blocks per branch, 2/3/4 branches of widths w, 2w, 4w, 8w, a 1x1
+# final layer, the last module of stage 4 fusing into one branch), and ViTPose's
+# mmpose/models/backbones/vit.py + TopdownHeatmapSimpleHead with ViTPose_base_coco_256x192.py (dim
+# 768, 12 blocks, qkv bias, patch 16 padded by 2, two 4x4 deconvolutions of 256, 17 joints), saved
+# by mmcv as {"state_dict": ..., "meta": ...} with backbone. / keypoint_head. prefixes. Their
+# parameter counts are checked against the HRNet paper (Table 1: W32 28.5 M, W48 63.6 M).
+
+
+def _bn(layout: dict, prefix: str, c: int, tracked: bool) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        layout[f"{prefix}.{name}"] = (c,)
+    if tracked:
+        layout[f"{prefix}.num_batches_tracked"] = ()
+
+
+def official_pose_hrnet_layout(width: int, joints: int = 17, tracked: bool = True) -> dict[str, tuple]:
+    """Keys and shapes of ``pose_hrnet_w{width}_*.pth`` (deep-high-resolution-net.pytorch)."""
+    out: dict[str, tuple] = {}
+
+    def conv(key, cout, cin, k):
+        out[f"{key}.weight"] = (cout, cin, k, k)
+
+    conv("conv1", 64, 3, 3), _bn(out, "bn1", 64, tracked), conv("conv2", 64, 64, 3), _bn(out, "bn2", 64, tracked)
+    cin = 64
+    for b in range(4):  # layer1: four Bottlenecks of 64 planes (expansion 4)
+        q = f"layer1.{b}"
+        conv(f"{q}.conv1", 64, cin, 1), _bn(out, f"{q}.bn1", 64, tracked)
+        conv(f"{q}.conv2", 64, 64, 3), _bn(out, f"{q}.bn2", 64, tracked)
+        conv(f"{q}.conv3", 256, 64, 1), _bn(out, f"{q}.bn3", 256, tracked)
+        if b == 0:
+            conv(f"{q}.downsample.0", 256, cin, 1), _bn(out, f"{q}.downsample.1", 256, tracked)
+        cin = 256
+    pre = [256]
+    for stage, modules in ((2, 1), (3, 4), (4, 3)):
+        cur = [width * 2 ** i for i in range(stage)]
+        t = f"transition{stage - 1}"
+        for i, c in enumerate(cur):
+            if i < len(pre) and pre[i] != c:
+                conv(f"{t}.{i}.0", c, pre[i], 3), _bn(out, f"{t}.{i}.1", c, tracked)
+            elif i >= len(pre):
+                for j in range(i + 1 - len(pre)):
+                    cout = c if j == i - len(pre) else pre[-1]
+                    conv(f"{t}.{i}.{j}.0", cout, pre[-1], 3), _bn(out, f"{t}.{i}.{j}.1", cout, tracked)
+        for m in range(modules):
+            q = f"stage{stage}.{m}"
+            for br, c in enumerate(cur):
+                for b in range(4):
+                    blk = f"{q}.branches.{br}.{b}"
+                    conv(f"{blk}.conv1", c, c, 3), _bn(out, f"{blk}.bn1", c, tracked)
+                    conv(f"{blk}.conv2", c, c, 3), _bn(out, f"{blk}.bn2", c, tracked)
+            for i in range(1 if stage == 4 and m == modules - 1 else len(cur)):
+                for j in range(len(cur)):
+                    f = f"{q}.fuse_layers.{i}.{j}"
+                    if j > i:
+                        conv(f"{f}.0", cur[i], cur[j], 1), _bn(out, f"{f}.1", cur[i], tracked)
+                    for k in range(i - j):  # j < i: strided 3x3 convolutions down to branch i
+                        cout = cur[i] if k == i - j - 1 else cur[j]
+                        conv(f"{f}.{k}.0", cout, cur[j], 3), _bn(out, f"{f}.{k}.1", cout, tracked)
+        pre = cur
+    out["final_layer.weight"], out["final_layer.bias"] = (joints, width, 1, 1), (joints,)
+    return out
+
+
+def vitpose_release_layout(dim: int = 768, depth: int = 12, grid: tuple[int, int] = (16, 12)) -> dict[str, tuple]:
+    """Keys and shapes of the ViTPose release's COCO checkpoints (``vitpose-b.pth``: dim 768)."""
+    out: dict[str, tuple] = {"backbone.pos_embed": (1, grid[0] * grid[1] + 1, dim),
+                             "backbone.patch_embed.proj.weight": (dim, 3, 16, 16),
+                             "backbone.patch_embed.proj.bias": (dim,)}
+    for i in range(depth):
+        q = f"backbone.blocks.{i}"
+        for name, shape in (("norm1", (dim,)), ("norm2", (dim,))):
+            out[f"{q}.{name}.weight"] = out[f"{q}.{name}.bias"] = shape
+        out[f"{q}.attn.qkv.weight"], out[f"{q}.attn.qkv.bias"] = (3 * dim, dim), (3 * dim,)
+        out[f"{q}.attn.proj.weight"], out[f"{q}.attn.proj.bias"] = (dim, dim), (dim,)
+        out[f"{q}.mlp.fc1.weight"], out[f"{q}.mlp.fc1.bias"] = (4 * dim, dim), (4 * dim,)
+        out[f"{q}.mlp.fc2.weight"], out[f"{q}.mlp.fc2.bias"] = (dim, 4 * dim), (dim,)
+    out["backbone.last_norm.weight"] = out["backbone.last_norm.bias"] = (dim,)
+    out["keypoint_head.deconv_layers.0.weight"] = (dim, 256, 4, 4)
+    _bn(out, "keypoint_head.deconv_layers.1", 256, True)
+    out["keypoint_head.deconv_layers.3.weight"] = (256, 256, 4, 4)
+    _bn(out, "keypoint_head.deconv_layers.4", 256, True)
+    out["keypoint_head.final_layer.weight"], out["keypoint_head.final_layer.bias"] = (17, 256, 1, 1), (17,)
+    return out
+
+
+def synthetic_state(layout: dict[str, tuple]) -> dict[str, torch.Tensor]:
+    """A state dict with exactly these keys and shapes, each tensor filled with its own position
+    in the file (stride-0 views, so even ViT-B costs no memory)."""
+    return {k: torch.full((), float(i)).expand(shape) for i, (k, shape) in enumerate(layout.items())}
+
+
+def _parameters(layout: dict[str, tuple]) -> int:
+    return sum(int(torch.Size(s).numel()) for k, s in layout.items() if k.endswith((".weight", ".bias")))
+
+
+@pytest.mark.parametrize("width,params_m", [(48, 63.6), (32, 28.5)])
+def test_the_official_pose_hrnet_checkpoints_load_key_for_key(width, params_m):
+    """Every tensor of pose_hrnet_w48 / w32 lands in HRNet-W48 / W32 (nothing skipped; final_layer
+    too, unless pretrained_skip_head), with or without num_batches_tracked in the file."""
+    layout = official_pose_hrnet_layout(width)
+    assert _parameters(layout) / 1e6 == pytest.approx(params_m, abs=0.05)  # the paper's count
+    model = build_hrnet(f"w{width}")
+    assert set(model.state_dict()) == set(layout)
+    report = load_state(model, synthetic_state(layout), f"pose_hrnet_w{width}_384x288.pth")
+    assert not (report.missing or report.unexpected or report.shape_mismatch)
+    assert len(report.loaded) == len(layout)
+    order = {k: i for i, k in enumerate(layout)}
+    own = model.state_dict()
+    for key in ("conv1.weight", "stage4.2.fuse_layers.0.3.0.weight", "final_layer.bias", "layer1.0.bn3.running_var"):
+        assert torch.all(own[key] == order[key]), key
+    lean = {k: v for k, v in synthetic_state(official_pose_hrnet_layout(width, tracked=False)).items()}
+    report = load_state(build_hrnet(f"w{width}"), lean, "pose_hrnet_without_counters.pth", skip_head=True)
+    assert {k for k in report.missing if not k.endswith("num_batches_tracked")} == {"final_layer.weight",
+                                                                                   "final_layer.bias"}
+
+
+def test_the_vitpose_b_release_checkpoint_loads_key_for_key(tmp_path):
+    """Every tensor of vitpose-b.pth lands in ViT-B at SDTC's 256x192 (backbone. and keypoint_head.
+    prefixes mapped, pos_embed at its own 16x12 grid, nothing skipped)."""
+    layout = vitpose_release_layout()
+    model = build_vit("base", input_size=(192, 256))
+    assert {"backbone." + k if not k.startswith(("deconv_layers", "final_layer")) else "keypoint_head." + k
+            for k in model.state_dict()} == set(layout)
+    report = load_state(model, synthetic_state(layout), "vitpose-b.pth")
+    assert not (report.missing or report.unexpected or report.shape_mismatch) and len(report.loaded) == len(layout)
+    order = {k: i for i, k in enumerate(layout)}
+    assert torch.all(model.pos_embed == order["backbone.pos_embed"])
+    assert torch.all(model.final_layer.weight == order["keypoint_head.final_layer.weight"])
+    # as a file, in mmcv's wrapper, into SDTC's backbone the way training loads it
+    small = {k: torch.randn(s) for k, s in vitpose_release_layout(dim=96, depth=2).items()}
+    small = {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in small.items()}
+    torch.save({"meta": {"mmpose_version": "0.24.0"}, "state_dict": small}, tmp_path / "vitpose-b.pth")
+    from vidpose.models.vit import ViTPose
+
+    target = ViTPose(dim=96, depth=2, heads=3, input_size=(192, 256))
+    report = load_pretrained(target, tmp_path / "vitpose-b.pth")
+    assert not report.missing
+    assert torch.equal(target.blocks[1].mlp.fc2.weight, small["backbone.blocks.1.mlp.fc2.weight"])
+
+
+def test_wrong_weight_files_are_clear_errors_naming_the_file(tmp_path):
+    """Another architecture, another width, another layout, a truncated or empty file: each is a
+    VidposeError that names the file and says what it holds."""
+    from vidpose.errors import VidposeError
+
+    w48 = build_hrnet("w48")
+    cases = [(synthetic_state(vitpose_release_layout()), "a ViT of width 768, 12 blocks, patch 16"),
+             (synthetic_state(official_pose_hrnet_layout(32)), "holds a pose HRNet, HRNet-W32 .*builds a pose HRNet, "
+                                                              "HRNet-W48"),
+             ({f"backbone.layers.{i}.ln1.weight": torch.zeros(768) for i in range(12)}, "mmpose 1.x")]
+    for state, pattern in cases:
+        with pytest.raises(CheckpointMismatch, match=f"weights.pth: does not fit HRNet.*{pattern}"):
+            load_state(w48, state, "weights.pth")
+    assert issubclass(CheckpointMismatch, VidposeError)
+    torch.save(build_hrnet("tiny").state_dict(), tmp_path / "pose_hrnet_tiny.pth")
+    data = (tmp_path / "pose_hrnet_tiny.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointMismatch, match=r"cut\.pth: not a readable PyTorch checkpoint: truncated"):
+        load_pretrained(build_hrnet("tiny"), tmp_path / "cut.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(CheckpointMismatch, match=r"empty\.pth: empty file"):
+        load_pretrained(build_hrnet("tiny"), tmp_path / "empty.pth")
+    import numpy as np  # an mmcv-style file whose meta holds a numpy scalar: refused, with the way out
+
+    torch.save({"state_dict": build_hrnet("tiny").state_dict(), "meta": {"best": np.float64(0.7)}}, tmp_path / "m.pth")
+    with pytest.raises(CheckpointMismatch, match=r"m\.pth: holds Python objects.*keep only its weights"):
+        load_pretrained(build_hrnet("tiny"), tmp_path / "m.pth")
+
+
+def test_a_posetrack_trained_single_frame_run_is_a_pretrained_backbone(tmp_path):
+    """JM-Pose and GLPose start from a PoseTrack-trained HRNet: a vidpose single-frame run's
+    model.pt works as model.pretrained of a temporal model (its backbone. prefix is mapped)."""
+    single = build_model({"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}})
+    torch.save({"format": "vidpose-checkpoint-v1", "model_name": "single_frame", "model": single.state_dict()},
+               tmp_path / "model.pt")
+    temporal = build_model({"name": "jmpose", "offsets": [-1, 1], "backbone": {"name": "hrnet", "size": "tiny"}})
+    report = load_pretrained(temporal.backbone, tmp_path / "model.pt")
+    assert not report.missing and not report.shape_mismatch
+    assert torch.equal(temporal.backbone.final_layer.weight, single.backbone.final_layer.weight)
 
 
 @pytest.mark.parametrize("backbone", ["hrnet", "resnet", "vit"])

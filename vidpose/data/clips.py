@@ -8,6 +8,16 @@ rotation, flip with joint swap, half-body) is drawn once per clip.
 Boundary rule: a neighbour outside the video is replaced by the nearest existing frame, i.e. its
 index is clamped to [0, n - 1]. A clip at frame 0 of a 1-frame video is that frame repeated.
 
+Missing-frame rule (``resolve_window``): a neighbour that lies inside the video but whose image is
+not on disk (PoseTrack downloads that hold only the labeled frames, or a folder with gaps) is
+replaced by the nearest frame of the same window that is on disk, the one nearer the key frame on
+a tie; the key frame itself always qualifies. This extends the PoseWarper/DCPose border rule
+(repeat the nearest valid frame) to holes inside a video. It is never silent: the dataset counts
+the replaced frames when it is built (``missing_neighbours``) and logs one warning with the count
+and the first missing file. The video's extent is the larger of the folder's numbering and the
+annotation's (its frames and PoseTrack18's ``nframes``). A labeled frame whose own image is missing
+is an error naming the file, raised when the dataset is built.
+
 Training items also carry ``clip_heatmaps`` (T, 17, h, w) and ``clip_weight`` (T, 17): the same
 person's targets in every clip frame, found by track id in that frame's annotation, with weight 0
 where the frame is unlabeled or the person is absent (SDTC's sequence pose reconstruction, Eq. 15).
@@ -23,10 +33,12 @@ local window (nothing from the future); ``offline`` samples the whole video.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -34,7 +46,7 @@ from torch.utils.data import Dataset
 
 from vidpose.data.annotations import Video
 from vidpose.data.detections import DetectionSet
-from vidpose.data.frames import FrameError, FrameSource, open_frames
+from vidpose.data.frames import FrameError, FrameSource, ImageFolderFrames, open_frames
 from vidpose.data.heatmaps import encode_gaussian
 from vidpose.data.transforms import (
     AugmentConfig,
@@ -49,6 +61,8 @@ from vidpose.data.transforms import (
     sample_augmentation,
     warp_image,
 )
+
+log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -94,6 +108,35 @@ def clip_indices(key: int, offsets: tuple[int, ...] | list[int], num_frames: int
     if not 0 <= key < num_frames:
         raise ValueError(f"key frame {key} outside a video of {num_frames} frames")
     return [key] + [min(max(key + o, 0), num_frames - 1) for o in offsets]
+
+
+def resolve_window(key: int, offsets: tuple[int, ...] | list[int], lo: int, hi: int,
+                   exists: Callable[[int], bool]) -> tuple[list[int], list[int]]:
+    """Source positions of a clip, key first, and the neighbours that were missing on disk.
+
+    Each neighbour ``key + o`` is first clamped to the video ``[lo, hi]`` (the border rule); one
+    that ``exists`` rejects is then replaced by the nearest position of the same window that
+    exists, the one nearer the key on a tie. The key frame must exist (ValueError otherwise)."""
+    if not exists(key):
+        raise ValueError(f"key frame {key} is not on disk")
+    wanted = [key] + [min(max(key + o, lo), hi) for o in offsets]
+    present = sorted({w for w in wanted if exists(w)})
+    positions, missing = [key], []
+    for w in wanted[1:]:
+        if w in present:
+            positions.append(w)
+        else:
+            missing.append(w)
+            positions.append(min(present, key=lambda c: (abs(c - w), abs(c - key))))
+    return positions, missing
+
+
+def _frame_file(source: FrameSource, index: int) -> str:
+    """The file a source position would be read from (for messages)."""
+    if isinstance(source, ImageFolderFrames):
+        number = source.first + index
+        return str(source.path / f"{source.prefix}{number:0{max(source.digits, 1)}d}{source.extension}")
+    return f"{source.path} frame {index}"
 
 
 @dataclass
@@ -200,6 +243,9 @@ class TopDownClipDataset(Dataset):
     Items are (video, frame, person or detection) for every labeled frame. In training, people
     without any visible joint are kept in the index but skipped (counted in ``skipped``), since
     they carry no target; frames are matched to image files by the number in ``file_name``.
+    Every item's clip frames are resolved when the dataset is built (module docstring: border and
+    missing-frame rules); ``missing_neighbours`` counts the clip frames replaced because their
+    image is not on disk.
     """
 
     def __init__(self, videos: list[Video], image_root: str | os.PathLike, cfg: ClipConfig, train: bool = False,
@@ -249,6 +295,59 @@ class TopDownClipDataset(Dataset):
                     if kept:
                         table[f] = (np.stack([b for b, _ in kept]), np.array([sc for _, sc in kept]))
                 self.proposals.append(table)
+        self.windows: list[list[int]] = []
+        self.missing_neighbours = 0
+        self._resolve_windows()
+
+    def _extent(self, v: int, source: FrameSource) -> tuple[int, int]:
+        """Video ``v``'s first and last frame as source positions: the folder's numbering or the
+        annotation's (its frames, and ``nframes`` where the file gives it), whichever is wider."""
+        first = getattr(source, "first", 0)
+        numbers = [frame_number(fr.file_name) for fr in self.videos[v].frames]
+        lo = min(0, min(numbers) - first)
+        hi = max(len(source) - 1, max(numbers) - first)
+        nframes = self.videos[v].frames[0].raw.get("nframes")
+        if isinstance(nframes, int) and not isinstance(nframes, bool) and nframes > 0:
+            base = min(min(numbers), first, 1)  # PoseTrack18 numbers from 0, PoseTrack17 renamed from 1
+            hi = max(hi, base + nframes - 1 - first)
+        return lo, hi
+
+    def _resolve_windows(self) -> None:
+        """Every item's clip positions; a missing key frame is an error naming its file."""
+        extents: dict[int, tuple[int, int]] = {}
+        missing_keys: list[str] = []
+        first_missing = None
+        clips_hit: set[int] = set()
+        for i, (v, f, *_rest) in enumerate(self.items):
+            source = self.source(v)
+            if v not in extents:
+                extents[v] = self._extent(v, source)
+            frame = self.videos[v].frames[f]
+            key = frame_number(frame.file_name) - getattr(source, "first", 0)
+            if not source.has(key):
+                missing_keys.append(str(self.image_root / frame.file_name))
+                self.windows.append([])
+                continue
+            positions, missing = resolve_window(key, self.cfg.offsets, *extents[v], source.has)
+            self.windows.append(positions)
+            if missing:
+                self.missing_neighbours += len(missing)
+                clips_hit.add(i)
+                if first_missing is None:
+                    first_missing = _frame_file(source, missing[0])
+        # sources are opened again where items are read (DataLoader workers must not share them)
+        self._sources.clear()
+        self._by_number.clear()
+        if missing_keys:
+            unique = sorted(set(missing_keys))
+            raise FrameError(f"{unique[0]}: labeled frame's image is missing ({len(unique)} labeled frame(s) of "
+                             f"{self.image_root} lack their image; first: {unique[0]}). The key frame of a clip "
+                             "must be on disk; only neighbours may be missing")
+        if self.missing_neighbours:
+            total = sum(len(self.cfg.offsets) for _ in self.items)
+            log.warning("%s: %d of %d neighbour frames (in %d of %d clips) are not on disk; each is replaced by the "
+                        "nearest frame of its window that is (first missing: %s)", self.image_root,
+                        self.missing_neighbours, total, len(clips_hit), len(self.items), first_missing)
 
     def _frame_positions(self, v: int) -> dict[int, int]:
         """Video ``v``'s frame source index -> position in its annotation (built once)."""
@@ -283,13 +382,9 @@ class TopDownClipDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         v, f, box, keypoints, score = self.items[i]
-        video = self.videos[v]
         source = self.source(v)
-        key = frame_number(video.frames[f].file_name) - getattr(source, "first", 0)
-        try:
-            indices = clip_indices(key, self.cfg.offsets, len(source))
-        except ValueError as e:
-            raise FrameError(f"{source.path}: {video.frames[f].file_name}: {e}") from None
+        indices = self.windows[i]
+        key = indices[0]
         frames = [source.read(k) for k in indices]
         aug = None
         neighbours = None
@@ -321,7 +416,7 @@ class TopDownClipDataset(Dataset):
         cfg = self.cfg
         video, source = self.videos[v], self.source(v)
         table = self.proposals[v]
-        by_index = {n: g for n, g in self._frame_positions(v).items() if g in table}
+        by_index = {n: g for n, g in self._frame_positions(v).items() if g in table and source.has(n)}
         picks = sample_global_frames(sorted(by_index), key, cfg.span, cfg.global_frames, cfg.global_mode, rng)
         count = cfg.global_frames * cfg.global_per_frame
         crops = np.zeros((count, cfg.input_size[1], cfg.input_size[0], 3), dtype=np.uint8)

@@ -52,6 +52,10 @@ class FrameSource:
     def _read(self, index: int) -> np.ndarray:
         raise NotImplementedError
 
+    def has(self, index: int) -> bool:
+        """Whether position ``index`` holds a frame (an image folder may have gaps)."""
+        return 0 <= index < len(self)
+
     def read(self, index: int) -> np.ndarray:
         """RGB uint8 frame at 0-based position ``index``."""
         if not 0 <= index < len(self):
@@ -111,6 +115,9 @@ class ImageFolderFrames(FrameSource):
 
     def __len__(self) -> int:
         return self.last - self.first + 1
+
+    def has(self, index: int) -> bool:
+        return (self.first + index) in self._files
 
     def file(self, index: int) -> Path:
         number = self.first + index
@@ -208,6 +215,9 @@ class FrameRange(FrameSource):
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+    def has(self, index: int) -> bool:
+        return 0 <= index < len(self) and self.source.has(self.start + index)
 
     def _read(self, index: int) -> np.ndarray:
         return self.source.read(self.start + index)

@@ -14,7 +14,11 @@
       feature_cache: null       # with a frozen backbone: train the head from the backbone's cached
                                 # outputs on this many augmentation passes (engine/feature_cache.py)
       feature_cache_dir: runs/cache
-      amp: true                 # mixed precision on GPU (ignored on CPU)
+      amp: true                 # mixed precision on GPU (ignored on CPU unless amp_dtype is bf16)
+      amp_dtype: fp16           # fp16 (with a GradScaler) or bf16 (no scaling; Ampere or newer GPUs,
+                                # and the one CPU autocast); default fp16
+      channels_last: false      # NHWC memory format for the model's convolutions (GPU tensor cores)
+      compile: false            # torch.compile the training forward: true (inductor) or a backend name
       seed: 0
       checkpoint_every: 200     # steps; also at every epoch end
       max_steps: null           # a step budget: the schedule then spans min(epochs, max_steps)
@@ -223,6 +227,27 @@ def check_train_config(cfg: dict[str, Any]) -> None:
     minutes = tcfg.get("max_minutes")
     if minutes is not None and (not isinstance(minutes, (int, float)) or minutes <= 0):
         raise ConfigError(f"train.max_minutes must be a positive number or null, got {minutes!r}")
+    if tcfg.get("amp_dtype", "fp16") not in ("fp16", "bf16"):
+        raise ConfigError(f"train.amp_dtype must be fp16 or bf16, got {tcfg.get('amp_dtype')!r}")
+    compile_ = tcfg.get("compile", False)
+    if not isinstance(compile_, (bool, str)) or compile_ == "":
+        raise ConfigError(f"train.compile must be true, false or a torch.compile backend name, got {compile_!r}")
+
+
+def autocast_settings(tcfg: dict[str, Any], device: torch.device) -> tuple[bool, torch.dtype, bool]:
+    """(autocast on, its dtype, GradScaler on) for ``train.amp`` / ``train.amp_dtype`` on ``device``.
+    fp16 autocasts only on CUDA (CPU has no fp16 autocast worth having: it is ignored there) and
+    scales the loss; bf16 needs no scaler and also autocasts on CPU, where it is asked for."""
+    amp = bool(tcfg.get("amp", True))
+    dtype = torch.bfloat16 if tcfg.get("amp_dtype", "fp16") == "bf16" else torch.float16
+    if device.type == "cuda" and amp and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        from vidpose.engine.config import ConfigError
+
+        raise ConfigError(f"train.amp_dtype bf16: {torch.cuda.get_device_name(device)} has no bf16 support; use fp16")
+    on = amp and (device.type == "cuda" or dtype == torch.bfloat16)
+    if amp and not on:
+        log.debug("train.amp: fp16 autocast is for CUDA; training in float32 on %s", device.type)
+    return on, dtype, on and dtype == torch.float16 and device.type == "cuda"
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -290,6 +315,8 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         raise ValueError(f"{data_cfg['root']}: the training split has no usable people")
     pretrained = cfg["model"].get("pretrained")
     model = build_model(cfg["model"], input_size=tuple(data_cfg["input_size"])).to(device)
+    if tcfg.get("channels_last", False):
+        model = model.to(memory_format=torch.channels_last)
     if pretrained:
         load_pretrained(model.backbone, pretrained, skip_head=bool(cfg["model"].get("pretrained_skip_head", False)))
     init = tcfg.get("init_from")  # a vidpose checkpoint of a (single-frame) model: load what fits
@@ -324,6 +351,9 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                                     find_unused_parameters=frozen)
+    if tcfg.get("compile", False):  # the forward only: checkpoints keep raw_model's own keys
+        compile_ = tcfg["compile"]
+        model = torch.compile(model, **({"backend": compile_} if isinstance(compile_, str) else {}))
     optimizer = build_optimizer(raw_model, tcfg)
     estimators = {id(p) for p in estimator_parameters(raw_model)}
     clip_groups = [g for g in ([p for p in raw_model.parameters() if id(p) not in estimators],
@@ -335,8 +365,8 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     if tcfg.get("max_steps") is not None:  # a step budget: the schedule decays over it
         total = min(total, int(tcfg["max_steps"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, tcfg, steps_per_epoch))
-    use_amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    use_amp, amp_dtype, use_scaler = autocast_settings(tcfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
     step, start_epoch, start_in_epoch, minutes_before = 0, 0, 0, 0.0
     ckpt_path = out / "last.pt"
@@ -404,13 +434,13 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             for batch in bar:
                 target = batch["heatmaps"].to(device)
                 weight = batch["target_weight"].to(device)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                     if cached:
                         out_ = model({k: v.to(device) for k, v in batch["features"].items()}, batch)
                     else:
                         out_ = model(batch["images"].to(device, non_blocking=True), batch)
-                    loss_h = heatmap_loss(out_["heatmaps"], target, weight)
-                    aux = out_.get("aux_losses", {})
+                    loss_h = heatmap_loss(out_["heatmaps"].float(), target, weight)
+                    aux = {k: v.float() for k, v in out_.get("aux_losses", {}).items()}
                     loss = loss_h + sum(aux.values()) if aux else loss_h
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(

@@ -89,10 +89,63 @@ def link_tracks(boxes: list[np.ndarray], threshold: float = 0.3) -> list[np.ndar
 _NUMBER = re.compile(r"(\d+)\D*$")
 
 
+def _posetrack_video_of(entry: Any) -> str | None:
+    """The PoseTrack video an entry names, as its 6-digit number: from a PoseTrack18 image id
+    (``1`` + video + 4-digit frame, as in mmpose's detection files) or from the folder of an
+    ``image_name`` (``images/val/003418_mpii_test/000000.jpg``); None when it names none."""
+    if not isinstance(entry, dict):
+        return None
+    value = entry.get("image_id")
+    if isinstance(value, int) and not isinstance(value, bool) and 10 ** 10 <= value < 2 * 10 ** 10:
+        return f"{value // 10000 % 10 ** 6:06d}"
+    name = entry.get("image_name")
+    if isinstance(name, str):
+        parts = name.replace("\\", "/").split("/")
+        if len(parts) >= 2:
+            m = _VIDEO_NUMBER.match(parts[-2])
+            return f"{int(m.group(1)):06d}" if m else parts[-2]
+    return None
+
+
+_VIDEO_NUMBER = re.compile(r"^(\d+)(?:_|$)")
+
+
+def _this_video(path: Path) -> str | None:
+    """The PoseTrack video number in a frame folder's or video file's name (``003418_mpii_test``)."""
+    name = path.stem if path.suffix else path.name
+    m = _VIDEO_NUMBER.match(name)
+    return f"{int(m.group(1)):06d}" if m else None
+
+
+def _entries_of_this_video(path: str | os.PathLike, data: list, source: FrameSource) -> list[tuple[int, Any]]:
+    """A detection file of several videos (mmpose's ``posetrack18_val_human_detections.json``, or
+    PoseWarper/DCPose's ``val_boxes.json``) keeps only the entries of the video being predicted,
+    found by its number in the folder or file name; entries that name no video are kept."""
+    indexed = list(enumerate(data))  # JSON positions stay those of the file in messages
+    named = {_posetrack_video_of(e) for e in data} - {None}
+    if len(named) <= 1:
+        return indexed  # one video (or positions only): the file is this video's
+    own = _this_video(Path(source.path))
+    examples = ", ".join(sorted(named)[:4]) + (" ..." if len(named) > 4 else "")
+    if own is None:
+        raise AnnotationError(path, "$", f"holds boxes of {len(named)} videos ({examples}) and {source.path} has no "
+                                         "PoseTrack video number in its name to pick its own; name the folder or file "
+                                         "like 003418_mpii_test, or give a detection file of this video only")
+    kept = [(i, e) for i, e in indexed if _posetrack_video_of(e) in (own, None)]
+    if not any(_posetrack_video_of(e) == own for _, e in kept):
+        raise AnnotationError(path, "$", f"holds boxes of {len(named)} videos ({examples}) but none of video {own} "
+                                         f"({source.path})")
+    log.info("%s: %d of %d boxes are of video %s (%s)", path, len(kept), len(data), own, source.path)
+    return kept
+
+
 def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: float = 0.0) -> VideoBoxes:
     """Boxes for each frame of ``source`` from a detection file: a list of entries with ``bbox``
     (x, y, w, h), optional ``score`` and ``track_id``, and the frame as ``frame_index`` (an
-    integer, 0-based position) or ``image_name`` (the number in the file name, as in PoseTrack).
+    integer, 0-based position), ``image_name`` (the number in the file name, as in PoseTrack;
+    PoseWarper/DCPose layout) or ``image_id`` (mmpose layout: a PoseTrack18 image id, whose last 4
+    digits are the frame). A file of several videos gives only this video's boxes: the one named
+    by the number in the folder or file name (``003418_mpii_test``).
     Entries of frames outside the video, and a ``frame_index`` that is not an integer, are errors
     naming the entry. Boxes that cannot be used (not 4 numbers, zero or negative size, NaN or Inf,
     a NaN score) and boxes scored below ``min_score`` are skipped, counted by reason and reported
@@ -105,9 +158,10 @@ def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: fl
         data = _posetrack_boxes(path, data)  # a PoseTrack18 file: its people's boxes, frames by image order
     if not isinstance(data, list):
         raise AnnotationError(path, "$", "expected a list of detections (or a PoseTrack18 file)")
+    entries = _entries_of_this_video(path, data, source)
     boxes: list[list] = [[] for _ in range(n)]
     skipped: dict[str, list[str]] = {}
-    for i, e in enumerate(data):
+    for i, e in entries:
         where = f"$[{i}]"
         if not isinstance(e, dict) or "bbox" not in e:
             raise AnnotationError(path, where, "expected an object with a 'bbox'")
@@ -132,6 +186,8 @@ def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: fl
         if not 0 <= f < n:
             raise AnnotationError(path, where, f"frame {f} is outside the video ({n} frames: {source.path})")
         reason = _unusable_box(e)
+        if reason is None and e.get("category_id", 1) != 1:
+            reason = "of another category than person (category_id 1)"
         if reason is None and float(e.get("score", 1.0)) < min_score:
             reason = f"scored below --min-box-score {min_score}"
         if reason is not None:
@@ -139,7 +195,7 @@ def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: fl
             continue
         boxes[f].append((np.asarray(e["bbox"], dtype=np.float64), float(e.get("score", 1.0)), e.get("track_id")))
     if skipped:
-        log.warning("%s: skipped %d of %d boxes: %s", path, sum(len(v) for v in skipped.values()), len(data),
+        log.warning("%s: skipped %d of %d boxes: %s", path, sum(len(v) for v in skipped.values()), len(entries),
                     "; ".join(f"{len(v)} {reason} (first at {v[0]})" for reason, v in skipped.items()))
     out = VideoBoxes([np.array([b for b, _, _ in fb]).reshape(-1, 4) for fb in boxes],
                      [np.array([s for _, s, _ in fb]) for fb in boxes])

@@ -8,13 +8,33 @@ Supported layouts:
   optionally wrapped in ``state_dict`` / ``model`` and prefixed by ``module.`` (DDP).
 
 Nothing is downloaded. A checkpoint that does not fit (fewer than half of the model's tensors
-found with the right shape) fails with a message naming the file and showing examples.
+found with the right shape) fails with a message naming the file, saying what the file looks like
+(``describe_layout``: HRNet-W32, a ViTPose ViT of some width, ...) against what the config builds,
+and showing examples. A truncated or foreign file fails as unreadable, naming the file.
+
+What is skipped with the published checkpoints (tests/models/test_backbones.py loads state dicts
+with exactly their keys and shapes):
+- ``pose_hrnet_w48_384x288.pth`` / ``pose_hrnet_w32_*.pth`` (COCO): nothing. Every tensor loads,
+  ``final_layer`` (17 COCO joints) too: its slots 0 and 5-16 are PoseTrack's joints, slots 1-4
+  (COCO's eyes and ears) become head_bottom / head_top and the two never-annotated ear slots, and
+  fine-tuning retrains them, as the DCPose lineage does. ``pretrained_skip_head: true`` leaves
+  ``final_layer`` initialised instead. BatchNorm's ``num_batches_tracked`` loads when present and
+  is not counted either way (it has no effect on the outputs).
+- ViTPose-B (``vitpose-b.pth``, mmpose 0.x layout, 256x192): nothing. ``backbone.*`` and
+  ``keypoint_head.*`` map to ``ViTPose``; at another input size ``pos_embed`` is resized, not
+  dropped. Tensors the model lacks (heads of other datasets in multi-task checkpoints) are
+  reported as unexpected and skipped.
+- Always: the temporal methods' own modules (TDMI's encoder, SDTC's transformer, ...) are not in
+  these files; they keep their initialisation. A backbone built with ``head_stride: 2`` has a
+  deconvolution no COCO checkpoint holds; it stays initialised (reported as missing).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -45,10 +65,24 @@ class LoadReport:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if os.path.getsize(path) == 0:
+        raise CheckpointMismatch(f"{path}: empty file, not a PyTorch checkpoint (an interrupted download?)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        detail = next((line.strip() for line in str(e).splitlines() if "Unsupported" in line), str(e)[:120])[:160]
+        if "Unsupported global" not in str(e):  # not a pickle of objects: garbage or a cut file
+            raise CheckpointMismatch(f"{path}: not a readable PyTorch checkpoint: truncated (an interrupted download?) "
+                                     f"or another kind of file ({detail})") from None
+        raise CheckpointMismatch(
+            f"{path}: holds Python objects besides tensors and plain values, which vidpose does not load (a file "
+            "could run code). If you trust it, keep only its weights: python -c \"import torch; s = torch.load('"
+            f"{path}', weights_only=False); torch.save(s.get('state_dict', s), '{path}.weights.pth')\" "
+            f"({detail})") from None
     except Exception as e:  # torch raises several types for corrupt or foreign files
-        raise CheckpointMismatch(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+        first = str(e).splitlines()[0][:160] if str(e) else ""
+        raise CheckpointMismatch(f"{path}: not a readable PyTorch checkpoint: truncated (an interrupted download?) or "
+                                 f"another kind of file ({type(e).__name__}: {first})") from None
     for key in ("model", "state_dict"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
@@ -90,11 +124,43 @@ def _fit_pos_embed(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor | 
     return torch.cat([value[:, :1], table], 1)
 
 
+def describe_layout(state: dict[str, torch.Tensor]) -> str:
+    """What a state dict looks like, in words, for error messages (after prefix mapping)."""
+    def blocks(prefix: str) -> int:
+        found = {int(m.group(1)) for k in state for m in [re.match(rf"{prefix}\.(\d+)\.", k)] if m}
+        return max(found) + 1 if found else 0
+
+    if "transition1.1.0.0.weight" in state:
+        width = state["transition1.1.0.0.weight"].shape[0] // 2  # the second branch is twice the first
+        widths = [width] + [state[f"transition{s - 1}.{s - 1}.0.0.weight"].shape[0]
+                            for s in (2, 3, 4) if f"transition{s - 1}.{s - 1}.0.0.weight" in state]
+        kind = "an ImageNet HRNet classifier" if any(k.startswith("incre_modules.") for k in state) else "a pose HRNet"
+        return f"{kind}, HRNet-W{width} (branch widths {'/'.join(map(str, widths))})"
+    if "patch_embed.proj.weight" in state and blocks("blocks"):
+        w = state["patch_embed.proj.weight"]
+        return f"a ViT of width {w.shape[0]}, {blocks('blocks')} blocks, patch {w.shape[-1]} (ViTPose layout)"
+    if any(re.match(r"(backbone\.)?layers\.\d+\.ln1\.", k) for k in state):
+        return ("a ViT in the mmpose 1.x / mmpretrain layout (layers.N.ln1, ffn), which vidpose does not map; "
+                "use the ViTPose release checkpoint (backbone.blocks.N...)")
+    if "layer1.0.conv1.weight" in state:
+        depth = sum(blocks(f"layer{i}") for i in range(1, 5))
+        return f"a ResNet ({depth} residual blocks)"
+    if not state:
+        return "an empty state dict"
+    return f"{len(state)} tensors, such as {', '.join(list(state)[:3])}"
+
+
 def load_pretrained(module: nn.Module, path: str | os.PathLike, skip_head: bool = False,
                     min_fraction: float = 0.5) -> LoadReport:
     """Load the tensors of ``path`` that fit ``module`` (a backbone or a whole model); report the
     rest. ``skip_head`` leaves ``final_layer`` as initialised (e.g. COCO joints -> PoseTrack)."""
-    state = read_state_dict(path)
+    return load_state(module, read_state_dict(path), str(path), skip_head, min_fraction)
+
+
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], source: str = "state dict", skip_head: bool = False,
+               min_fraction: float = 0.5) -> LoadReport:
+    """``load_pretrained`` for a state dict in memory; ``source`` names it in messages."""
+    path = source
     if any(k.startswith(("backbone.", "keypoint_head.")) for k in state) and not any(
             k.startswith("backbone.") for k in module.state_dict()):
         state = map_mmpose_keys(state)
@@ -124,12 +190,14 @@ def load_pretrained(module: nn.Module, path: str | os.PathLike, skip_head: bool 
                     + [f"unexpected {k}" for k in report.unexpected[:3]])
         raise CheckpointMismatch(
             f"{path}: does not fit {type(module).__name__}: only {fraction:.0%} of its tensors found with the right "
-            f"shape ({report.summary()}). Examples: {'; '.join(examples)}. Is it a checkpoint of another model "
+            f"shape ({report.summary()}). The file holds {describe_layout(state)}; the config builds "
+            f"{describe_layout(own)}. Examples: {'; '.join(examples)}. Is it a checkpoint of another model "
             "or size?")
     module.load_state_dict(new, strict=False)
     log.info("%s -> %s: %s", path, type(module).__name__, report.summary())
     for name, items in (("missing", report.missing), ("unexpected", report.unexpected),
                         ("wrong shape", report.shape_mismatch)):
-        if items:
-            log.info("  %s: %s%s", name, ", ".join(items[:8]), " ..." if len(items) > 8 else "")
+        if items:  # a tensor of another shape is left initialised: say so louder than the rest
+            log.log(logging.WARNING if name == "wrong shape" else logging.INFO, "  %s: %s%s", name,
+                    ", ".join(items[:8]), " ..." if len(items) > 8 else "")
     return report
