@@ -35,7 +35,7 @@ weights: setup
 
 # the whole comparison into benchmarks/results/bench.json and docs/results.md; resumes where it stopped
 bench: setup
-	$(BIN)/vidpose bench --methods $(BENCH_METHODS)
+	$(BIN)/vidpose bench --cache-copies 2 --methods $(BENCH_METHODS)
 
 test: assets
 	$(BIN)/python -m pytest -n 2 -q

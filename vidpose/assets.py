@@ -70,6 +70,23 @@ ASSETS: dict[str, Asset] = {
                            "d9a66417185647b112304b57093f0c180f37a768e6a14daca75ca541f3b78039", "BSD-3-Clause"),
     "vtest": Asset("deb", "opencv-doc", "4.6.0+dfsg-12", "usr/share/doc/opencv-doc/examples/data/vtest.avi",
                    "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf", "Apache-2.0 AND BSD-3-Clause"),
+    # Pose2Sim's demo trials: 4 synchronised cameras each, 100 frames at 60 fps, 1080x1920 portrait (vidpose/realdata.py)
+    "pose2sim_single_cam01": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_SinglePerson/videos/cam01.mp4",
+                                   "cf4f2816c86bea4bfbea255333d8626ff32a3ecabdab8b0fb147cea9167fde3a", "BSD-3-Clause"),
+    "pose2sim_single_cam02": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_SinglePerson/videos/cam02.mp4",
+                                   "94ff87cf978b8406e8aa36ab3c5362e72848994e87652f0dc7a33c315e8e0442", "BSD-3-Clause"),
+    "pose2sim_single_cam03": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_SinglePerson/videos/cam03.mp4",
+                                   "b8b329f832f178f27ecb78d024d5026b96c6adb36c387bfe2c0af85eab8a11ca", "BSD-3-Clause"),
+    "pose2sim_single_cam04": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_SinglePerson/videos/cam04.mp4",
+                                   "b5c0e7863fd70d008e7178d3c556b045b0ea5f78fcd61ca548a0b2e807e641f7", "BSD-3-Clause"),
+    "pose2sim_multi_cam01": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_MultiPerson/videos/cam01.mp4",
+                                   "543cee6a4c2c2b52dc9eac9137ee63d14f1f84e706a9a7264769edcb11e5ea53", "BSD-3-Clause"),
+    "pose2sim_multi_cam02": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_MultiPerson/videos/cam02.mp4",
+                                   "8895092a7cf26359205a427b7ac2f4a935c2e0bd36d9b7a5140cb33faa468a6b", "BSD-3-Clause"),
+    "pose2sim_multi_cam03": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_MultiPerson/videos/cam03.mp4",
+                                   "d3daf48cdf9f5603868ddb99166ddaf9b12279e7ce968922926560d5fd3f0c99", "BSD-3-Clause"),
+    "pose2sim_multi_cam04": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_MultiPerson/videos/cam04.mp4",
+                                   "1490149dc40e7301fa5ceae23862b044ba5c398a8b2a40df21ed894702728c09", "BSD-3-Clause"),
 }
 
 SOURCES = ("pypi", "npm", "deb")

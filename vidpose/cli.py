@@ -372,8 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage-2 training steps, the same for every method (default 1500; 0 = the configs' epochs)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main methods (default 0 1 2)")
     p.add_argument("--ablation-seeds", type=int, nargs="+", default=[0], help="seeds of the ablations (default 0)")
-    p.add_argument("--cache-copies", type=int, default=4,
-                   help="augmentation passes of cached backbone features (default 4; 0 = no cache)")
+    p.add_argument("--cache-copies", type=int, default=2,
+                   help="augmentation passes of cached backbone features (default 2; 0 = no cache)")
     p.add_argument("--retrain-backbones", action="store_true",
                    help="train the stage-1 backbones again instead of using weights/backbones")
     p.add_argument("--export-backbones", action="store_true",
@@ -401,8 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write")
     p.add_argument("--render", help="also write a video with the skeletons and track ids")
     p.add_argument("--model", default="blazepose", help="a shipped model (default: blazepose; see `vidpose models`)")
-    p.add_argument("--boxes", help="person boxes instead of the detector: a PoseWarper/DCPose-layout detection file "
-                                   "(bbox, score, frame_index or image_name, optional track_id) or PoseTrack18 file")
+    p.add_argument("--boxes", help="person boxes instead of the detector: a detection file (bbox, score, and "
+                                   "frame_index, image_name as PoseWarper/DCPose or image_id as mmpose; optional "
+                                   "track_id; a file of several PoseTrack videos gives this video's boxes) or a "
+                                   "PoseTrack18 file")
     p.add_argument("--config", help="a custom model's YAML config (with --checkpoint; default: the checkpoint's own)")
     p.add_argument("--checkpoint", help="a custom model's vidpose checkpoint (trained with vidpose train)")
     p.add_argument("--min-box-score", type=float, default=0.2,
@@ -452,6 +454,28 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--split", default="val", choices=["train", "val", "val_hard", "val_hard_clean"])
     q.add_argument("--rows", type=int, default=4, help="videos (rows)")
     q.add_argument("--cols", type=int, default=4, help="frames per video (columns)")
+
+    def _cmd_realdata(args: argparse.Namespace) -> int:  # vidpose realdata build (vidpose/realdata.py)
+        from vidpose.realdata import run_cli
+
+        return run_cli(args)
+
+    p = sub.add_parser("realdata", help="build RealData: real registry videos with pseudo labels, test_hard",
+                       description="Real people video from the registry assets (Sports2D, vtest.avi, Pose2Sim), "
+                                   "tracked by the detector and tracker and labelled by BlazePose heavy with flip on "
+                                   "the clean frames (pseudo labels: only confident joints), as PoseTrack18 files; "
+                                   "held-out test videos also get test_hard (every third frame degraded, neighbours "
+                                   "clean, seeded) and test_hard_clean. See vidpose/realdata.py.")
+    rsub = p.add_subparsers(dest="realdata_command", metavar="ACTION", required=True)
+    q = rsub.add_parser("build", help="write the data set (resumable)")
+    q.add_argument("--out", default="data/realdata", help="output folder (default: data/realdata)")
+    q.add_argument("--segments", nargs="+", metavar="NAME", help="only these segments (default: all; see "
+                                                                  "vidpose.realdata.SEGMENTS)")
+    q.add_argument("--max-frames", type=int, help="at most N frames per segment (tests and trials)")
+    q.add_argument("--resume", action="store_true", help="continue an interrupted build: finished segments are kept")
+    q.add_argument("--detect-every", type=int, default=10, help="run the person detector every N frames (default 10)")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_cmd_realdata)
     return parser
 
 

@@ -112,7 +112,7 @@ def people_mask(shape: tuple[int, int], boxes: list[np.ndarray] | None, masks: l
 
 
 def motion_blur(image: np.ndarray, ctx: FrameContext, exposure: float, min_smear: float, shake_px: float,
-                angle: float) -> tuple[np.ndarray, dict]:
+                angle: float, samples: int = 11) -> tuple[np.ndarray, dict]:
     """Each person smeared along their own motion over ``exposure`` frame intervals (flow from
     the previous to the next clean frame, halved per interval). A person who barely moves is
     smeared further along a line (their motion's direction, or ``angle``) until the smear is
@@ -131,7 +131,7 @@ def motion_blur(image: np.ndarray, ctx: FrameContext, exposure: float, min_smear
             continue
         median = np.median(flow[inside], axis=0)
         length = float(np.linalg.norm(median))
-        blurred = smear(out, flow * mask[..., None])
+        blurred = smear(out, flow * mask[..., None], samples)
         extra = min_smear * box[3] - length
         if extra > 1.0:
             theta = float(np.arctan2(median[1], median[0])) if length > 0.5 else angle
@@ -227,12 +227,18 @@ def relight(image: np.ndarray, gain: float, gamma: float, tint: np.ndarray) -> n
 # ----------------------------------------------------------------------------------------------
 
 
-def degrade(image: np.ndarray, kind: str, severity: float, rng: np.random.Generator, ctx: FrameContext | None = None
-            ) -> tuple[np.ndarray, dict, np.ndarray | None]:
+def degrade(image: np.ndarray, kind: str, severity: float, rng: np.random.Generator, ctx: FrameContext | None = None,
+            scale: float = 1.0) -> tuple[np.ndarray, dict, np.ndarray | None]:
     """Degrade one frame: ``kind`` in ``KINDS``, ``severity`` in [0, 1]. Returns (image, record,
     occlusion alpha or None). The strengths at severity 1: motion blur over 4 frame intervals,
     at least a quarter of each person's height, plus up to 8 px of shake, a defocus disc of 7 px radius, occluders over 55% of each box;
-    the extras stay mild (noise sigma 0.08, JPEG quality 10, +-50% exposure)."""
+    the extras stay mild (noise sigma 0.08, JPEG quality 10, +-50% exposure).
+
+    ``scale`` multiplies the strengths given in pixels (the shake length and its smear samples,
+    the defocus radius), so that a severity means the same at another people's size: SynthTrack's
+    people are about 106 pixels tall (scale 1, the default: SynthTrack's bytes are unchanged);
+    real video passes its median person height / 106 (``vidpose.realdata``). Strengths relative to
+    the person (smear length, occluder coverage) and the extras do not depend on it."""
     if kind not in KINDS:
         raise ValueError(f"unknown degradation {kind!r}; expected one of {KINDS}")
     if not 0.0 <= severity <= 1.0:
@@ -240,13 +246,18 @@ def degrade(image: np.ndarray, kind: str, severity: float, rng: np.random.Genera
     ctx = ctx or FrameContext()
     record: dict = {"type": kind, "severity": round(float(severity), 3)}
     alpha = None
+    if not scale > 0:
+        raise ValueError(f"degradation scale must be positive, got {scale}")
+    if scale != 1.0:
+        record["px_scale"] = round(float(scale), 3)
     if kind == "motion_blur":
         exposure = 1.5 + 2.5 * severity
-        shake = severity * rng.uniform(2.0, 8.0)
-        out, params = motion_blur(image, ctx, exposure, 0.1 + 0.15 * severity, shake, float(rng.uniform(0, np.pi)))
+        shake = severity * rng.uniform(2.0, 8.0) * scale
+        out, params = motion_blur(image, ctx, exposure, 0.1 + 0.15 * severity, shake, float(rng.uniform(0, np.pi)),
+                                  samples=max(11, int(round(11 * scale))))
         record.update(params)
     elif kind == "defocus":
-        radius = 2.5 + 4.5 * severity
+        radius = (2.5 + 4.5 * severity) * scale
         out = defocus(image, radius)
         record["radius_px"] = round(radius, 2)
     elif kind == "occluder":

@@ -14,6 +14,8 @@
       global_frames: 0                 # GLPose: frames sampled across the video (0 = none)
       global_per_frame: 4              # proposals per sampled frame (every person, up to 4)
       global_mode: offline             # or streaming (past frames only; needs past-only offsets)
+      key_degrade: 0.0                 # training only: chance that a clip's key frame is degraded on the
+                                       # fly, neighbours clean (vidpose.realdata.KeyFrameDegradation)
       workers: 2
 """
 
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidpose.data.annotations import Video, load_posetrack
 from vidpose.data.clips import ClipConfig, TopDownClipDataset
 from vidpose.data.detections import DetectionSet
 from vidpose.data.transforms import AugmentConfig
+
+if TYPE_CHECKING:
+    from vidpose.realdata import KeyFrameDegradation
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +65,15 @@ def check_synthtrack_version(root: Path) -> None:
     from vidpose.synth.dataset import VERSION
 
     try:
-        found = json.loads(stats.read_text()).get("version", 1)
+        doc = json.loads(stats.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{stats}: unreadable SynthTrack statistics ({e})") from e
+    if isinstance(doc, dict) and doc.get("kind") == "realdata":  # real video with pseudo labels (vidpose/realdata.py)
+        from vidpose.realdata import check_version
+
+        check_version(root)
+        return
+    found = doc.get("version", 1) if isinstance(doc, dict) else None
     if found != VERSION:
         raise ValueError(f"{root}: SynthTrack version {found}, but this vidpose writes and reads version {VERSION} "
                          f"(see docs/synthtrack.md). Delete the folder and generate it again: "
@@ -100,7 +111,15 @@ def load_split(data: dict[str, Any], split: str) -> tuple[Path, list[Video]]:
 
 
 def make_dataset(data: dict[str, Any], split: str, train: bool, detections: DetectionSet | None = None,
-                 min_box_score: float = 0.2, seed: int = 0) -> TopDownClipDataset:
+                 min_box_score: float = 0.2, seed: int = 0) -> "TopDownClipDataset | KeyFrameDegradation":
     root, videos = load_split(data, split)
-    return TopDownClipDataset(videos, root, clip_config(data), train=train, detections=detections,
-                              min_box_score=min_box_score, seed=seed)
+    dataset = TopDownClipDataset(videos, root, clip_config(data), train=train, detections=detections,
+                                 min_box_score=min_box_score, seed=seed)
+    key_degrade = float(data.get("key_degrade") or 0.0)
+    if not 0.0 <= key_degrade <= 1.0:
+        raise ValueError(f"data.key_degrade is a probability in [0, 1], got {key_degrade}")
+    if train and key_degrade > 0:  # key frames degraded on the fly, neighbours clean (as SynthTrack's val_hard)
+        from vidpose.realdata import KeyFrameDegradation
+
+        return KeyFrameDegradation(dataset, key_degrade)
+    return dataset

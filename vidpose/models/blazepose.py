@@ -19,7 +19,8 @@ takes 0..1 input directly.
 What it offers (the vidpose backbone interface, ``vidpose.models.layers.HeatmapBackbone``):
 
 - ``forward_features(x)``: ``feature``, the 64x64x48 map (stride 4) that feeds BlazePose's
-  heatmap head, and ``features = [feature]`` (no four stage features, so no ``stage_channels``);
+  heatmap head, and ``features = [feature]`` (no four stage features, so no ``stage_channels``;
+  ``single_feature_map = True`` tells TDMI to read that map as its only stage, ``stages: [0]``);
 - ``head(feature)``: 17 heatmaps in PoseTrack order (below), values in [0, 1];
 - ``landmarks(x)``: the 33 landmarks (x, y, z, visibility, presence), plus the 6 auxiliary
   points, the 3D world landmarks and the pose presence score; ``keypoints(x)``: PoseTrack
@@ -213,6 +214,8 @@ def _find_outputs(graph: Graph) -> dict[str, int]:
 
 class BlazePose(HeatmapBackbone):
     """BlazePose GHUM from a ``.tflite`` file as a vidpose backbone (module docstring)."""
+
+    single_feature_map = True  # ``features`` is [feature]: one stride-4 map, TDMI's only stage
 
     def __init__(self, path: str | Path, input_norm: str = "imagenet", channels_last: bool = True):
         super().__init__()

@@ -24,6 +24,18 @@ Choices where the paper is silent (also in docs/methods.md):
   is scaled by 1/sqrt(C) as in OCR.
 - ``motion: flow`` replaces MLSME by OpenCV DIS optical flow between the key crop and each
   neighbour (the weight-free stand-in for the paper's optical-flow baseline, Table 4).
+
+A backbone without patch tokens (BlazePose's 64x64x48 stride-4 feature map) is adapted by
+``FeatureMapTokens`` (``model.token_patch``, off by default): the frozen map is cut into
+non-overlapping ``token_patch`` x ``token_patch`` cells (4: a 16 x 16 grid of tokens, each
+covering 16 x 16 input pixels like ViT-B's patch-16 tokens), each cell flattened to one token of
+C * p * p values (48 * 16 = 768, ViT-B's width) and LayerNorm-ed without parameters
+(``token_norm``; BlazePose's ReLU features are not normalised as ViT tokens are). The linear
+projection to the motion width is SDTC's own token embedding (``embed``, the feature embedding
+of Sec. 3.1), so the adapter adds no parameters and the backbone stays frozen; the context
+reconstruction of Eq. 15 then predicts the frozen, normalised cells, as it predicts ViT tokens.
+Each token decodes a p x p patch of the stride-4 heatmap (two transposed convolutions from the
+16 x 16 grid to 64 x 64).
 """
 
 from __future__ import annotations
@@ -262,8 +274,48 @@ class SpatialMotionMutualLearning(nn.Module):
         return a_s * self.conv_spatial(r) + a_m * self.conv_motion(m)  # Eq. 13
 
 
+class FeatureMapTokens(nn.Module):
+    """The token adapter (module docstring): a feature-map backbone (``forward_features`` ->
+    ``feature`` (B, C, h, w)) seen as a ViT that exposes patch tokens. ``encode`` returns the
+    (B, N, C * patch**2) flattened cells, N = (h / patch) * (w / patch) in row-major order, and
+    the grid; it has no parameters of its own."""
+
+    def __init__(self, backbone: nn.Module, patch: int = 4, norm: bool = True):
+        super().__init__()
+        if patch < 1:
+            raise ValueError(f"SDTC: token_patch must be a positive integer, got {patch}")
+        for name in ("feature_channels", "heatmap_stride", "input_size"):
+            if not hasattr(backbone, name):
+                raise ValueError(f"SDTC: the token adapter needs a backbone with {name!r}; "
+                                 f"{type(backbone).__name__} has none")
+        self.backbone, self.patch = backbone, int(patch)
+        self.dim = backbone.feature_channels * self.patch ** 2
+        self.heatmap_stride = backbone.heatmap_stride
+        self.feature_stride = getattr(backbone, "feature_stride", backbone.heatmap_stride)
+        self.patch_pixels = self.patch * self.feature_stride  # input pixels per token side
+        self.grid = self.token_grid(backbone.input_size[1], backbone.input_size[0])
+        self.norm = nn.LayerNorm(self.dim, elementwise_affine=False) if norm else nn.Identity()
+
+    def token_grid(self, height: int, width: int) -> tuple[int, int]:
+        """The token grid (rows, columns) of an input of this size."""
+        return height // self.patch_pixels, width // self.patch_pixels
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        f = self.backbone.forward_features(x)["feature"]
+        _, _, h, w = f.shape
+        p = self.patch
+        if h % p or w % p:
+            raise ValueError(f"SDTC: a {h}x{w} feature map does not split into {p}x{p} token cells")
+        tokens = F.unfold(f.float(), p, stride=p).transpose(1, 2)  # (B, N, C p p), cells in row-major order
+        return self.norm(tokens), (h // p, w // p)
+
+    def head(self, feature: torch.Tensor) -> torch.Tensor:
+        return self.backbone.head(feature)
+
+
 class SDTC(nn.Module):
-    """SDTC around a ViT backbone that exposes its patch tokens (``encode``)."""
+    """SDTC around a ViT backbone that exposes its patch tokens (``encode``), or a feature-map
+    backbone through the token adapter (``token_patch``)."""
 
     trainable_in_backbone: tuple[str, ...] = ()
     cached_targets = ("clip_heatmaps", "clip_weight")  # the pose reconstruction reads every clip frame's targets
@@ -275,10 +327,13 @@ class SDTC(nn.Module):
                  frame_level: bool = True, fusion: str = "smml", refine: bool = True, cross: bool = True,
                  adaptive: bool = True, context_softmax: str = "space", own_feature: bool = True,
                  spatial_encoding: bool = True, temporal_encoding: bool = True,
-                 heatmap_stride: int | None = None):
+                 heatmap_stride: int | None = None, token_patch: int | None = None, token_norm: bool = True):
         super().__init__()
+        if token_patch is not None and not hasattr(backbone, "encode"):  # a feature-map backbone (BlazePose)
+            backbone = FeatureMapTokens(backbone, token_patch, token_norm)
         if not hasattr(backbone, "encode") or not hasattr(backbone, "grid"):
-            raise ValueError(f"SDTC needs a ViT backbone that exposes patch tokens; got {type(backbone).__name__}")
+            raise ValueError(f"SDTC needs a ViT backbone that exposes patch tokens; got {type(backbone).__name__} "
+                             "(for a feature-map backbone such as BlazePose set model.token_patch, e.g. 4)")
         if motion not in ("mlsme", "flow"):
             raise ValueError(f"SDTC: unknown motion source {motion!r}; expected mlsme or flow")
         if rec_positions not in ("either", "both"):
@@ -292,7 +347,8 @@ class SDTC(nn.Module):
         frames = len(self.order)
         feature_dim = backbone.dim
         dim = dim or feature_dim
-        self.dim, self.grid, self.patch = dim, backbone.grid, backbone.patch_embed.proj.kernel_size[0]
+        self.dim, self.grid = dim, backbone.grid
+        self.patch = getattr(backbone, "patch_pixels", None) or backbone.patch_embed.proj.kernel_size[0]
         heatmap_stride = heatmap_stride or backbone.heatmap_stride
         self.heatmap_stride = heatmap_stride
         if self.patch % heatmap_stride:
@@ -391,7 +447,11 @@ class SDTC(nn.Module):
         return {"heatmaps": heatmaps, "aux_losses": aux, "motion": m}
 
     def token_grid(self, frames: torch.Tensor | None, tokens: int) -> tuple[int, int]:
-        grid = self.backbone.patch_embed.grid(*frames.shape[-2:]) if frames is not None else tuple(self.grid)
+        if frames is not None:
+            grid_of = getattr(self.backbone, "token_grid", None) or self.backbone.patch_embed.grid
+            grid = tuple(grid_of(*frames.shape[-2:]))
+        else:
+            grid = tuple(self.grid)
         if grid[0] * grid[1] != tokens:
             raise ValueError(f"SDTC: {tokens} tokens do not fill a {grid[0]}x{grid[1]} grid")
         return grid

@@ -142,10 +142,17 @@ class TDMI(nn.Module):
                  offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
                  mi_weight: float = 1.0, mi_tau: float = 0.05):
         super().__init__()
-        channels = list(getattr(backbone, "stage_channels", []))
-        if len(channels) != 4:
+        channels = list(getattr(backbone, "stage_channels", None) or [])
+        single = not channels and getattr(backbone, "single_feature_map", False)
+        if single:  # one feature map (BlazePose): it is the only stage, TDMI's "last stage only" form
+            channels = [backbone.feature_channels]
+        if len(channels) != 4 and not single:
             raise ValueError(f"TDMI needs a backbone with four stage features (HRNet); {type(backbone).__name__} "
                              f"exposes {len(channels)}")
+        if any(not 0 <= j < len(channels) for j in stages):
+            raise ValueError(f"TDMI: stages {list(stages)} need four stage features (HRNet); "
+                             f"{type(backbone).__name__} has {len(channels)} feature map(s): use stages: "
+                             f"{list(range(len(channels)))}")
         self.backbone = backbone
         self.heatmap_stride = backbone.heatmap_stride
         self.offsets = tuple(offsets)
@@ -178,8 +185,8 @@ class TDMI(nn.Module):
         feats = clip["stages"].unbind(2)  # four (B, T, C, h, w)
         m = self.encoder([f[:, self.order] for f in feats])
         useful, noisy = self.disentangle(m)
-        key_visual = feats[3][:, 0]
-        visual = self.clip_visual(feats[3].flatten(1, 2)) if self.spatiotemporal else key_visual
+        key_visual = feats[-1][:, 0]  # the last stage (HRNet's stage 4; a single-map backbone's map)
+        visual = self.clip_visual(feats[-1].flatten(1, 2)) if self.spatiotemporal else key_visual
         fused = self.fuse(torch.cat([useful, visual], 1))
         heatmaps = self.head(fused)
         aux: dict[str, torch.Tensor] = {}

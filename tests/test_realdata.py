@@ -1,0 +1,325 @@
+"""RealData (vidpose/realdata.py), the keypoint smoothing baselines (vidpose/engine/smoothing.py)
+and the temporal heads on the real BlazePose backbone (configs/real/*_blazepose.yaml).
+
+- the pseudo-label writer: valid PoseTrack18 files that vidpose's reader and evaluator accept,
+  marked as pseudo labels, with every joint under ``KEEP_THRESHOLD`` written as (0, 0, 0);
+- test_hard: key frames degraded, every other frame a byte copy of test_hard_clean (itself a byte
+  copy of test), the same seed giving the same bytes; the training-time key-frame degradation
+  leaves the neighbours untouched;
+- smoothing: a constant track stays constant, the median removes a one-frame outlier, the One
+  Euro filter's lag on a ramp is bounded;
+- each temporal head (naive, TDMI, JM-Pose, GLPose, SDTC with the token adapter) builds from its
+  config on the real backbone, gives (B, 17, 64, 64) heatmaps and one step lowers its loss; the
+  trainer runs from cached features on a tiny RealData.
+
+Tests that need the fetched assets skip (with the reason) when ``vidpose.assets.asset_path``
+raises ``AssetError``. The tiny RealData is 5 frames of each Sports2D segment (built once).
+"""
+
+from __future__ import annotations
+
+import copy
+import filecmp
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vidpose.assets import AssetError, asset_path
+from vidpose.data.annotations import Frame, Person, Video, load_posetrack
+from vidpose.data.schema import EVALUATED_JOINTS
+from vidpose import realdata as rd
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_ASSETS = ("blazepose_full", "blazepose_heavy", "movenet_multipose", "movenet_multipose_weights",
+                "sports2d_demo")
+HEADS = ("naive_temporal", "tdmi", "jmpose", "glpose", "sdtc")
+
+
+def _require(*names: str) -> None:
+    for name in names:
+        try:
+            asset_path(name)
+        except AssetError as e:
+            pytest.skip(f"asset {name} is not fetched: {e}")
+
+
+@pytest.fixture(scope="module")
+def tools():
+    _require(*BUILD_ASSETS)
+    return rd.Teacher(), rd.Segmenter()
+
+
+@pytest.fixture(scope="module")
+def realdata(tmp_path_factory, tools):
+    """5 frames of each Sports2D segment: train, test, test_hard, test_hard_clean."""
+    root = tmp_path_factory.mktemp("realdata") / "rd"
+    teacher, segmenter = tools
+    rd.build(root, segments=["sports2d_train", "sports2d_test"], max_frames=5, progress=False, teacher=teacher,
+             segmenter=segmenter)
+    return root
+
+
+# --- pseudo labels --------------------------------------------------------------------------------
+
+
+def test_pseudo_person_keeps_only_confident_joints():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(100, 300, (17, 2))
+    peaks = np.full(17, 0.9)
+    peaks[[0, 7, 9, 16]] = [0.49, 0.2, 0.5, 0.0]  # 0.5 itself is kept
+    box = np.array([90.0, 90.0, 220.0, 220.0])
+    person = rd.pseudo_person(xy, peaks, box, track_id=3)
+    kp = person.keypoints
+    for j in (0, 7, 16):
+        assert kp[j].tolist() == [0.0, 0.0, 0.0]
+    assert kp[9, 2] == 1 and np.allclose(kp[9, :2], np.round(xy[9], 2))
+    assert kp[3].tolist() == kp[4].tolist() == [0.0, 0.0, 0.0]  # PoseTrack never annotates the ears
+    assert person.track_id == 3 and person.bbox_head is not None and person.bbox_head[2] > 0
+    assert np.allclose(person.scores[list(EVALUATED_JOINTS)], np.round(peaks[list(EVALUATED_JOINTS)], 4))
+    few = np.zeros(17)
+    few[[5, 6, 11]] = 0.9
+    assert rd.pseudo_person(xy, few, box, 1) is None  # under MIN_JOINTS kept joints
+    assert rd.pseudo_person(xy, peaks, np.array([0, 0, 20.0, 30.0]), 1) is None  # under MIN_HEIGHT
+
+
+def test_label_files_are_posetrack18_that_reader_and_evaluator_accept(realdata):
+    from vidpose.data.detections import load_detections
+    from vidpose.engine.data import ensure_dataset
+    from vidpose.evaluation import evaluate_posetrack
+
+    stats = json.loads((realdata / "stats.json").read_text())
+    assert stats["kind"] == "realdata" and stats["pseudo_labels"] is True and stats["teacher"] == rd.TEACHER_NAME
+    assert set(stats["splits"]) == set(rd.ALL_SPLITS)
+    assert ensure_dataset({"root": str(realdata)}) == realdata  # vidpose's data loading accepts it
+    for split in rd.ALL_SPLITS:
+        folder = realdata / "annotations" / split
+        videos, summary = load_posetrack(folder)
+        assert len(videos) == 1 and len(videos[0].frames) == 5
+        people = [p for f in videos[0].frames for p in f.people]
+        assert people, split
+        for person in people:
+            kept = person.keypoints[:, 2] > 0
+            assert kept.sum() >= rd.MIN_JOINTS
+            assert (person.scores[kept] >= rd.KEEP_THRESHOLD).all()  # the file's scores are the teacher's peaks
+            dropped = ~kept
+            assert (person.keypoints[dropped] == 0).all()  # (0, 0, 0), as PoseTrack18 writes unannotated joints
+        doc = json.loads(next(folder.glob("*.json")).read_text())
+        assert doc["info"]["pseudo_labels"] is True and doc["info"]["keep_threshold"] == rd.KEEP_THRESHOLD
+        assert all(im["pseudo_labels"] == rd.TEACHER_NAME and im["source"]["asset"] == "sports2d_demo"
+                   for im in doc["images"])
+        result = evaluate_posetrack(folder, folder, workers=1)
+        assert result["Total"] == pytest.approx(100.0)
+        dets = load_detections(realdata / "detections" / f"{split}.json")
+        assert dets.total == stats["splits"][split]["detections"] > 0  # the tracker's boxes, with track ids
+
+
+# --- degradations ---------------------------------------------------------------------------------
+
+
+def _bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_test_hard_degrades_key_frames_and_copies_the_rest(realdata, tools, tmp_path):
+    name = rd.video_name(rd.HARD, 0)
+    hard, clean = realdata / "images" / rd.HARD / name, realdata / "images" / rd.HARD_CLEAN / name
+    test = realdata / "images" / "test" / rd.video_name("test", 0)
+    videos, _ = load_posetrack(realdata / "annotations" / rd.HARD)
+    records = 0
+    for f, frame in enumerate(videos[0].frames):
+        jpg = f"{f:06d}.jpg"
+        assert filecmp.cmp(clean / jpg, test / jpg, shallow=False)  # the clean twin is the test frame
+        if f % 3 == 2 and frame.people:
+            assert frame.is_labeled and _bytes(hard / jpg) != _bytes(clean / jpg)
+            assert len(frame.raw["degradations"]) == 1
+            records += 1
+        else:
+            assert not frame.is_labeled
+            assert filecmp.cmp(hard / jpg, clean / jpg, shallow=False)  # neighbours untouched, byte for byte
+    assert records == 1  # frame 2 of 5
+    again = tmp_path / "again"
+    teacher, segmenter = tools
+    rd.build(again, segments=["sports2d_test"], max_frames=5, progress=False, teacher=teacher, segmenter=segmenter)
+    for path in sorted(hard.iterdir()):  # the same seed gives the same bytes
+        assert _bytes(path) == _bytes(again / "images" / rd.HARD / name / path.name)
+    assert _bytes(realdata / "annotations" / rd.HARD / f"{name}.json") == \
+        _bytes(again / "annotations" / rd.HARD / f"{name}.json")
+
+
+@pytest.mark.parametrize("kind", ["motion_blur", "defocus", "occluder", "noise", "jpeg", "lighting"])
+def test_real_frame_degradation_is_seeded(kind):
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0, 1, (120, 160, 3)).astype(np.float32)
+    prev, nxt = np.roll(image, -2, 1), np.roll(image, 2, 1)
+    boxes = [np.array([40.0, 10.0, 50.0, 100.0])]
+    joints = [np.c_[rng.uniform(45, 85, (17, 2)), np.ones(17)]]
+    cut = rd.ragged_patch(np.roll(image, 50, 0), np.random.default_rng(2), 30)
+    runs = []
+    for _ in range(2):
+        out, record, _ = rd.degrade_real_frame(image, np.random.default_rng([0, 7, 2]), boxes, joints=joints, ids=[1],
+                                               prev=prev, nxt=nxt, cutouts=[cut], kind=kind, severity=0.8)
+        runs.append((out.tobytes(), json.dumps(record, sort_keys=True)))
+    assert runs[0] == runs[1]
+    assert runs[0][0] != image.tobytes()
+    if kind in rd.SCALED_KINDS:
+        assert json.loads(runs[0][1])["px_scale"] == pytest.approx(100 / rd.REF_PERSON_HEIGHT, abs=1e-3)
+
+
+def test_training_key_frame_degradation_leaves_neighbours_clean(realdata):
+    from vidpose.engine.config import load_config
+    from vidpose.engine.data import make_dataset
+
+    data = load_config(ROOT / "configs/real/naive_temporal_blazepose.yaml")["data"]
+    data = {**data, "root": str(realdata), "key_degrade": 1.0, "workers": 0}
+    wrapped = make_dataset(data, "train", train=True)
+    plain = make_dataset({**data, "key_degrade": 0.0}, "train", train=True)
+    assert isinstance(wrapped, rd.KeyFrameDegradation) and len(wrapped) == len(plain) > 0
+    wrapped.epoch = plain.epoch = 1
+    assert wrapped.dataset.epoch == 1
+    a, b = wrapped[0], plain[0]
+    assert not torch.equal(a["images"][0], b["images"][0])  # the key frame is degraded
+    assert torch.equal(a["images"][1:], b["images"][1:])  # the neighbours are not, bit for bit
+    assert torch.equal(a["heatmaps"], b["heatmaps"])
+    assert torch.equal(wrapped[0]["images"], a["images"])  # (seed, epoch, item) fixes the draw
+
+
+# --- smoothing ------------------------------------------------------------------------------------
+
+
+def _track_video(xs: np.ndarray, ys: np.ndarray | float = 300.0, box: float = 100.0, scores: float = 0.9) -> Video:
+    frames = []
+    for f, x in enumerate(xs):
+        kp = np.ones((17, 3))
+        kp[:, 0] = x + np.arange(17)
+        kp[:, 1] = ys[f] if isinstance(ys, np.ndarray) else ys
+        person = Person(kp, track_id=4, bbox=np.array([x - 50, 250, box, box]), scores=np.full(17, scores))
+        frames.append(Frame(f"v/{f:06d}.jpg", f, True, [person]))
+    return Video("v", frames)
+
+
+def _xy(video: Video) -> np.ndarray:
+    return np.stack([f.people[0].keypoints[:, :2] for f in video.frames])
+
+
+@pytest.mark.parametrize("method", ["median", "one_euro"])
+def test_a_constant_track_stays_constant(method):
+    from vidpose.engine.smoothing import smooth_videos
+
+    video = _track_video(np.full(20, 200.0))
+    out = smooth_videos([video], method, fps=30.0)[0]
+    assert np.allclose(_xy(out), _xy(video))
+    assert _xy(video)[0, 0, 0] == 200.0  # the input is not changed
+
+
+def test_the_median_removes_a_one_frame_outlier():
+    from vidpose.engine.smoothing import smooth_videos
+
+    still = np.full(15, 200.0)
+    still[7] += 80.0  # one frame's joints thrown far off (a degraded key frame), its neighbours clean
+    video = _track_video(still)
+    video.frames[7].people[0].scores = np.full(17, 0.1)
+    out = smooth_videos([video], "median")[0]
+    assert np.allclose(_xy(out)[:, :, 0], 200.0 + np.arange(17))  # gone, and nothing else moved
+    assert np.allclose(out.frames[7].people[0].scores, 0.9)  # the window's confidence
+    ramp = 200.0 + 2.0 * np.arange(15)
+    bad = ramp.copy()
+    bad[7] += 80.0
+    moved = _xy(smooth_videos([_track_video(bad)], "median")[0])[:, 0, 0]
+    assert abs(moved[7] - ramp[7]) <= 2.0  # on a ramp: within one frame's motion of the truth
+    assert np.allclose(moved[2:5], ramp[2:5])  # a window without the outlier passes a ramp unchanged
+
+
+def test_one_euro_lag_is_bounded_on_a_ramp():
+    from vidpose.engine.smoothing import MEDIAPIPE_ONE_EURO, smooth_videos
+
+    fps, scale = 30.0, 100.0
+    bound = scale / (2 * np.pi * MEDIAPIPE_ONE_EURO["beta"])  # steady lag v / (2 pi fc) <= scale / (2 pi beta)
+    for speed in (30.0, 300.0, 3000.0):  # pixels per second
+        xs = 100.0 + speed * np.arange(90) / fps
+        out = smooth_videos([_track_video(xs)], "one_euro", fps=fps)[0]
+        lag = xs[30:] - _xy(out)[30:, 0, 0]
+        assert (lag > 0).all() and lag.max() <= bound * 1.01
+
+
+def test_people_without_a_track_are_left_alone():
+    from vidpose.engine.smoothing import SmoothingError, smooth_videos
+
+    video = _track_video(np.array([100.0, 300.0, 100.0]))
+    for frame in video.frames:
+        frame.people[0].track_id = None
+    assert np.allclose(_xy(smooth_videos([video], "median")[0]), _xy(video))
+    with pytest.raises(SmoothingError, match="unknown smoothing"):
+        smooth_videos([video], "kalman")
+    with pytest.raises(SmoothingError, match="no frame rate"):
+        smooth_videos([video], "one_euro", fps={"other": 30.0})
+
+
+# --- temporal heads on the real backbone -----------------------------------------------------------
+
+
+def _head_config(head: str, realdata: Path) -> dict:
+    from vidpose.engine.config import load_config
+
+    cfg = load_config(ROOT / f"configs/real/{head}_blazepose.yaml")
+    cfg["data"].update(root=str(realdata), key_degrade=0.0, workers=0)
+    return cfg
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_each_head_on_the_real_backbone_shapes_and_one_step(head, realdata):
+    from vidpose.engine.data import make_dataset
+    from vidpose.engine.trainer import _collate, set_frozen
+    from vidpose.models.layers import heatmap_loss
+    from vidpose.models.registry import build_model
+
+    cfg = _head_config(head, realdata)
+    torch.manual_seed(0)
+    model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
+    model.backbone.requires_grad_(False)  # train.freeze_backbone, as the trainer sets it
+    for name in getattr(model, "trainable_in_backbone", ()):
+        getattr(model.backbone, name).requires_grad_(True)
+    dataset = make_dataset(cfg["data"], "train", train=True)
+    batch = _collate([dataset[i] for i in range(2)])
+    params = [p for p in model.parameters() if p.requires_grad]
+    assert params
+    from vidpose.engine.trainer import lr_factor
+
+    lr = float(cfg["train"]["lr"]) * lr_factor(0, 1000, cfg["train"], 100)  # the trainer's first step (warm-up)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=float(cfg["train"]["weight_decay"]))
+
+    def loss() -> torch.Tensor:
+        torch.manual_seed(1)  # the same SDTC masks in both passes
+        model.train()
+        set_frozen(model, True)
+        out = model(batch["images"], batch)
+        assert out["heatmaps"].shape == (2, 17, 64, 64)
+        total = heatmap_loss(out["heatmaps"], batch["heatmaps"], batch["target_weight"])
+        return total + sum(out["aux_losses"].values()) if out["aux_losses"] else total
+
+    before = loss()
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = loss()
+    assert torch.isfinite(before) and after.item() < before.item()
+    if head == "sdtc":
+        from vidpose.models.sdtc import FeatureMapTokens
+
+        assert isinstance(model.backbone, FeatureMapTokens)
+        assert model.backbone.grid == (16, 16) and model.backbone.dim == 48 * 16
+
+
+def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
+    from vidpose.engine.trainer import train
+
+    cfg = _head_config("sdtc", realdata)
+    cfg["data"]["key_degrade"] = 0.5
+    cfg["train"].update(batch_size=2, max_steps=2, feature_cache_dir=str(tmp_path / "cache"), warmup_steps=0)
+    summary = train(copy.deepcopy(cfg), tmp_path / "run", progress=False)
+    assert summary["steps"] == 2 and np.isfinite(summary["loss"])
+    meta = json.loads(next((tmp_path / "cache").glob("*/meta.json")).read_text())
+    assert meta["shapes"]["feature.tokens"] == [5, 256, 768]
