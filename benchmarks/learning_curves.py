@@ -1,4 +1,4 @@
-"""Learning curves of the benchmark's runs, kept as data: the training loss (mean per 100 steps)
+"""Learning curves of the benchmark's runs, kept as data: the training heatmap loss (mean per 100 steps)
 and, where the run scored it (``train.curve_every_epochs``), the val AP per epoch.
 
     python benchmarks/learning_curves.py [--runs runs/bench/standard] [--out benchmarks/results/learning_curves.json]
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def read_curve(metrics: Path, window: int = 100) -> dict:
     records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    # the heatmap loss: comparable across methods (their auxiliary terms differ in kind and scale)
+    losses = [(r["step"], r.get("heatmap_loss", r.get("loss"))) for r in records if "loss" in r]
     curve = [r for r in records if "val_AP" in r]
     steps = np.array([s for s, _ in losses])
     values = np.array([v for _, v in losses])
@@ -47,7 +48,7 @@ def draw(runs: dict, path: Path) -> None:
 
     w, h, m = 460, 300, 50
     img = np.full((h + 2 * m + 20 * ((len(runs) + 1) // 2), 2 * (w + m) + m, 3), 255, np.uint8)
-    panels = [(m, "training loss (mean per 100 steps, log)"), (2 * m + w, "val AP Total against epoch")]
+    panels = [(m, "training heatmap loss (mean per 100 steps, log)"), (2 * m + w, "val AP Total against epoch")]
     for x0, title in panels:
         cv2.rectangle(img, (x0, m), (x0 + w, m + h), (0, 0, 0), 1)
         cv2.putText(img, title, (x0, m - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
