@@ -236,9 +236,16 @@ def save_results(results: dict[str, Any], path: Path) -> None:
 
 
 def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
-    """Replace the row of the same (method, seed, split), or add it."""
+    """Replace the row of the same (method, seed, split), or add it, in place. A row measured
+    again with the same numbers (reused test results) keeps the commit it was measured at."""
     key = (row["method"], row["seed"], row["split"])
-    results["rows"] = [r for r in results["rows"] if (r["method"], r["seed"], r["split"]) != key] + [row]
+    for i, r in enumerate(results["rows"]):
+        if (r["method"], r["seed"], r["split"]) == key:
+            if r.get("AP") == row.get("AP") and r.get("steps") == row.get("steps"):
+                row = {**row, "commit": r.get("commit", "unrecorded")}
+            results["rows"][i] = row
+            return
+    results["rows"].append(row)
 
 
 def run_bench(preset: str = "standard", methods: list[str] | None = None, steps: int | None = 1500,
