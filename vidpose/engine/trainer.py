@@ -521,9 +521,10 @@ def learning_curve_point(cfg: dict[str, Any], model: nn.Module, device: torch.de
 
     model.eval()
     result = test_model(cfg, model, device, out / "curve", progress=False)
-    groups = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
+    from vidpose.data.schema import GROUP_NAMES
+
     record = {"step": step, "epoch": epoch, "split": result["split"],
-              "val_AP": {g: round(float(result[g]), 2) for g in groups}}
+              "val_AP": {g: round(float(result[g]), 2) for g in GROUP_NAMES}}
     metrics.write(json.dumps(record) + "\n")
     metrics.flush()
     log.info("epoch %d (step %d): %s AP %.1f", epoch, step, result["split"], result["Total"])
