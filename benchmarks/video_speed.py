@@ -1,18 +1,22 @@
 """Per-frame cost of video inference: a temporal model with and without the sliding-window
 feature cache, against the single-frame model, in one run on the same video and boxes.
 
-    python benchmarks/video_speed.py [--config configs/synthtrack/tdmi_tiny.yaml] [--frames 60]
-                                     [--out benchmarks/results/video_speed.json]
+    python benchmarks/video_speed.py [--config configs/real/tdmi_blazepose.yaml] [--single blazepose]
+                                     [--video sports2d_demo] [--frames 60] [--out benchmarks/results/video_speed.json]
+    python benchmarks/video_speed.py --synthtrack     # the tiny HRNet models on a SynthTrack video
+
+By default the models are the real ones: the temporal head of ``--config`` (a shipped name from
+``vidpose models``, or a config; a config without a trained head gets random head weights,
+which cost the same) on the frozen BlazePose backbone, against the single-frame BlazePose model,
+on the first ``--frames`` frames of a real video (``--video``: an asset name or a file) with the
+boxes and tracks of the pipeline's detector and tracker (computed once, shared by every model,
+not timed). ``--synthtrack`` keeps the earlier setting: the tiny HRNet models of
+configs/synthtrack on a SynthTrack train video with its GT boxes.
 
 Wall-clock ratios depend on the machine and its load; the GFLOPs ratios (per box and frame)
-do not, and show where the cost goes: with a tiny backbone the temporal head dominates, at paper
-size (--config configs/posetrack18/tdmi_hrnet_w48.yaml --single
-configs/posetrack18/single_frame_hrnet_w48.yaml) the backbone does.
-
-The video is a SynthTrack train video (the tiny preset is generated into a temporary folder if
-no --video is given) with its GT boxes as detections; weights are random (speed does not depend
-on them). The last line reads ``cached/single=R1 uncached/single=R2``. Goal (issue 10): with
-delta = 2 the cached temporal model costs at most 1.3x the single-frame model per frame.
+do not, and show where the cost goes. The last line reads ``cached/single=R1
+uncached/single=R2``. Goal (issues 10 and 19): with delta = 2 the cached temporal model costs at
+most 1.3x the single-frame model per frame.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -75,20 +80,50 @@ def seconds(predictor: VideoPredictor, source, boxes, repeat: int) -> float:
     return best
 
 
+def real_video_and_boxes(video: str, frames: int):
+    """The first ``frames`` frames of a real video and the pipeline's tracked boxes on them."""
+    from vidpose.assets import asset_path
+    from vidpose.data.frames import FrameRange
+    from vidpose.pipeline import track_people
+
+    path = Path(video) if Path(video).exists() else asset_path(video)
+    source = open_frames(path)
+    if frames and frames < len(source):
+        source = FrameRange(source, 0, frames)
+    return path, source, track_people(source)
+
+
+def load(spec: str, overrides: list[str]):
+    """(model, cfg) of a shipped name or a config file (random head where nothing is trained)."""
+    from vidpose.pipeline import SHIPPED, load_model
+
+    if spec in SHIPPED:
+        return load_model(spec, overrides=overrides, device=torch.device("cpu"))
+    cfg = load_config(spec, overrides)
+    return build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).eval(), cfg
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/synthtrack/tdmi_tiny.yaml")
-    parser.add_argument("--single", default="configs/synthtrack/single_frame_hrnet_tiny.yaml")
-    parser.add_argument("--data", help="a SynthTrack folder (default: generate the tiny preset)")
+    parser.add_argument("--config", default=None, help="temporal model: shipped name or config "
+                        "(default configs/real/tdmi_blazepose.yaml; with --synthtrack configs/synthtrack/tdmi_tiny.yaml)")
+    parser.add_argument("--single", default=None, help="single-frame model: shipped name or config (default "
+                        "blazepose; with --synthtrack configs/synthtrack/single_frame_hrnet_tiny.yaml)")
+    parser.add_argument("--video", default="sports2d_demo", help="real video: asset name or file (default sports2d_demo)")
+    parser.add_argument("--frames", type=int, default=60, help="first N frames of the real video (default 60)")
+    parser.add_argument("--synthtrack", action="store_true", help="tiny HRNet models on a SynthTrack video")
+    parser.add_argument("--data", help="with --synthtrack: a SynthTrack folder (default: generate the tiny preset)")
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     parser.add_argument("--flops-only", action="store_true", help="skip the timing (GFLOPs ratios only)")
     parser.add_argument("--out", default="benchmarks/results/video_speed.json")
     args = parser.parse_args()
+    synth = args.synthtrack
+    args.config = args.config or ("configs/synthtrack/tdmi_tiny.yaml" if synth else "configs/real/tdmi_blazepose.yaml")
+    args.single = args.single or ("configs/synthtrack/single_frame_hrnet_tiny.yaml" if synth else "blazepose")
     if args.flops_only:
         result = {}
-        for name, path in (("single", args.single), ("temporal", args.config)):
-            cfg = load_config(path)
-            model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).eval()
+        for name, spec in (("single", args.single), ("temporal", args.config)):
+            model, cfg = load(spec, [])
             result[name] = {k: round(v, 3) for k, v in gflops_per_frame(model, cfg).items()}
         ratios = {"cached/single": result["temporal"]["cached"] / result["single"]["cached"],
                   "uncached/single": result["temporal"]["uncached"] / result["single"]["cached"]}
@@ -101,17 +136,19 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(args.data) if args.data else Path(tmp) / "synth"
-        if not args.data:
-            from vidpose.synth.dataset import SynthConfig, generate
+        if synth:
+            root = Path(args.data) if args.data else Path(tmp) / "synth"
+            if not args.data:
+                from vidpose.synth.dataset import SynthConfig, generate
 
-            generate(root, SynthConfig(preset="tiny", seed=0), progress=False)
-        folder, boxes = video_and_boxes(root)
-        source = open_frames(folder)
+                generate(root, SynthConfig(preset="tiny", seed=0), progress=False)
+            video, boxes = video_and_boxes(root)
+            source = open_frames(video)
+        else:
+            video, source, boxes = real_video_and_boxes(args.video, args.frames)
         timings, flops = {}, {}
-        for name, path in (("single", args.single), ("temporal", args.config)):
-            cfg = load_config(path, ["test.flip=false"])
-            model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).eval()
+        for name, spec in (("single", args.single), ("temporal", args.config)):
+            model, cfg = load(spec, ["test.flip=false"])
             flops[name] = gflops_per_frame(model, cfg)
             runs = [("single", True)] if name == "single" else [("cached", True), ("uncached", False)]
             for label, cache in runs:
@@ -120,7 +157,9 @@ def main() -> None:
                 timings[f"{label}_crops"] = predictor.stats["crops_computed"]  # of the last run
     ratios = {"cached/single": timings["cached"] / timings["single"],
               "uncached/single": timings["uncached"] / timings["single"]}
-    result = {"config": args.config, "frames": len(source), "boxes": int(sum(len(b) for b in boxes.boxes)),
+    result = {"command": "python benchmarks/video_speed.py " + " ".join(sys.argv[1:]),
+              "config": args.config, "single": args.single, "video": str(video) if synth else args.video,
+              "frames": len(source), "boxes": int(sum(len(b) for b in boxes.boxes)),
               "ms_per_frame": {k: round(1000 * v, 2) for k, v in timings.items() if not k.endswith("crops")},
               "crops": {k[:-6]: v for k, v in timings.items() if k.endswith("crops")},
               "ratios": {k: round(v, 3) for k, v in ratios.items()},

@@ -323,3 +323,87 @@ def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
     assert summary["steps"] == 2 and np.isfinite(summary["loss"])
     meta = json.loads(next((tmp_path / "cache").glob("*/meta.json")).read_text())
     assert meta["shapes"]["feature.tokens"] == [5, 256, 768]
+    # the shipped form: the head alone, the frozen backbone loaded from its asset again
+    from vidpose.engine.tester import load_trained
+    from vidpose.engine.trainer import CheckpointError, export_head, load_checkpoint
+
+    full = load_checkpoint(tmp_path / "run" / "model.pt")
+    head = export_head(tmp_path / "run" / "model.pt", tmp_path / "head.pt")
+    assert head["backbone_from_asset"] and not any(k.startswith("backbone.") for k in head["model"])
+    assert (tmp_path / "head.pt").stat().st_size < (tmp_path / "run" / "model.pt").stat().st_size - 10_000_000  # BlazePose full: 12.7 MB
+    model = load_trained(full["config"], tmp_path / "head.pt", torch.device("cpu"))
+    loaded = model.state_dict()
+    assert set(loaded) == set(full["model"])
+    assert all(torch.equal(loaded[k], v) for k, v in full["model"].items())
+    # a head whose tensors were removed is refused, not half-loaded
+    broken = dict(head, model={k: v for k, v in head["model"].items() if not k.startswith("head.")})
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(CheckpointError, match="missing"):
+        load_trained(full["config"], tmp_path / "broken.pt", torch.device("cpu"))
+
+
+def test_the_baselines_final_layer_is_part_of_the_exported_head():
+    _require("blazepose_full")
+    from vidpose.engine.config import load_config
+    from vidpose.engine.trainer import frozen_backbone_keys
+    from vidpose.models.registry import build_model
+
+    cfg = load_config(ROOT / "configs/real/naive_temporal_blazepose.yaml")
+    model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
+    frozen = frozen_backbone_keys(model)
+    trained = [k for k in model.state_dict() if k not in frozen]
+    assert trained and all(k.startswith("backbone.final_layer.") for k in trained)
+
+
+def test_the_demo_burst_degrades_every_third_frame_only_and_is_seeded():
+    from vidpose.demo import DegradedFrames, degradation_burst
+    from vidpose.engine.video import VideoBoxes
+
+    class Frames:
+        path = Path("fake")
+
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.images = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(9)]
+
+        def __len__(self):
+            return len(self.images)
+
+        def read(self, i):
+            return self.images[i]
+
+    source = Frames()
+    boxes = VideoBoxes([np.array([[40.0, 10, 50, 100]])] * 9, [np.ones(1)] * 9, [np.zeros(1, int)] * 9)
+    replaced, kinds = degradation_burst(source, boxes)
+    assert sorted(replaced) == [2, 5, 8] and list(kinds.values()) == ["motion_blur", "defocus", "occluder"]
+    again, _ = degradation_burst(source, boxes)
+    assert all(np.array_equal(replaced[f], again[f]) for f in replaced)
+    burst = DegradedFrames(source, replaced)
+    for f in range(9):
+        assert np.array_equal(burst.read(f), source.read(f)) == (f not in replaced)
+
+
+def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(realdata, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import realvideo
+
+    gt = realvideo.load_split(realdata, "test_hard")
+    exact = [v.empty_like() for v in gt]
+    shifted = [v.empty_like() for v in gt]
+    for g, e, s in zip(gt, exact, shifted):
+        for f, frame in enumerate(g.frames):
+            e.frames[f].people = [Person.predicted(p.keypoints[:, :2], np.ones(17), p.track_id) for p in frame.people]
+            s.frames[f].people = [Person.predicted(p.keypoints[:, :2] + 0.6 * realvideo.head_size(p), np.ones(17),
+                                                   p.track_id) for p in frame.people]
+    assert realvideo.score(gt, exact)["PCKh"]["Total"] == 100.0
+    assert realvideo.score(gt, shifted)["PCKh"]["Total"] == 0.0
+    assert set(realvideo.score(gt, exact)["PCKh_by_kind"]) <= set(rd.DEGRADE_WEIGHTS)
+    out = tmp_path / "realvideo.json"
+    assert realvideo.main(["--data", str(realdata), "--models", "blazepose", "--fixtures", str(tmp_path / "none"),
+                           "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["rows"]) == {"blazepose", "blazepose+median", "blazepose+one_euro"}
+    for row in report["rows"].values():
+        assert 0 <= row["test_hard"]["PCKh"]["Total"] <= 100 and row["test"]["PCKh"]["joints"] > 0

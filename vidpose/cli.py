@@ -13,6 +13,7 @@
     vidpose test CONFIG --checkpoint  test a trained model and print the AP table
     vidpose bench [--methods ...]     train and test every method on SynthTrack with seeds; write bench.json
     vidpose realdata build            real video with pseudo labels (and degraded twins) for the temporal heads
+    vidpose realdata export NAME      ship trained real temporal heads under weights/real
 """
 
 from __future__ import annotations
@@ -476,6 +477,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--resume", action="store_true", help="continue an interrupted build: finished segments are kept")
     q.add_argument("--detect-every", type=int, default=10, help="run the person detector every N frames (default 10)")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_cmd_realdata)
+    q = rsub.add_parser("export", help="ship trained temporal heads under weights/real (without the frozen backbone)",
+                        description="Copy runs/real/NAME/model.pt (vidpose train configs/real/NAME.yaml) to "
+                                    "weights/real/NAME.pt without the frozen BlazePose tensors, which load from "
+                                    "their asset, and record it in weights/real/manifest.json with the held-out "
+                                    "scores of benchmarks/results/realvideo.json.")
+    q.add_argument("names", nargs="+", metavar="NAME", help="run names, e.g. tdmi_blazepose")
+    q.add_argument("--runs", default="runs/real", help="folder of the runs (default: runs/real)")
+    q.add_argument("--dest", default="weights/real", help="where the heads go (default: weights/real)")
     q.set_defaults(func=_cmd_realdata)
     return parser
 

@@ -992,8 +992,50 @@ def check_version(root: str | os.PathLike) -> None:
                          f"again: vidpose realdata build --out {root}")
 
 
+HEADS = ROOT / "weights" / "real"
+REALVIDEO_RESULTS = ROOT / "benchmarks" / "results" / "realvideo.json"
+
+
+def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", dest: str | os.PathLike = HEADS,
+                 results: str | os.PathLike = REALVIDEO_RESULTS) -> Path:
+    """Ship trained temporal heads: ``runs/NAME/model.pt`` (``vidpose train
+    configs/real/NAME.yaml``) becomes ``dest/NAME.pt`` without the frozen BlazePose tensors
+    (``vidpose.engine.trainer.export_head``; the backbone comes from its asset when loaded), and
+    ``dest/manifest.json`` names each head's config, command, commit, steps, minutes, checksum and
+    its held-out scores in ``results`` (``benchmarks/realvideo.py``) where they exist."""
+    import hashlib
+
+    from vidpose.engine.trainer import export_head
+
+    dest = Path(dest)
+    manifest_path = dest / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    measured = json.loads(Path(results).read_text()).get("rows", {}) if Path(results).is_file() else {}
+    for name in names:
+        checkpoint = Path(runs) / name / "model.pt"
+        if not checkpoint.is_file():
+            raise RealDataError(f"{checkpoint}: no trained run; train it first: vidpose train configs/real/{name}.yaml")
+        target = dest / f"{name}.pt"
+        head = export_head(checkpoint, target)
+        row = measured.get(name, {})
+        scores = {split: row[split]["PCKh"]["Total"] for split in ("test", HARD, HARD_CLEAN) if split in row}
+        manifest[name] = {
+            "method": head["model_name"], "weights": f"weights/real/{name}.pt", "config": f"configs/real/{name}.yaml",
+            "command": f"vidpose realdata build --out data/realdata && vidpose train configs/real/{name}.yaml",
+            "backbone": "from its asset (vidpose assets fetch)", "commit": _git_commit(),
+            "steps": head.get("step"), "train_minutes": round(float(head.get("train_minutes") or 0), 1),
+            "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "bytes": target.stat().st_size,
+            "PCKh_Total": scores}
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest_path
+
+
 def run_cli(args: Any) -> int:
-    """``vidpose realdata build`` (the parser is in ``vidpose/cli.py``)."""
+    """``vidpose realdata build`` and ``export`` (the parser is in ``vidpose/cli.py``)."""
+    if args.realdata_command == "export":
+        path = export_heads(args.names, runs=args.runs, dest=args.dest)
+        print(f"wrote {', '.join(str(Path(args.dest) / (n + '.pt')) for n in args.names)} and {path}")
+        return 0
     stats = build(args.out, segments=args.segments, max_frames=args.max_frames, resume=args.resume,
                   progress=not args.quiet, detect_every=args.detect_every)
     for split, s in stats["splits"].items():

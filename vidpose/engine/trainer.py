@@ -180,15 +180,50 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None,
     return state
 
 
+def frozen_backbone_keys(model: nn.Module) -> list[str]:
+    """The state-dict keys of the parts ``train.freeze_backbone`` freezes: the backbone, less the
+    parts of it the method trains (``trainable_in_backbone``, e.g. the baselines' final layer)."""
+    trained = tuple(f"backbone.{name}." for name in getattr(model, "trainable_in_backbone", ()))
+    return [k for k in model.state_dict() if k.startswith("backbone.") and not k.startswith(trained)]
+
+
+def export_head(checkpoint: str | os.PathLike, dest: str | os.PathLike, model: nn.Module | None = None
+                ) -> dict[str, Any]:
+    """Write the trained part of a frozen-backbone run to ``dest``: the checkpoint without the
+    backbone tensors, marked ``backbone_from_asset``. Loading it builds the model (whose backbone
+    reads its weights from its asset, e.g. BlazePose's) and loads the head on top; a head of a
+    few hundred kB instead of the backbone's MB each time. Returns the written state."""
+    state = load_checkpoint(checkpoint)
+    cfg = state.get("config") or {}
+    if not (cfg.get("train") or {}).get("freeze_backbone"):
+        raise CheckpointError(f"{checkpoint}: trained with an unfrozen backbone; its backbone weights are part of "
+                              "the result and cannot be dropped")
+    if model is None:
+        model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
+    frozen = set(frozen_backbone_keys(model))
+    head = {"format": CHECKPOINT_FORMAT, "model_name": state["model_name"], "config": cfg,
+            "model": {k: v for k, v in state["model"].items() if k not in frozen},
+            "backbone_from_asset": True, "step": state.get("step"), "train_minutes": state.get("train_minutes")}
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(Path(dest), head)
+    return head
+
+
 def load_model_weights(model: nn.Module, state: dict[str, Any], path: str | os.PathLike) -> None:
+    """Load a checkpoint's weights into ``model``; every key must fit. A head exported by
+    ``export_head`` (``backbone_from_asset``) leaves the frozen backbone as built."""
     try:
         result = model.load_state_dict(state["model"], strict=False)
     except RuntimeError as e:  # tensors of other shapes: another size of the same architecture
         raise CheckpointError(f"{path}: weights do not fit this model (another model size?): "
                               f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
-    if result.missing_keys or result.unexpected_keys:
+    missing = result.missing_keys
+    if state.get("backbone_from_asset"):
+        frozen = set(frozen_backbone_keys(model))
+        missing = [k for k in missing if k not in frozen]
+    if missing or result.unexpected_keys:
         raise CheckpointError(f"{path}: weights do not fit this model (is the config's model size the same?): "
-                         f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+                              f"missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
 
 
 # ----------------------------------------------------------------------------------------------

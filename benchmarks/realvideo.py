@@ -1,0 +1,322 @@
+"""What the temporal heads recover on held-out real video (issue 19): RealData's test splits,
+scored against the teacher's pseudo labels, for the single-frame BlazePose backbone, the
+smoothing baselines practitioners use instead, and every temporal head on the same backbone.
+
+    vidpose realdata build --out data/realdata                      # once (vidpose/realdata.py)
+    OMP_NUM_THREADS=2 python benchmarks/realvideo.py [--data data/realdata]
+        [--models blazepose naive_temporal_blazepose tdmi_blazepose ...]   # shipped names, or NAME=CHECKPOINT
+        [--out benchmarks/results/realvideo.json]
+
+What is measured (everything on the frames and people RealData labels; see vidpose/realdata.py):
+
+- **Splits.** ``test``: the held-out segments, every frame labeled, clean. ``test_hard``: the
+  same segments with every third labeled frame (f % 3 == 2) degraded and its neighbours clean
+  (motion blur along the person's motion, defocus, occluders cut from other frames, mild noise,
+  JPEG and lighting; seeded, fixed). ``test_hard_clean``: the same frames clean (the twins).
+  The single-frame backbone on ``test_hard_clean`` is the *oracle*.
+- **Boxes.** Every model runs on the tracker's boxes and track ids of ``detections/{split}.json``
+  (the boxes the pseudo labels were made from; identical in ``test_hard`` and its twin), through
+  ``VideoPredictor``, the code path of ``vidpose predict --boxes``. ``--window-boxes key`` (the
+  default) crops every frame of a window with the key frame's box, as the heads were trained and as
+  ``vidpose test`` does; ``own`` is the cached inference default of ``vidpose predict``.
+- **PCKh@0.5** per joint group (Head .. Ankle, Total over the 15 PoseTrack joints), pooled over
+  joints: each pseudo-labeled person against the prediction from the box of the same track in
+  the same frame; head size = 0.6 x the diagonal of the pseudo ``bbox_head`` (PoseTrack's rule).
+  On ``test_hard`` it is also split by the frame's degradation kind, and reported for the joints
+  an occluder covers. **AP**: ``vidpose.evaluation.evaluate_posetrack`` (posetrack18 mode).
+- **Smoothing baselines** on the single-frame predictions of every frame, along the track ids
+  (``vidpose.engine.smoothing``): ``median`` over the temporal models' window (-2..2) and
+  ``one_euro`` (MediaPipe's pose settings, at each video's frame rate).
+- **Recovery** = (model - single frame) / (oracle - single frame) on ``test_hard``, in percent, as
+  in the SynthTrack benchmark (docs/results.md).
+- **Fast motion.** On ``test`` (clean), the PCKh of joints whose pseudo label moves at least
+  ``FAST_SPEED`` head sizes per frame (central difference over the track): where smoothing lags.
+- **PoseTrack18 fixtures** (``../shared/fixtures/posetrack18``, when present): the real
+  annotated frames with GT boxes, one frame per video, so every window is the frame repeated
+  (``benchmarks/real_fixtures.py``'s protocol at each model's own framing, no flip).
+
+A model is a shipped name (``vidpose models``) or ``NAME=CHECKPOINT`` (a run's ``model.pt``,
+before it is shipped). The results carry the command, commit, data version and seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from vidpose.data.annotations import Person, Video, load_posetrack  # noqa: E402
+from vidpose.data.frames import open_frames  # noqa: E402
+from vidpose.data.schema import EVALUATED_JOINTS, JOINT_GROUPS, KEYPOINT_NAMES  # noqa: E402
+from vidpose.engine.smoothing import smooth_videos  # noqa: E402
+from vidpose.engine.video import VideoPredictor, load_video_boxes, predictions_video  # noqa: E402
+from vidpose.evaluation import evaluate_posetrack  # noqa: E402
+from vidpose.pipeline import load_model  # noqa: E402
+
+SPLITS = ("test", "test_hard", "test_hard_clean")
+SINGLE = "blazepose"
+SMOOTHERS = ("median", "one_euro")
+PCKH_THRESHOLD = 0.5
+FAST_SPEED = 0.25  # head sizes per frame (a head size is ~0.6 x head-box diagonal)
+GROUPS = tuple(JOINT_GROUPS) + ("Total",)
+DEFAULT_MODELS = ("blazepose", "naive_temporal_blazepose", "tdmi_blazepose", "jmpose_blazepose",
+                  "glpose_blazepose", "sdtc_blazepose")
+
+
+class PCKh:
+    """Joints within 0.5 head sizes, pooled per group; ``mask`` picks the joints that count."""
+
+    def __init__(self) -> None:
+        self.hit = np.zeros(len(KEYPOINT_NAMES), int)
+        self.total = np.zeros(len(KEYPOINT_NAMES), int)
+        self.people = 0
+        self.missed = 0
+
+    def add(self, gt: Person, xy: np.ndarray | None, mask: np.ndarray | None = None) -> None:
+        if gt.bbox_head is None:
+            return
+        head = 0.6 * float(np.hypot(gt.bbox_head[2], gt.bbox_head[3]))
+        use = np.zeros(len(KEYPOINT_NAMES), bool)
+        use[list(EVALUATED_JOINTS)] = True
+        use &= gt.keypoints[:, 2] > 0
+        if mask is not None:
+            use &= mask
+        if not use.any():
+            return
+        self.people += 1
+        self.total += use
+        if xy is None:
+            self.missed += 1
+            return
+        self.hit += use & (np.hypot(*(xy - gt.keypoints[:, :2]).T) <= PCKH_THRESHOLD * head)
+
+    def result(self) -> dict[str, Any]:
+        def pct(slots) -> float | None:
+            t = int(self.total[list(slots)].sum())
+            return round(100.0 * int(self.hit[list(slots)].sum()) / t, 2) if t else None
+
+        out: dict[str, Any] = {g: pct(s) for g, s in JOINT_GROUPS.items()}
+        out["Total"] = pct(EVALUATED_JOINTS)
+        out["joints"] = int(self.total.sum())
+        out["people"] = self.people
+        if self.missed:
+            out["people_without_prediction"] = self.missed
+        return out
+
+
+def head_size(person: Person) -> float | None:
+    return None if person.bbox_head is None else 0.6 * float(np.hypot(person.bbox_head[2], person.bbox_head[3]))
+
+
+def fast_masks(video: Video) -> dict[tuple[int, int], np.ndarray]:
+    """(frame, track) -> joints moving >= FAST_SPEED head sizes per frame (central difference
+    of the pseudo labels; both neighbours must label the joint)."""
+    by = {(f, p.track_id): p for f, fr in enumerate(video.frames) for p in fr.people}
+    out = {}
+    for (f, t), p in by.items():
+        a, b = by.get((f - 1, t)), by.get((f + 1, t))
+        size = head_size(p)
+        if a is None or b is None or not size:
+            continue
+        both = (a.keypoints[:, 2] > 0) & (b.keypoints[:, 2] > 0)
+        speed = np.hypot(*(b.keypoints[:, :2] - a.keypoints[:, :2]).T) / 2 / size
+        out[(f, t)] = both & (speed >= FAST_SPEED)
+    return out
+
+
+def load_split(data: Path, split: str) -> list[Video]:
+    videos, _ = load_posetrack(data / "annotations" / split)
+    return sorted(videos, key=lambda v: v.name)
+
+
+def predict_split(predictor: VideoPredictor, data: Path, split: str, videos: list[Video]) -> list[Video]:
+    out = []
+    for video in videos:
+        source = open_frames(data / "images" / split / video.name)
+        boxes = load_video_boxes(data / "detections" / f"{split}.json", source)
+        results = predictor.predict(source, boxes, progress=False)
+        out.append(predictions_video(video.name, results, len(source)))
+    return out
+
+
+def score(gt: list[Video], pred: list[Video], fast: dict | None = None) -> dict[str, Any]:
+    """PCKh per group (all, by degradation kind, occluded joints, fast joints) and AP."""
+    total, occluded, fast_pckh = PCKh(), PCKh(), PCKh()
+    kinds: dict[str, PCKh] = {}
+    for g, p in zip(gt, pred):
+        for f, frame in enumerate(g.frames):
+            if not frame.is_labeled or not frame.people:
+                continue
+            by_track = {q.track_id: q.keypoints[:, :2] for q in p.frames[f].people}
+            records = (frame.raw or {}).get("degradations") or []
+            kind = records[0]["type"] if records else None
+            for person in frame.people:
+                xy = by_track.get(person.track_id)
+                total.add(person, xy)
+                if kind is not None:
+                    kinds.setdefault(kind, PCKh()).add(person, xy)
+                if person.occluded is not None and np.any(person.occluded):
+                    occluded.add(person, xy, np.asarray(person.occluded, bool))
+                if fast is not None and (f, person.track_id) in fast[g.name]:
+                    fast_pckh.add(person, xy, fast[g.name][(f, person.track_id)])
+    ap = evaluate_posetrack(gt, pred)
+    out: dict[str, Any] = {"PCKh": total.result(), "AP": {k: _round(ap[k]) for k in GROUPS}}
+    if kinds:
+        out["PCKh_by_kind"] = {k: v.result() for k, v in sorted(kinds.items())}
+    if occluded.people:
+        out["PCKh_occluded_joints"] = occluded.result()
+    if fast is not None:
+        out["PCKh_fast_joints"] = fast_pckh.result()
+    return out
+
+
+def _round(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else round(float(v), 2)
+
+
+def model_of(spec: str) -> tuple[str, torch.nn.Module, dict[str, Any]]:
+    if "=" in spec:
+        name, checkpoint = spec.split("=", 1)
+        model, cfg = load_model(checkpoint=checkpoint, device=torch.device("cpu"))
+    else:
+        name = spec
+        model, cfg = load_model(spec, device=torch.device("cpu"))
+    return name, model, cfg
+
+
+def fixtures_score(model: torch.nn.Module, cfg: dict[str, Any], fixtures: Path) -> dict[str, Any] | None:
+    """PCKh and AP on the PoseTrack18 fixture frames with GT boxes at the model's own framing."""
+    import real_fixtures as rf
+
+    if not (fixtures / "annotations" / "val").is_dir():
+        return None
+    cases, counts = rf.gather(fixtures)
+    predictor = VideoPredictor(model, cfg)
+    with tempfile.TemporaryDirectory(prefix="realvideo_fixtures_") as tmp:
+        preds = [rf.predict_case(predictor, c, b, Path(tmp), 0.0) for c, b in zip(cases, rf.gt_boxes(cases))]
+    pckh = rf.score_gt_boxes(cases, preds)
+    ap = rf.ap_summary(evaluate_posetrack(rf.eval_gt(cases), rf.pred_videos(cases, preds)))
+    return {"PCKh": {k: pckh[k] for k in GROUPS}, "AP_Total": ap["Total"], "people": counts["people_scored"],
+            "joints": counts["joints_total"], "frames_per_video": sorted({len(c.frames) for c in cases})}
+
+
+def recovery(value: float | None, single: float | None, oracle: float | None) -> float | None:
+    if None in (value, single, oracle) or oracle - single <= 0:
+        return None
+    return round(100.0 * (value - single) / (oracle - single), 1)
+
+
+def table(report: dict[str, Any]) -> str:
+    rows = report["rows"]
+    lines = ["| model | test PCKh | test_hard PCKh | test_hard_clean PCKh | recovery | test_hard AP | fast joints (test) "
+             "| fixtures PCKh |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        cell = lambda split, key="PCKh": "" if split not in r else r[split][key]["Total"]  # noqa: E731
+        fast = r.get("test", {}).get("PCKh_fast_joints", {}).get("Total", "")
+        fix = (r.get("fixtures") or {}).get("PCKh", {}).get("Total", "")
+        lines.append(f"| {name} | {cell('test')} | {cell('test_hard')} | {cell('test_hard_clean')} | "
+                     f"{r.get('recovery_PCKh', '')} | {cell('test_hard', 'AP')} | {fast} | {fix} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "realdata")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                        help="shipped model names, or NAME=CHECKPOINT (the first must be the single-frame model)")
+    parser.add_argument("--window-boxes", choices=("key", "own"), default="key")
+    parser.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures" / "posetrack18")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    stats_path = args.data / "stats.json"
+    if not stats_path.is_file():
+        print(f"error: {stats_path} is absent; build it: vidpose realdata build --out {args.data}", file=sys.stderr)
+        return 2
+    stats = json.loads(stats_path.read_text())
+    fps = {}
+    for name, v in stats["videos"].items():
+        fps[name] = v["fps"]
+        if "hard_video" in v:
+            fps[v["hard_video"]] = v["fps"]
+    gt = {split: load_split(args.data, split) for split in SPLITS}
+    fast = {v.name: fast_masks(v) for v in gt["test"]}
+    began = time.perf_counter()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                text=True, cwd=ROOT).stdout.strip())
+    report: dict[str, Any] = {
+        "command": "python benchmarks/realvideo.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": commit, "tracked_files_modified": dirty, "data": str(args.data),
+        "data_version": stats["version"], "data_commit": stats.get("commit"), "teacher": stats.get("teacher"),
+        "window_boxes": args.window_boxes, "torch_threads": args.threads,
+        "counts": {s: {"videos": len(gt[s]), "labeled_frames": sum(f.is_labeled for v in gt[s] for f in v.frames),
+                       "people": sum(len(f.people) for v in gt[s] for f in v.frames if f.is_labeled)}
+                   for s in SPLITS},
+        "metric": "PCKh@0.5 against the pseudo labels, pooled over joints (head size 0.6 x pseudo head-box "
+                  "diagonal), each person scored by the prediction from its own tracked box; AP: "
+                  "vidpose.evaluation.evaluate_posetrack (posetrack18)",
+        "fast_speed_head_sizes_per_frame": FAST_SPEED, "rows": {},
+    }
+    single_preds: dict[str, list[Video]] = {}
+    for spec in args.models:
+        t0 = time.perf_counter()
+        name, model, cfg = model_of(spec)
+        predictor = VideoPredictor(model, cfg, cache=args.window_boxes == "own", window_boxes=args.window_boxes)
+        row: dict[str, Any] = {"model": spec, "config_model": cfg["model"]["name"],
+                               "trainable_params_m": round(sum(p.numel() for n, p in model.named_parameters()
+                                                               if not n.startswith("backbone.")) / 1e6, 3)}
+        for split in SPLITS:
+            preds = predict_split(predictor, args.data, split, gt[split])
+            row[split] = score(gt[split], preds, fast if split == "test" else None)
+            if name == SINGLE:
+                single_preds[split] = preds
+        row["fixtures"] = fixtures_score(model, cfg, args.fixtures)
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        report["rows"][name] = row
+        print(f"{name}: test {row['test']['PCKh']['Total']}  test_hard {row['test_hard']['PCKh']['Total']}  "
+              f"clean twins {row['test_hard_clean']['PCKh']['Total']}  ({row['seconds']} s)", flush=True)
+        if name == SINGLE:
+            for method in SMOOTHERS:
+                srow: dict[str, Any] = {"model": f"{SINGLE} + {method} smoothing"}
+                for split in SPLITS:
+                    srow[split] = score(gt[split], smooth_videos(single_preds[split], method, fps=fps),
+                                        fast if split == "test" else None)
+                report["rows"][f"{SINGLE}+{method}"] = srow
+                print(f"{SINGLE}+{method}: test {srow['test']['PCKh']['Total']}  "
+                      f"test_hard {srow['test_hard']['PCKh']['Total']}", flush=True)
+    single = report["rows"].get(SINGLE)
+    if single:
+        for metric in ("PCKh", "AP"):
+            base, oracle = single["test_hard"][metric]["Total"], single["test_hard_clean"][metric]["Total"]
+            report[f"oracle_gap_{metric}"] = None if None in (base, oracle) else round(oracle - base, 2)
+            for name, row in report["rows"].items():
+                row[f"recovery_{metric}"] = recovery(row["test_hard"][metric]["Total"], base, oracle)
+                row[f"gain_over_single_{metric}"] = round(row["test_hard"][metric]["Total"] - base, 2)
+    report["seconds"] = round(time.perf_counter() - began, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(table(report))
+    print(f"wrote {args.out} ({report['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
