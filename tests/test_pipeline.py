@@ -153,6 +153,30 @@ def test_models_json_lists_the_shipped_models(capsys):
     assert [r["name"] for r in rows if r["default"]] == [DEFAULT_MODEL]
 
 
+def test_every_shipped_temporal_head_is_committed_checksummed_and_loads():
+    """weights/real holds each shipped head (without the backbone) as its manifest says, and it
+    loads onto the BlazePose asset with every key fitting."""
+    import hashlib
+
+    import torch
+
+    from vidpose.pipeline import ROOT, SHIPPED, TEMPORAL_MODEL, load_model
+
+    _require_assets()
+    manifest = json.loads((ROOT / "weights" / "real" / "manifest.json").read_text())
+    heads = [name for name, spec in SHIPPED.items() if spec.weights]
+    assert heads and (TEMPORAL_MODEL is None or TEMPORAL_MODEL in heads)
+    for name in heads:
+        path = ROOT / SHIPPED[name].weights
+        assert manifest[name]["weights"] == SHIPPED[name].weights
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest[name]["sha256"], f"{path} changed"
+        model, cfg = load_model(name, device=torch.device("cpu"))
+        assert SHIPPED[name].kind == "temporal" and cfg["model"]["name"] == manifest[name]["method"]
+        with torch.no_grad():
+            out = model(torch.zeros(1, 1 + len(cfg["data"]["offsets"]), 3, 256, 256))
+        assert out["heatmaps"].shape == (1, 17, 64, 64) and torch.isfinite(out["heatmaps"]).all()
+
+
 def test_predict_on_a_folder_of_frame_n_png_needs_only_out(clip, tmp_path, capsys):
     _require_assets()
     import cv2

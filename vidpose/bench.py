@@ -383,9 +383,57 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
+def realvideo_markdown(report: dict[str, Any], path: Path) -> list[str]:
+    """The real-video section of docs/results.md, from ``benchmarks/realvideo.py``'s results."""
+    rows = report["rows"]
+    single = rows.get("blazepose", {})
+    md = ["# Real video: the temporal heads on the frozen BlazePose backbone", "",
+          f"Generated from [`{path.as_posix()}`](../{path.as_posix()}) (commit `{report['commit']}`"
+          + (", tracked files modified" if report.get("tracked_files_modified") else "") + "). Command:", "",
+          f"```bash\n{report['command']}\n```", "",
+          f"RealData version {report['data_version']} (`vidpose realdata build`, vidpose/realdata.py): held-out real "
+          f"video (Sports2D, vtest.avi, a Pose2Sim camera of each trial), pseudo labels by {report.get('teacher')} on the "
+          "clean frames. PCKh@0.5 (Total over the 15 PoseTrack joints) against the pseudo labels; every model runs on "
+          f"the tracker's boxes (`window_boxes: {report['window_boxes']}`). `test`: clean, every frame; `test_hard`: "
+          "every third frame degraded, neighbours clean; the oracle is the single-frame model on the clean twins; "
+          "recovery = (model − single frame) / (oracle − single frame) on `test_hard`. Fast joints: on `test`, joints "
+          f"moving at least {report['fast_speed_head_sizes_per_frame']} head sizes per frame. Fixtures: the real "
+          "PoseTrack18 frames of `../shared` with GT boxes (one frame per video: the window is the frame repeated).",
+          "", "| model | test | test_hard | clean twins | gain | recovery | fast joints (test) | test_hard AP | "
+          "fixtures | head params (M) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    val = lambda r, split, key="PCKh": r.get(split, {}).get(key, {}).get("Total", "-")  # noqa: E731
+    for name, r in rows.items():
+        fast = r.get("test", {}).get("PCKh_fast_joints", {}).get("Total", "-")
+        fix = (r.get("fixtures") or {}).get("PCKh", {}).get("Total", "-")
+        gain = r.get("gain_over_single_PCKh")
+        rec = r.get("recovery_PCKh")
+        md.append(f"| {name} | {val(r, 'test')} | {val(r, 'test_hard')} | {val(r, 'test_hard_clean')} | "
+                  f"{'-' if gain is None or name == 'blazepose' else f'{gain:+.1f}'} | "
+                  f"{'-' if rec is None or name == 'blazepose' else f'{rec:.0f}%'} | {fast} | "
+                  f"{val(r, 'test_hard', 'AP')} | {fix} | {r.get('trainable_params_m', '-')} |")
+    kinds = sorted({k for r in rows.values() for k in r.get("test_hard", {}).get("PCKh_by_kind", {})})
+    if kinds:
+        md += ["", "## test_hard by degradation kind (PCKh Total)", "", "| model | " + " | ".join(kinds) + " |",
+               "|---|" + "---:|" * len(kinds)]
+        for name, r in rows.items():
+            by = r.get("test_hard", {}).get("PCKh_by_kind", {})
+            md.append(f"| {name} | " + " | ".join(str(by.get(k, {}).get("Total", "-")) for k in kinds) + " |")
+    groups = [g for g in single.get("test_hard", {}).get("PCKh", {}) if g not in ("Total", "joints", "people")]
+    if groups:
+        md += ["", "## test_hard per joint group (PCKh)", "", "| model | " + " | ".join(groups) + " | Total |",
+               "|---|" + "---:|" * (len(groups) + 1)]
+        for name, r in rows.items():
+            pk = r.get("test_hard", {}).get("PCKh", {})
+            md.append(f"| {name} | " + " | ".join(str(pk.get(g, "-")) for g in groups + ["Total"]) + " |")
+    md += ["", "The reading of these numbers is in [benchmarks/realvideo.md](../benchmarks/realvideo.md)."]
+    return md
+
+
 def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/results.md",
-                 chart: str | Path = "docs/images/bench_chart.png") -> Path:
-    """``docs/results.md`` and its chart from ``bench.json``: ``vidpose bench --report``."""
+                 chart: str | Path = "docs/images/bench_chart.png",
+                 realvideo: str | Path = "benchmarks/results/realvideo.json") -> Path:
+    """``docs/results.md`` and its chart from ``bench.json`` (and the real-video section from
+    ``benchmarks/results/realvideo.json`` where it exists): ``vidpose bench --report``."""
     results = json.loads(Path(results_path).read_text())
     lines = summarise(results)
     fmt = lambda ms: f"{ms[0]:.1f} ± {ms[1]:.1f}" if ms[1] else f"{ms[0]:.1f}"  # noqa: E731
@@ -449,6 +497,8 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
                   f"{yes('val' in base and ln['val'][0] >= base['val'][0] - 1)} |")
     md += ["", "![val_hard AP per method](images/bench_chart.png)", "",
            "The reading of these numbers, per method, is in [benchmarks/](../benchmarks/)."]
+    if Path(realvideo).is_file():
+        md += ["", *realvideo_markdown(json.loads(Path(realvideo).read_text()), Path(realvideo))]
     Path(doc).write_text("\n".join(md) + "\n")
     draw_chart(lines, Path(chart))
     return Path(doc)

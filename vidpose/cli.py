@@ -204,7 +204,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        print(f"{r['name']:<18}{'*' if r['default'] else ' '} {r['kind']:<13} {r['backbone']:<32} {r['keypoints']:<20} "
+        print(f"{r['name']:<25}{'*' if r['default'] else ' '} {r['kind']:<13} {r['backbone']:<38} {r['keypoints']:<20} "
               f"{r['note']}")
     print("* = the default of `vidpose predict`")
     return 0

@@ -143,6 +143,11 @@ def run_real_demo(out: str | Path = "demo_out", model: str = "blazepose", progre
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], 0)
     cv2.imwrite(str(out / "real_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(f"[{len(REAL_VIDEOS) + 1}/{len(REAL_VIDEOS) + 1}] wrote {out / 'real_sheet.png'}")
+    from vidpose.pipeline import TEMPORAL_MODEL
+
+    if TEMPORAL_MODEL is not None:
+        print(f"real temporal panel: {TEMPORAL_MODEL} against blazepose on Sports2D with a degradation burst")
+        summary["temporal_panel"] = run_real_temporal_panel(out, TEMPORAL_MODEL, progress=progress)
     (out / "real_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -64,8 +64,17 @@ SHIPPED: dict[str, ShippedModel] = {
                                    "BlazePose GHUM lite (real)", "PoseTrack 17 slots", "fastest"),
     "blazepose_heavy": ShippedModel("configs/real/blazepose_heavy.yaml", None, "single-frame",
                                     "BlazePose GHUM heavy (real)", "PoseTrack 17 slots", "most accurate, ~4x full's time"),
+    # temporal heads trained on the frozen BlazePose full backbone from RealData's pseudo labels
+    # (vidpose realdata build; vidpose train configs/real/NAME.yaml; vidpose realdata export NAME):
+    # weights/real/NAME.pt holds the head only, the backbone loads from its asset
+    "naive_temporal_blazepose": ShippedModel("configs/real/naive_temporal_blazepose.yaml",
+                                             "weights/real/naive_temporal_blazepose.pt", "temporal",
+                                             "BlazePose GHUM full + naive temporal", "PoseTrack 17 slots",
+                                             "baseline: the 5-frame window's features averaged"),
 }
 DEFAULT_MODEL = "blazepose"
+#: the shipped temporal head the demo's real panel shows (None: none shipped yet)
+TEMPORAL_MODEL: str | None = None
 
 
 class ModelError(VidposeError, ValueError):
