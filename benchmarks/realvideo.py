@@ -4,7 +4,7 @@ smoothing baselines practitioners use instead, and every temporal head on the sa
 
     vidpose realdata build --out data/realdata                      # once (vidpose/realdata.py)
     OMP_NUM_THREADS=2 python benchmarks/realvideo.py [--data data/realdata]
-        [--models blazepose naive_temporal_blazepose tdmi_blazepose ...]   # shipped names, or NAME=CHECKPOINT
+        [--models blazepose naive_temporal_blazepose ...]   # shipped names, or NAME=CHECKPOINT (default: every shipped head)
         [--out benchmarks/results/realvideo.json]
 
 What is measured (everything on the frames and people RealData labels; see vidpose/realdata.py):
@@ -31,7 +31,8 @@ What is measured (everything on the frames and people RealData labels; see vidpo
 - **Recovery** = (model - single frame) / (oracle - single frame) on ``test_hard``, in percent, as
   in the SynthTrack benchmark (docs/results.md).
 - **Fast motion.** On ``test`` (clean), the PCKh of joints whose pseudo label moves at least
-  ``FAST_SPEED`` head sizes per frame (central difference over the track): where smoothing lags.
+  ``FAST_SPEED`` head sizes per frame (central difference over the track; ``PCKh_fast_joints``),
+  and of those moving at least ``VERY_FAST_SPEED`` (``PCKh_very_fast_joints``): where smoothing lags.
 - **PoseTrack18 fixtures** (``../shared/fixtures/posetrack18``, when present): the real
   annotated frames with GT boxes, one frame per video, so every window is the frame repeated
   (``benchmarks/real_fixtures.py``'s protocol at each model's own framing, no flip).
@@ -65,16 +66,17 @@ from vidpose.engine.smoothing import smooth_videos  # noqa: E402
 from vidpose.engine.trainer import frozen_backbone_keys  # noqa: E402
 from vidpose.engine.video import VideoPredictor, load_video_boxes, predictions_video  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
-from vidpose.pipeline import load_model  # noqa: E402
+from vidpose.pipeline import SHIPPED, load_model  # noqa: E402
 
 SPLITS = ("test", "test_hard", "test_hard_clean")
 SINGLE = "blazepose"
 SMOOTHERS = ("median", "one_euro")
 PCKH_THRESHOLD = 0.5
 FAST_SPEED = 0.25  # head sizes per frame (a head size is ~0.6 x head-box diagonal)
+VERY_FAST_SPEED = 1.0
 GROUPS = tuple(JOINT_GROUPS) + ("Total",)
-DEFAULT_MODELS = ("blazepose", "naive_temporal_blazepose", "tdmi_blazepose", "jmpose_blazepose",
-                  "glpose_blazepose", "sdtc_blazepose")
+#: the single-frame backbone first, then every shipped temporal head (``vidpose models``)
+DEFAULT_MODELS = (SINGLE,) + tuple(name for name, spec in SHIPPED.items() if spec.kind == "temporal")
 
 
 class PCKh:
@@ -122,8 +124,8 @@ def head_size(person: Person) -> float | None:
     return None if person.bbox_head is None else 0.6 * float(np.hypot(person.bbox_head[2], person.bbox_head[3]))
 
 
-def fast_masks(video: Video) -> dict[tuple[int, int], np.ndarray]:
-    """(frame, track) -> joints moving >= FAST_SPEED head sizes per frame (central difference
+def fast_masks(video: Video, threshold: float = FAST_SPEED) -> dict[tuple[int, int], np.ndarray]:
+    """(frame, track) -> joints moving >= ``threshold`` head sizes per frame (central difference
     of the pseudo labels; both neighbours must label the joint)."""
     by = {(f, p.track_id): p for f, fr in enumerate(video.frames) for p in fr.people}
     out = {}
@@ -134,7 +136,7 @@ def fast_masks(video: Video) -> dict[tuple[int, int], np.ndarray]:
             continue
         both = (a.keypoints[:, 2] > 0) & (b.keypoints[:, 2] > 0)
         speed = np.hypot(*(b.keypoints[:, :2] - a.keypoints[:, :2]).T) / 2 / size
-        out[(f, t)] = both & (speed >= FAST_SPEED)
+        out[(f, t)] = both & (speed >= threshold)
     return out
 
 
@@ -154,8 +156,10 @@ def predict_split(predictor: VideoPredictor, data: Path, split: str, videos: lis
 
 
 def score(gt: list[Video], pred: list[Video], fast: dict | None = None) -> dict[str, Any]:
-    """PCKh per group (all, by degradation kind, occluded joints, fast joints) and AP."""
-    total, occluded, fast_pckh = PCKh(), PCKh(), PCKh()
+    """PCKh per group (all, by degradation kind, occluded joints, fast joints) and AP. ``fast``:
+    {result key: {video: fast_masks}}."""
+    total, occluded = PCKh(), PCKh()
+    fast_pckh = {key: PCKh() for key in (fast or {})}
     kinds: dict[str, PCKh] = {}
     for g, p in zip(gt, pred):
         for f, frame in enumerate(g.frames):
@@ -171,16 +175,17 @@ def score(gt: list[Video], pred: list[Video], fast: dict | None = None) -> dict[
                     kinds.setdefault(kind, PCKh()).add(person, xy)
                 if person.occluded is not None and np.any(person.occluded):
                     occluded.add(person, xy, np.asarray(person.occluded, bool))
-                if fast is not None and (f, person.track_id) in fast[g.name]:
-                    fast_pckh.add(person, xy, fast[g.name][(f, person.track_id)])
+                for key, masks in (fast or {}).items():
+                    if (f, person.track_id) in masks[g.name]:
+                        fast_pckh[key].add(person, xy, masks[g.name][(f, person.track_id)])
     ap = evaluate_posetrack(gt, pred)
     out: dict[str, Any] = {"PCKh": total.result(), "AP": {k: _round(ap[k]) for k in GROUPS}}
     if kinds:
         out["PCKh_by_kind"] = {k: v.result() for k, v in sorted(kinds.items())}
     if occluded.people:
         out["PCKh_occluded_joints"] = occluded.result()
-    if fast is not None:
-        out["PCKh_fast_joints"] = fast_pckh.result()
+    for key, pckh in fast_pckh.items():
+        out[key] = pckh.result()
     return out
 
 
@@ -247,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         if "hard_video" in v:
             fps[v["hard_video"]] = v["fps"]
     gt = {split: load_split(args.data, split) for split in SPLITS}
-    fast = {v.name: fast_masks(v) for v in gt["test"]}
+    fast = {key: {v.name: fast_masks(v, speed) for v in gt["test"]}
+            for key, speed in (("PCKh_fast_joints", FAST_SPEED), ("PCKh_very_fast_joints", VERY_FAST_SPEED))}
     began = time.perf_counter()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
@@ -264,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         "metric": "PCKh@0.5 against the pseudo labels, pooled over joints (head size 0.6 x pseudo head-box "
                   "diagonal), each person scored by the prediction from its own tracked box; AP: "
                   "vidpose.evaluation.evaluate_posetrack (posetrack18)",
-        "fast_speed_head_sizes_per_frame": FAST_SPEED, "rows": {},
+        "fast_speed_head_sizes_per_frame": FAST_SPEED, "very_fast_speed_head_sizes_per_frame": VERY_FAST_SPEED,
+        "rows": {},
     }
     single_preds: dict[str, list[Video]] = {}
     for spec in args.models:
@@ -304,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             report[f"oracle_gap_{metric}"] = None if None in (base, oracle) else round(oracle - base, 2)
             for name, row in report["rows"].items():
                 row[f"recovery_{metric}"] = recovery(row["test_hard"][metric]["Total"], base, oracle)
-                row[f"gain_over_single_{metric}"] = round(row["test_hard"][metric]["Total"] - base, 2)
+                value = row["test_hard"][metric]["Total"]
+                row[f"gain_over_single_{metric}"] = None if None in (value, base) else round(value - base, 2)
     report["seconds"] = round(time.perf_counter() - began, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
@@ -313,9 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(realvideo_markdown(report, args.out)[8:]))
     print(f"wrote {args.out} ({report['seconds']} s)")
     if args.out.resolve() == (ROOT / "benchmarks" / "results" / "realvideo.json").resolve():
+        import os
+
         from vidpose.bench import write_report
 
-        print(f"wrote {write_report(realvideo=args.out)}")
+        os.chdir(ROOT)  # docs/results.md links the results files relative to the repository
+        print(f"wrote {write_report(realvideo='benchmarks/results/realvideo.json')}")
     return 0
 
 

@@ -115,11 +115,13 @@ def main() -> None:
     parser.add_argument("--data", help="with --synthtrack: a SynthTrack folder (default: generate the tiny preset)")
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     parser.add_argument("--flops-only", action="store_true", help="skip the timing (GFLOPs ratios only)")
-    parser.add_argument("--out", default="benchmarks/results/video_speed.json")
+    parser.add_argument("--out", default=None, help="results file (default benchmarks/results/video_speed_real.json; "
+                        "with --synthtrack benchmarks/results/video_speed.json)")
     args = parser.parse_args()
     synth = args.synthtrack
     args.config = args.config or ("configs/synthtrack/tdmi_tiny.yaml" if synth else "configs/real/tdmi_blazepose.yaml")
     args.single = args.single or ("configs/synthtrack/single_frame_hrnet_tiny.yaml" if synth else "blazepose")
+    args.out = args.out or f"benchmarks/results/video_speed{'' if synth else '_real'}.json"
     if args.flops_only:
         result = {}
         for name, spec in (("single", args.single), ("temporal", args.config)):

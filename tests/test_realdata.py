@@ -335,6 +335,14 @@ def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
     loaded = model.state_dict()
     assert set(loaded) == set(full["model"])
     assert all(torch.equal(loaded[k], v) for k, v in full["model"].items())
+    manifest = json.loads(rd.export_heads(["run"], runs=tmp_path, dest=tmp_path / "weights",
+                                          results=tmp_path / "absent.json").read_text())
+    import hashlib
+
+    assert manifest["run"]["sha256"] == hashlib.sha256((tmp_path / "weights" / "run.pt").read_bytes()).hexdigest()
+    assert manifest["run"]["method"] == "sdtc" and manifest["run"]["steps"] == 2
+    with pytest.raises(rd.RealDataError, match="train it first"):
+        rd.export_heads(["absent"], runs=tmp_path, dest=tmp_path / "weights")
     # a head whose tensors were removed is refused, not half-loaded
     broken = dict(head, model={k: v for k, v in head["model"].items() if not k.startswith("head.")})
     torch.save(broken, tmp_path / "broken.pt")

@@ -385,6 +385,10 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def realvideo_markdown(report: dict[str, Any], path: Path) -> list[str]:
     """The real-video section of docs/results.md, from ``benchmarks/realvideo.py``'s results."""
+    try:  # links are relative to the repository
+        path = Path(path).resolve().relative_to(Path(__file__).resolve().parents[1])
+    except ValueError:
+        pass
     rows = report["rows"]
     single = rows.get("blazepose", {})
     md = ["# Real video: the temporal heads on the frozen BlazePose backbone", "",
@@ -397,19 +401,21 @@ def realvideo_markdown(report: dict[str, Any], path: Path) -> list[str]:
           f"the tracker's boxes (`window_boxes: {report['window_boxes']}`). `test`: clean, every frame; `test_hard`: "
           "every third frame degraded, neighbours clean; the oracle is the single-frame model on the clean twins; "
           "recovery = (model − single frame) / (oracle − single frame) on `test_hard`. Fast joints: on `test`, joints "
-          f"moving at least {report['fast_speed_head_sizes_per_frame']} head sizes per frame. Fixtures: the real "
+          f"moving at least {report['fast_speed_head_sizes_per_frame']} head sizes per frame (very fast: "
+          f"{report.get('very_fast_speed_head_sizes_per_frame', '-')}). Fixtures: the real "
           "PoseTrack18 frames of `../shared` with GT boxes (one frame per video: the window is the frame repeated).",
-          "", "| model | test | test_hard | clean twins | gain | recovery | fast joints (test) | test_hard AP | "
-          "fixtures | head params (M) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "", "| model | test | test_hard | clean twins | gain | recovery | fast joints (test) | very fast | "
+          "test_hard AP | fixtures | head params (M) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     val = lambda r, split, key="PCKh": r.get(split, {}).get(key, {}).get("Total", "-")  # noqa: E731
     for name, r in rows.items():
         fast = r.get("test", {}).get("PCKh_fast_joints", {}).get("Total", "-")
+        very = r.get("test", {}).get("PCKh_very_fast_joints", {}).get("Total", "-")
         fix = (r.get("fixtures") or {}).get("PCKh", {}).get("Total", "-")
         gain = r.get("gain_over_single_PCKh")
         rec = r.get("recovery_PCKh")
         md.append(f"| {name} | {val(r, 'test')} | {val(r, 'test_hard')} | {val(r, 'test_hard_clean')} | "
                   f"{'-' if gain is None or name == 'blazepose' else f'{gain:+.1f}'} | "
-                  f"{'-' if rec is None or name == 'blazepose' else f'{rec:.0f}%'} | {fast} | "
+                  f"{'-' if rec is None or name == 'blazepose' else f'{rec:.0f}%'} | {fast} | {very} | "
                   f"{val(r, 'test_hard', 'AP')} | {fix} | {r.get('trainable_params_m', '-')} |")
     kinds = sorted({k for r in rows.values() for k in r.get("test_hard", {}).get("PCKh_by_kind", {})})
     if kinds:
@@ -418,13 +424,20 @@ def realvideo_markdown(report: dict[str, Any], path: Path) -> list[str]:
         for name, r in rows.items():
             by = r.get("test_hard", {}).get("PCKh_by_kind", {})
             md.append(f"| {name} | " + " | ".join(str(by.get(k, {}).get("Total", "-")) for k in kinds) + " |")
-    groups = [g for g in single.get("test_hard", {}).get("PCKh", {}) if g not in ("Total", "joints", "people")]
-    if groups:
+    groups = [g for g in GROUPS if g != "Total"]
+    if single:
         md += ["", "## test_hard per joint group (PCKh)", "", "| model | " + " | ".join(groups) + " | Total |",
                "|---|" + "---:|" * (len(groups) + 1)]
         for name, r in rows.items():
             pk = r.get("test_hard", {}).get("PCKh", {})
             md.append(f"| {name} | " + " | ".join(str(pk.get(g, "-")) for g in groups + ["Total"]) + " |")
+        for split, key, title in (("test", "PCKh", "test (clean) per joint group (PCKh)"),
+                                  ("test", "PCKh_fast_joints", "fast joints of test per joint group (PCKh)")):
+            md += ["", f"## {title}", "", "| model | " + " | ".join(groups) + " | Total |",
+                   "|---|" + "---:|" * (len(groups) + 1)]
+            for name, r in rows.items():
+                pk = r.get(split, {}).get(key, {})
+                md.append(f"| {name} | " + " | ".join(str(pk.get(g, "-")) for g in groups + ["Total"]) + " |")
     md += ["", "The reading of these numbers is in [benchmarks/realvideo.md](../benchmarks/realvideo.md)."]
     return md
 

@@ -152,9 +152,9 @@ def run_real_demo(out: str | Path = "demo_out", model: str = "blazepose", progre
     return summary
 
 
-#: the real temporal panel: Sports2D frames 150-229 (RealData's held-out part: the backlit flip and
-#: the walker leaving), every third frame degraded with these kinds in turn, seeded
-PANEL_FRAMES = (150, 230)
+#: the real temporal panel: Sports2D frames 160-229 (RealData's held-out segment: the backlit flip
+#: and the walker leaving), every third frame degraded with these kinds in turn, seeded
+PANEL_FRAMES = (160, 230)
 PANEL_KINDS = ("motion_blur", "defocus", "occluder")
 PANEL_SEVERITY = 0.9
 
@@ -180,11 +180,11 @@ def degradation_burst(source, boxes, seed: int = 0) -> tuple[dict[int, np.ndarra
     replaced, kinds = {}, {}
     n = len(source)
     as_float = lambda f: source.read(f).astype(np.float32) / 255.0  # noqa: E731
-    for i, f in enumerate(range(2, n, 3)):
+    for f in range(2, n, 3):
         if not len(boxes.boxes[f]):
             continue
         rng = np.random.default_rng([seed, f])
-        kind = PANEL_KINDS[i % len(PANEL_KINDS)]
+        kind = PANEL_KINDS[len(kinds) % len(PANEL_KINDS)]
         frame_boxes = [np.asarray(b, float) for b in boxes.boxes[f]]
         cutouts = None
         if kind == "occluder":
@@ -206,15 +206,16 @@ def run_real_temporal_panel(out: str | Path, temporal: str, single: str = "blaze
     degraded frame lies within 0.5 head sizes of the single-frame prediction on the clean frame
     (the reference; PCKh's tolerance, head size from the person's box) and the single-frame
     prediction on the degraded frame does not. The four degraded frames with the most joints
-    recovered (net of those lost) are shown, then two clean frames of the real backlit flip where
-    the two models disagree most (there the single-frame reference itself is unreliable, so
-    nothing is circled)."""
+    recovered (net of those lost) are shown (person and frame), then two frames of the undegraded
+    video, both models run on it, where they disagree most: the real backlit flip (there the
+    single-frame reference itself is unreliable, so nothing is circled)."""
     from vidpose.assets import asset_path
     from vidpose.data.frames import FrameRange
     from vidpose.engine.video import VideoPredictor
     from vidpose.pipeline import load_model, track_people
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     clean = FrameRange(open_frames(asset_path("sports2d_demo")), *PANEL_FRAMES)
     boxes = track_people(clean)
     replaced, kinds = degradation_burst(clean, boxes)
@@ -224,8 +225,11 @@ def run_real_temporal_panel(out: str | Path, temporal: str, single: str = "blaze
         model, cfg = load_model(name)
         predictor = VideoPredictor(model, cfg)
         runs[role] = predictor.predict(burst, boxes, progress=progress)
-        if role == "single":
-            runs["reference"] = predictor.predict(clean, boxes, progress=progress)
+        # on the undegraded video: the single-frame reference, and both models for the flip tiles
+        runs[f"{role}_clean"] = predictor.predict(clean, boxes, progress=progress)
+    runs["reference"] = runs["single_clean"]
+    if not replaced:
+        raise ValueError(f"{clean.path}: nobody was tracked in frames {PANEL_FRAMES}; no panel to draw")
     picks = []
     for f in sorted(replaced):
         for k, box in enumerate(boxes.boxes[f]):
@@ -237,11 +241,11 @@ def run_real_temporal_panel(out: str | Path, temporal: str, single: str = "blaze
             picks.append((int(recovered.sum()) - int(lost.sum()), f, k, np.asarray(EVALUATED)[recovered]))
     picks.sort(key=lambda t: (-t[0], t[1]))
     chosen = sorted(picks[:4], key=lambda t: t[1])
-    # the real flip (clean frames): where the two models disagree most, in body heights
-    disagree = sorted(((float(np.median(np.hypot(*(runs["single"][f][k][0] - runs["temporal"][f][k][0]).T)[EVALUATED]))
+    # the real flip, on the undegraded video: where the two models disagree most, in body heights
+    disagree = sorted(((float(np.median(np.hypot(*(runs["single_clean"][f][k][0]
+                                                   - runs["temporal_clean"][f][k][0]).T)[EVALUATED]))
                         / max(float(boxes.boxes[f][k][3]), 1.0), f, k)
-                       for f in range(len(clean)) if f not in replaced for k in range(len(boxes.boxes[f]))),
-                      reverse=True)
+                       for f in range(len(clean)) for k in range(len(boxes.boxes[f]))), reverse=True)
     flips = []
     for _, f, k in disagree:
         if all(abs(f - g) > 5 for _, g, _, _ in flips):
@@ -249,16 +253,17 @@ def run_real_temporal_panel(out: str | Path, temporal: str, single: str = "blaze
         if len(flips) == 2:
             break
     tiles = []
-    for _, f, k, recovered in chosen + flips:
+    for _, f, k, recovered, on_clean in [(*c, False) for c in chosen] + [(*c, True) for c in flips]:
         x, y, w, h = boxes.boxes[f][k]
         pad = 0.25 * max(w, h)
-        x0, y0 = int(max(x - pad, 0)), int(max(y - pad, 0))
-        image = burst.read(f)
-        x1, y1 = int(min(x + w + pad, image.shape[1])), int(min(y + h + pad, image.shape[0]))
+        half = max(w / 2 + pad, 0.4 * (h + 2 * pad))  # at least 0.8 x as wide as high: room for the label
+        x0, y0 = int(max(x + w / 2 - half, 0)), int(max(y - pad, 0))
+        image = clean.read(f) if on_clean else burst.read(f)
+        x1, y1 = int(min(x + w / 2 + half, image.shape[1])), int(min(y + h + pad, image.shape[0]))
         scale = 300 / max(y1 - y0, 1)
         row = []
         for role, color in (("single", SINGLE_COLOR), ("temporal", TEMPORAL_COLOR)):
-            xy = runs[role][f][k][0] - [x0, y0]
+            xy = runs[role + ("_clean" if on_clean else "")][f][k][0] - [x0, y0]
             kp = np.concatenate([xy, np.ones((17, 1))], 1)
             kp[[3, 4], 2] = 0
             crop = cv2.resize(image[y0:y1, x0:x1], (int((x1 - x0) * scale), 300))
@@ -266,15 +271,16 @@ def run_real_temporal_panel(out: str | Path, temporal: str, single: str = "blaze
             if role == "temporal":
                 for j in recovered:
                     cv2.circle(drawn, tuple(np.round(xy[j] * scale).astype(int)), 9, GT_COLOR, 2, cv2.LINE_AA)
-            what = kinds.get(f, "clean (real)")
+            what = "clean (real flip)" if on_clean else kinds[f]
             row.append(_label(drawn, f"{role} f{PANEL_FRAMES[0] + f} {what}"
-                              + (f" +{len(recovered)}" if role == "temporal" and f in kinds else "")))
+                              + (f" +{len(recovered)}" if role == "temporal" and not on_clean else "")))
         tiles.append(np.concatenate(row, 1))
     width = max(t.shape[1] for t in tiles)
     sheet = np.concatenate([np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255)
                             for t in tiles], 0)
     path = out / "real_temporal_panel.png"
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"{path}: could not be written")
     summary = {"temporal": temporal, "single": single, "frames": list(PANEL_FRAMES), "degraded": len(replaced),
                "recovered_joints": int(sum(len(t[3]) for t in picks)),
                "net_recovered_joints": int(sum(t[0] for t in picks)), "panel": str(path)}

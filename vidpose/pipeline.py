@@ -71,6 +71,9 @@ SHIPPED: dict[str, ShippedModel] = {
                                              "weights/real/naive_temporal_blazepose.pt", "temporal",
                                              "BlazePose GHUM full + naive temporal", "PoseTrack 17 slots",
                                              "baseline: the 5-frame window's features averaged"),
+    "tdmi_blazepose": ShippedModel("configs/real/tdmi_blazepose.yaml", "weights/real/tdmi_blazepose.pt", "temporal",
+                                   "BlazePose GHUM full + TDMI head", "PoseTrack 17 slots",
+                                   "TDMI (CVPR 2023) on 5 frames, delta 2"),
 }
 DEFAULT_MODEL = "blazepose"
 #: the shipped temporal head the demo's real panel shows (None: none shipped yet)

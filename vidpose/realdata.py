@@ -1011,23 +1011,37 @@ def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", de
     manifest_path = dest / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     measured = json.loads(Path(results).read_text()).get("rows", {}) if Path(results).is_file() else {}
-    for name in names:
+    for name in names:  # every run is checked before anything is written
         checkpoint = Path(runs) / name / "model.pt"
         if not checkpoint.is_file():
             raise RealDataError(f"{checkpoint}: no trained run; train it first: vidpose train configs/real/{name}.yaml")
+    for name in names:
+        checkpoint = Path(runs) / name / "model.pt"
         target = dest / f"{name}.pt"
         head = export_head(checkpoint, target)
         row = measured.get(name, {})
         scores = {split: row[split]["PCKh"]["Total"] for split in ("test", HARD, HARD_CLEAN) if split in row}
         manifest[name] = {
-            "method": head["model_name"], "weights": f"weights/real/{name}.pt", "config": f"configs/real/{name}.yaml",
-            "command": f"vidpose realdata build --out data/realdata && vidpose train configs/real/{name}.yaml",
-            "backbone": "from its asset (vidpose assets fetch)", "commit": _git_commit(),
-            "steps": head.get("step"), "train_minutes": round(float(head.get("train_minutes") or 0), 1),
+            "method": head["model_name"], "weights": _relative(target), "config": f"configs/real/{name}.yaml",
+            "command": f"vidpose realdata build --out data/realdata && vidpose train configs/real/{name}.yaml "
+                       f"&& vidpose realdata export {name}",
+            "backbone": "from its asset (vidpose assets fetch)", "exported_at_commit": _git_commit(),
+            "steps": head.get("step"),
+            "train_minutes": None if head.get("train_minutes") is None else round(float(head["train_minutes"]), 1),
             "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "bytes": target.stat().st_size,
             "PCKh_Total": scores}
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp = manifest_path.with_name(f".{manifest_path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, manifest_path)  # never a half-written manifest
     return manifest_path
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository (as manifests name files), else as given."""
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def run_cli(args: Any) -> int:

@@ -32,6 +32,7 @@ from vidpose.data.detections import load_detections
 from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.engine.data import make_dataset
 from vidpose.engine.trainer import _collate, load_checkpoint, load_model_weights
+from vidpose.errors import CheckpointError
 from vidpose.evaluation import evaluate_posetrack, format_table
 from vidpose.models.registry import build_model
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 def load_trained(cfg: dict[str, Any], checkpoint: str | os.PathLike, device: torch.device) -> torch.nn.Module:
     state = load_checkpoint(checkpoint, cfg["model"]["name"])
+    trained_on = ((state.get("config") or {}).get("model") or {}).get("backbone")
+    if state.get("backbone_from_asset") and trained_on != cfg["model"].get("backbone"):
+        raise CheckpointError(f"{checkpoint}: a head trained on the backbone {trained_on}, but the config builds "
+                              f"{cfg['model'].get('backbone')}")
     model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
     load_model_weights(model, state, checkpoint)
     return model.to(device).eval()

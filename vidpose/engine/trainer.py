@@ -195,12 +195,22 @@ def export_head(checkpoint: str | os.PathLike, dest: str | os.PathLike, model: n
     few hundred kB instead of the backbone's MB each time. Returns the written state."""
     state = load_checkpoint(checkpoint)
     cfg = state.get("config") or {}
+    if not cfg.get("model") or not cfg.get("data"):
+        raise CheckpointError(f"{checkpoint}: holds no config; cannot tell which backbone its head sits on")
     if not (cfg.get("train") or {}).get("freeze_backbone"):
         raise CheckpointError(f"{checkpoint}: trained with an unfrozen backbone; its backbone weights are part of "
                               "the result and cannot be dropped")
     if model is None:
         model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
     frozen = set(frozen_backbone_keys(model))
+    built = model.state_dict()
+    # only a backbone that building the model gives back (an asset's weights) may be dropped; one from
+    # train.init_from or model.pretrained is part of the result
+    differ = [k for k in sorted(frozen) if k in state["model"] and not torch.equal(state["model"][k], built[k])]
+    if differ:
+        raise CheckpointError(f"{checkpoint}: its frozen backbone is not the one the config builds ({len(differ)} "
+                              f"tensors differ, e.g. {differ[0]}); it came from init_from or pretrained weights and "
+                              "cannot be dropped")
     head = {"format": CHECKPOINT_FORMAT, "model_name": state["model_name"], "config": cfg,
             "model": {k: v for k, v in state["model"].items() if k not in frozen},
             "backbone_from_asset": True, "step": state.get("step"), "train_minutes": state.get("train_minutes")}
