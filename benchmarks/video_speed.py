@@ -1,7 +1,7 @@
 """Per-frame cost of video inference: a temporal model with and without the sliding-window
 feature cache, against the single-frame model, in one run on the same video and boxes.
 
-    python benchmarks/video_speed.py [--config configs/real/tdmi_blazepose.yaml] [--single blazepose]
+    python benchmarks/video_speed.py [--config tdmi_blazepose] [--single blazepose]
                                      [--video sports2d_demo] [--frames 60] [--out benchmarks/results/video_speed.json]
     python benchmarks/video_speed.py --synthtrack     # the tiny HRNet models on a SynthTrack video
 
@@ -106,7 +106,7 @@ def load(spec: str, overrides: list[str]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, help="temporal model: shipped name or config "
-                        "(default configs/real/tdmi_blazepose.yaml; with --synthtrack configs/synthtrack/tdmi_tiny.yaml)")
+                        "(default tdmi_blazepose; with --synthtrack configs/synthtrack/tdmi_tiny.yaml)")
     parser.add_argument("--single", default=None, help="single-frame model: shipped name or config (default "
                         "blazepose; with --synthtrack configs/synthtrack/single_frame_hrnet_tiny.yaml)")
     parser.add_argument("--video", default="sports2d_demo", help="real video: asset name or file (default sports2d_demo)")
@@ -119,7 +119,7 @@ def main() -> None:
                         "with --synthtrack benchmarks/results/video_speed.json)")
     args = parser.parse_args()
     synth = args.synthtrack
-    args.config = args.config or ("configs/synthtrack/tdmi_tiny.yaml" if synth else "configs/real/tdmi_blazepose.yaml")
+    args.config = args.config or ("configs/synthtrack/tdmi_tiny.yaml" if synth else "tdmi_blazepose")
     args.single = args.single or ("configs/synthtrack/single_frame_hrnet_tiny.yaml" if synth else "blazepose")
     args.out = args.out or f"benchmarks/results/video_speed{'' if synth else '_real'}.json"
     if args.flops_only:

@@ -76,8 +76,9 @@ SHIPPED: dict[str, ShippedModel] = {
                                    "TDMI (CVPR 2023) on 5 frames, delta 2"),
 }
 DEFAULT_MODEL = "blazepose"
-#: the shipped temporal head the demo's real panel shows (None: none shipped yet)
-TEMPORAL_MODEL: str | None = None
+#: the shipped temporal head the demo's real panel shows: the best on degraded real frames
+#: (benchmarks/results/realvideo.json); None: none shipped
+TEMPORAL_MODEL: str | None = "naive_temporal_blazepose"
 
 
 class ModelError(VidposeError, ValueError):
