@@ -43,7 +43,7 @@ test: assets
 bench-eval: setup
 	$(BIN)/python benchmarks/eval_speed.py
 
-bench-video: setup
+bench-video: assets
 	$(BIN)/python benchmarks/video_speed.py
 
 clean:
