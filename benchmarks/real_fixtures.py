@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +57,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vidpose.bench import git_state  # noqa: E402
 from vidpose.data.annotations import Person, Video, load_posetrack  # noqa: E402
 from vidpose.data.frames import FrameSource, ImageFolderFrames, read_image  # noqa: E402
 from vidpose.data.schema import EVALUATED_JOINTS, JOINT_GROUPS, KEYPOINT_NAMES  # noqa: E402
@@ -421,10 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     counts["joints_inside_ignore_regions"] = joints_in_ignore_regions(cases)
     gt = eval_gt(cases)
     boxes = gt_boxes(cases)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, cwd=ROOT).stdout.strip())
+    commit, dirty = git_state(ROOT)
     report: dict[str, Any] = {
         "command": "python benchmarks/real_fixtures.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "commit": commit, "tracked_files_modified": dirty, "fixtures": str(args.fixtures),

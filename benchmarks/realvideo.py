@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from vidpose.bench import git_state  # noqa: E402
 from vidpose.data.annotations import Person, Video, load_posetrack  # noqa: E402
 from vidpose.data.frames import open_frames  # noqa: E402
 from vidpose.data.schema import EVALUATED_JOINTS, JOINT_GROUPS, KEYPOINT_NAMES  # noqa: E402
@@ -89,9 +89,9 @@ class PCKh:
         self.missed = 0
 
     def add(self, gt: Person, xy: np.ndarray | None, mask: np.ndarray | None = None) -> None:
-        if gt.bbox_head is None:
+        head = head_size(gt)
+        if head is None:
             return
-        head = 0.6 * float(np.hypot(gt.bbox_head[2], gt.bbox_head[3]))
         use = np.zeros(len(KEYPOINT_NAMES), bool)
         use[list(EVALUATED_JOINTS)] = True
         use &= gt.keypoints[:, 2] > 0
@@ -121,6 +121,7 @@ class PCKh:
 
 
 def head_size(person: Person) -> float | None:
+    """PoseTrack's head size: 0.6 x the head box diagonal (None without a head box)."""
     return None if person.bbox_head is None else 0.6 * float(np.hypot(person.bbox_head[2], person.bbox_head[3]))
 
 
@@ -255,10 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     fast = {key: {v.name: fast_masks(v, speed) for v in gt["test"]}
             for key, speed in (("PCKh_fast_joints", FAST_SPEED), ("PCKh_very_fast_joints", VERY_FAST_SPEED))}
     began = time.perf_counter()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, cwd=ROOT).stdout.strip())
+    commit, dirty = git_state(ROOT)
     report: dict[str, Any] = {
         "command": "python benchmarks/realvideo.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "commit": commit, "tracked_files_modified": dirty, "data": str(args.data),

@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vidpose.assets import asset_path  # noqa: E402
+from vidpose.bench import git_state  # noqa: E402
 from vidpose.data.annotations import save_posetrack  # noqa: E402
 from vidpose.data.clips import make_clip, to_tensor  # noqa: E402
 from vidpose.data.frames import FrameRange, open_frames  # noqa: E402
@@ -339,10 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if args.child:
         return child(args, videos)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, cwd=ROOT).stdout.strip())
+    commit, dirty = git_state(ROOT)
     # GNU nproc obeys OMP_NUM_THREADS, so ask it without that variable
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT")}
     nproc = subprocess.run(["nproc"], capture_output=True, text=True, env=clean).stdout.strip()

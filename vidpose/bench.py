@@ -103,6 +103,7 @@ METHODS: dict[str, BenchMethod] = {
 MAIN_METHODS = ["naive_temporal", "tdmi", "tdmi_st", "sdtc", "jmpose", "glpose"]
 #: what ``--methods`` means when not given: the stage-1 baselines and the main methods
 DEFAULT_METHODS = ["single_frame", "single_frame_resnet", "single_frame_vit", "naive_temporal_vit", *MAIN_METHODS]
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 BACKBONES = Path("weights/backbones")
 RESULTS = Path("benchmarks/results/bench.json")
 
@@ -222,6 +223,17 @@ def _commit() -> str:
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def git_state(root: str | Path | None = None) -> tuple[str, bool]:
+    """(short commit, whether tracked files are modified) of the repository at ``root`` (default:
+    this checkout), as the benchmark scripts record them beside their results."""
+    root = Path(root) if root is not None else ROOT
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=root).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                text=True, cwd=root).stdout.strip())
+    return commit, dirty
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -386,7 +398,7 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
 def realvideo_markdown(report: dict[str, Any], path: Path) -> list[str]:
     """The real-video section of docs/results.md, from ``benchmarks/realvideo.py``'s results."""
     try:  # links are relative to the repository
-        path = Path(path).resolve().relative_to(Path(__file__).resolve().parents[1])
+        path = Path(path).resolve().relative_to(ROOT)
     except ValueError:
         pass
     rows = report["rows"]

@@ -219,6 +219,8 @@ def run_real_temporal_panel(out: str | Path, temporal: str, single: str = "blaze
     clean = FrameRange(open_frames(asset_path("sports2d_demo")), *PANEL_FRAMES)
     boxes = track_people(clean)
     replaced, kinds = degradation_burst(clean, boxes)
+    if not replaced:
+        raise ValueError(f"{clean.path}: nobody was tracked in frames {PANEL_FRAMES}; no panel to draw")
     burst = DegradedFrames(clean, replaced)
     runs = {}
     for role, name in (("single", single), ("temporal", temporal)):
@@ -227,13 +229,10 @@ def run_real_temporal_panel(out: str | Path, temporal: str, single: str = "blaze
         runs[role] = predictor.predict(burst, boxes, progress=progress)
         # on the undegraded video: the single-frame reference, and both models for the flip tiles
         runs[f"{role}_clean"] = predictor.predict(clean, boxes, progress=progress)
-    runs["reference"] = runs["single_clean"]
-    if not replaced:
-        raise ValueError(f"{clean.path}: nobody was tracked in frames {PANEL_FRAMES}; no panel to draw")
     picks = []
     for f in sorted(replaced):
         for k, box in enumerate(boxes.boxes[f]):
-            ref, sf, tm = (runs[r][f][k][0] for r in ("reference", "single", "temporal"))
+            ref, sf, tm = (runs[r][f][k][0] for r in ("single_clean", "single", "temporal"))  # ref: the clean frame
             tol = 0.5 * 0.6 * 0.25 * float(box[3]) * np.sqrt(2)  # a head box ~ a quarter of the body height
             near = lambda xy: np.hypot(*(xy - ref).T)[EVALUATED] <= tol  # noqa: E731
             recovered = near(tm) & ~near(sf)
