@@ -415,3 +415,23 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
     assert set(report["rows"]) == {"blazepose", "blazepose+median", "blazepose+one_euro"}
     for row in report["rows"].values():
         assert 0 <= row["test_hard"]["PCKh"]["Total"] <= 100 and row["test"]["PCKh"]["joints"] > 0
+
+
+@pytest.mark.parametrize("head", ("tdmi", "jmpose", "glpose"))
+def test_a_head_started_from_the_backbone_first_predicts_the_backbones_heatmaps(head, realdata):
+    """configs/real set model.start_from_backbone: at step 0 the head's output is BlazePose's own
+    heatmaps of the key frame (layers.StartFromBackbone), whatever the neighbours show."""
+    from vidpose.engine.data import make_dataset
+    from vidpose.engine.trainer import _collate
+    from vidpose.models.registry import build_model
+
+    cfg = _head_config(head, realdata)
+    assert cfg["model"]["start_from_backbone"] is True
+    torch.manual_seed(0)
+    model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).eval()
+    batch = _collate([make_dataset(cfg["data"], "train", train=True)[i] for i in range(2)])
+    with torch.no_grad():
+        out = model(batch["images"], batch)["heatmaps"]
+        single = model.backbone.head(model.backbone.forward_features(batch["images"][:, 0])["feature"])
+    assert single.abs().max() > 0.1
+    torch.testing.assert_close(out, single, atol=1e-5, rtol=1e-4)

@@ -164,3 +164,31 @@ def test_training_steps_on_a_frozen_backbone_lower_the_loss():
         losses()[1].backward()
         opt.step()
     assert losses()[0].item() < first
+
+
+@pytest.mark.parametrize("name", ["tdmi", "jmpose", "glpose"])
+@pytest.mark.parametrize("head_stride", [None, 2])
+def test_start_from_backbone_begins_as_the_single_frame_model_and_then_moves(name, head_stride):
+    """model.start_from_backbone (layers.StartFromBackbone): at step 0 the heatmaps are the
+    backbone head's on the key frame (also through a stride-2 head's upsampling); the residual
+    path then trains."""
+    torch.manual_seed(0)
+    model = build_model({"name": name, "backbone": {**HRNET, "head_stride": head_stride},
+                         "start_from_backbone": True})
+    conv, final = model.head.head.conv.weight, model.backbone.final_layer.weight
+    assert torch.equal(conv[:, :, 1, 1], final[:, :, 0, 0]) and conv.abs().sum() == final.abs().sum()  # centre tap only
+    with torch.no_grad():  # a trained-looking final layer, so that the check is not about near-zeros
+        model.backbone.final_layer.weight.normal_(std=0.1)
+        model.head.head.conv.weight[:, :, 1, 1] = model.backbone.final_layer.weight[:, :, 0, 0]
+    model.eval()
+    frames = torch.randn(2, 5, 3, 128, 96)
+    with torch.no_grad():
+        out = model(frames)["heatmaps"]
+        single = model.backbone(frames[:, 0])["heatmaps"]
+    torch.testing.assert_close(out, single, atol=1e-5, rtol=1e-4)
+    assert model.head.to_feature.weight.abs().max() == 0
+    model.train()
+    b = batch(2) if head_stride is None else {"heatmaps": torch.rand(2, 17, 64, 48), "target_weight": torch.ones(2, 17)}
+    out = model(frames, b)["heatmaps"]
+    ((out - b["heatmaps"]) ** 2).mean().backward()
+    assert model.head.to_feature.weight.grad.abs().max() > 0  # the temporal path is reached at once

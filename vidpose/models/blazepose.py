@@ -266,7 +266,14 @@ class BlazePose(HeatmapBackbone):
 
     def head(self, feature: torch.Tensor) -> torch.Tensor:
         """17 heatmaps in PoseTrack order, values in [0, 1] (module docstring)."""
-        prob = torch.sigmoid(self.head_logits(feature))
+        return self.heatmaps_from_logits(self.head_logits(feature))
+
+    @staticmethod
+    def heatmaps_from_logits(logits: torch.Tensor) -> torch.Tensor:
+        """BlazePose's 39 heatmap logits (N, 39, h, w) -> 17 PoseTrack heatmaps in [0, 1]: the
+        parameter-free part of ``head`` (sigmoid, channel selection, derived head points), which a
+        temporal head started from this backbone's (``layers.BackboneHead``) shares."""
+        prob = torch.sigmoid(logits)
         n, _, h, w = prob.shape
         out = prob.new_zeros(n, NUM_KEYPOINTS, h, w)
         out[:, list(POSETRACK_FROM_BLAZEPOSE)] = prob[:, list(POSETRACK_FROM_BLAZEPOSE.values())]

@@ -17,6 +17,9 @@ Only the structure is grounded in the figure; the choices below are ours (docs/m
 - (+) is channel concatenation followed by 3 residual blocks; A is concatenation with V_t
   followed by 2 residual blocks; psi is a residual block and a 1x1 convolution to one channel;
 - no global proposal available (a short video, or streaming at its start): the global term is 0.
+- ``start_from_backbone`` (off as published; on for the heads on frozen real BlazePose,
+  configs/real): the fused feature is added to the key frame's backbone feature through a
+  zero-started 1x1 convolution and the head starts as the backbone's own (``layers.StartFromBackbone``).
 
 ``EmbeddingCache``: with the backbone frozen, a proposal's feature and embedding depend only on
 its crop, so at test time each (video, frame, box) is embedded once and reused by every key frame
@@ -31,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidpose.models.layers import BasicBlock, ResidualBlocks, check_clip, clip_features, conv_bn_relu, head_for
+from vidpose.models.layers import (BasicBlock, ResidualBlocks, StartFromBackbone, check_clip, clip_features,
+                                   conv_bn_relu, head_for)
 
 
 class Embedding(nn.Module):
@@ -93,7 +97,7 @@ class GLPose(nn.Module):
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  use_local: bool = True, use_global: bool = True, enhancement: bool = True, top_k: int = 4,
                  local_weights: str = "similarity", embed_dim: int = 128, tau: float = 0.1, fusion_blocks: int = 3,
-                 cache_capacity: int = 4096):
+                 cache_capacity: int = 4096, start_from_backbone: bool = False):
         super().__init__()
         if local_weights not in ("learned", "prior", "similarity"):
             raise ValueError(f"GLPose: unknown local_weights {local_weights!r}; expected learned, prior or similarity")
@@ -115,7 +119,8 @@ class GLPose(nn.Module):
         if enhancement:
             self.mask_encoder = nn.Sequential(BasicBlock(channels, channels), nn.Conv2d(channels, 1, 1))
             self.combine = ResidualBlocks(2 * channels, channels, 2)
-        self.head = head_for(backbone, channels, joints)
+        self.start_from_backbone = start_from_backbone  # layers.StartFromBackbone; off as published
+        self.head = StartFromBackbone(backbone, channels) if start_from_backbone else head_for(backbone, channels, joints)
         self.cache = EmbeddingCache(cache_capacity)
         self.use_cache = True
 
@@ -206,7 +211,7 @@ class GLPose(nn.Module):
             out["mask"] = mask
         else:
             fused = merged
-        out["heatmaps"] = self.head(fused)
+        out["heatmaps"] = self.head(fused, key) if self.start_from_backbone else self.head(fused)
         out["aux_losses"] = {}
         return out
 

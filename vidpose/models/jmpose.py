@@ -29,6 +29,9 @@ are silent, jmpose.md's recommendations (also in docs/methods.md):
 - the head reads cat(M_L, J_L) and, as the released code does, the key frame's appearance
   feature (``appearance``; Fig. 2 draws only M and J, which leaves the flow variant with no
   appearance at all).
+- ``start_from_backbone`` (off as published; on for the heads on frozen real BlazePose,
+  configs/real): the fused feature is added to the key frame's backbone feature through a
+  zero-started 1x1 convolution and the head starts as the backbone's own (``layers.StartFromBackbone``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
 from vidpose.models.flow import dis_flow
-from vidpose.models.layers import BasicBlock, ResidualBlocks, check_clip, clip_features, conv_bn_relu, head_for
+from vidpose.models.layers import (BasicBlock, ResidualBlocks, StartFromBackbone, check_clip, clip_features,
+                                   conv_bn_relu, head_for)
 from vidpose.models.mutual_info import Probe, dependence, map_errors, standardise_maps
 from vidpose.models.tdmi import temporal_order
 
@@ -196,7 +200,8 @@ class JMPose(nn.Module):
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  width: int | None = None, motion: str = "learned", motion_blocks: int = 2, offset_groups: int = 4,
                  blocks: int = 3, heads: int = 1, joint_learner: bool = True, mutual_learning: bool = True,
-                 io_weight: float = 1.0, io_tau: float = 1.0, appearance: bool = True, fusion_blocks: int = 3):
+                 io_weight: float = 1.0, io_tau: float = 1.0, appearance: bool = True, fusion_blocks: int = 3,
+                 start_from_backbone: bool = False):
         super().__init__()
         if motion not in ("learned", "flow"):
             raise ValueError(f"JM-Pose: unknown motion source {motion!r}; expected learned or flow")
@@ -230,7 +235,8 @@ class JMPose(nn.Module):
         self.appearance = appearance
         streams = (2 if joint_learner else 1) * width + (channels if appearance else 0)
         self.fuse = ResidualBlocks(streams, width, fusion_blocks)
-        self.head = head_for(backbone, width, joints)
+        self.start_from_backbone = start_from_backbone  # layers.StartFromBackbone; off as published
+        self.head = StartFromBackbone(backbone, width) if start_from_backbone else head_for(backbone, width, joints)
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.backbone(x)
@@ -269,5 +275,6 @@ class JMPose(nn.Module):
             fused = torch.cat([m, j], 1)
         if self.appearance:
             fused = torch.cat([fused, feats[:, 0]], 1)
-        heatmaps = self.head(self.fuse(fused))
+        fused = self.fuse(fused)
+        heatmaps = self.head(fused, feats[:, 0]) if self.start_from_backbone else self.head(fused)
         return {"heatmaps": heatmaps, "aux_losses": aux, "gates": gates, "initial_heatmaps": initial[:, 0]}

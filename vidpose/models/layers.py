@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -125,6 +127,11 @@ class HeatmapBackbone(nn.Module):
     def head(self, feature: torch.Tensor) -> torch.Tensor:
         return self.final_layer(self.head_upsample(feature))
 
+    @staticmethod
+    def heatmaps_from_logits(logits: torch.Tensor) -> torch.Tensor:
+        """The final layer's output already is the heatmaps (BlazePose maps its own)."""
+        return logits
+
     def forward(self, x: torch.Tensor) -> dict:
         out = self.forward_features(x)
         out["heatmaps"] = self.head(out["feature"])
@@ -168,6 +175,50 @@ def head_for(backbone: nn.Module, cin: int, joints: int = 17) -> HeatmapHead:
     """A temporal method's head on features of ``backbone``, at the backbone's heatmap stride."""
     return HeatmapHead(cin, joints, upsample=stride_steps(getattr(backbone, "feature_stride", backbone.heatmap_stride),
                                                            backbone.heatmap_stride))
+
+
+class BackboneHead(nn.Module):
+    """A temporal method's 3x3 detection head started as the backbone's own head: the centre tap of
+    its 3x3 convolution is the backbone's 1x1 final layer (the other taps zero), after a copy of the
+    backbone's upsampling, in the backbone's output space (BlazePose: its 39 heatmap logits, mapped
+    to the 17 PoseTrack maps by the backbone's parameter-free ``heatmaps_from_logits``). On the
+    backbone's own feature it gives exactly the backbone's heatmaps; all of it trains."""
+
+    def __init__(self, backbone: nn.Module, kernel: int = 3):
+        super().__init__()
+        final: nn.Conv2d = backbone.final_layer
+        if final.kernel_size != (1, 1):
+            raise ValueError(f"BackboneHead: the backbone's final layer is {final.kernel_size}, not 1x1")
+        self.upsample = copy.deepcopy(getattr(backbone, "head_upsample", None) or nn.Identity())
+        self.conv = nn.Conv2d(final.in_channels, final.out_channels, kernel, 1, kernel // 2)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:, :, kernel // 2, kernel // 2] = final.weight[:, :, 0, 0]
+            self.conv.bias.copy_(final.bias if final.bias is not None else torch.zeros_like(self.conv.bias))
+        self.to_heatmaps = type(backbone).heatmaps_from_logits  # a plain function, no parameters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_heatmaps(self.conv(self.upsample(x)))
+
+
+class StartFromBackbone(nn.Module):
+    """``model.start_from_backbone: true`` (a choice where the papers are silent; docs/methods.md):
+    the temporal model starts as the single-frame model, so a head on a frozen pretrained backbone
+    does not relearn from scratch what the backbone's head knows (left from right, above all).
+    The method's fused feature F~ becomes a residual on the key frame's backbone feature F_t,
+    through a 1x1 convolution that starts at zero (``to_feature``), and the detection head is a
+    ``BackboneHead``: heatmaps = BackboneHead(F_t + to_feature(F~)). At step 0 the output is the
+    backbone's own heatmaps; the method's modules then learn what to add."""
+
+    def __init__(self, backbone: nn.Module, width: int):
+        super().__init__()
+        self.to_feature = nn.Conv2d(width, backbone.feature_channels, 1)
+        nn.init.zeros_(self.to_feature.weight)
+        nn.init.zeros_(self.to_feature.bias)
+        self.head = BackboneHead(backbone)
+
+    def forward(self, fused: torch.Tensor, key_feature: torch.Tensor) -> torch.Tensor:
+        return self.head(key_feature + self.to_feature(fused).to(key_feature.dtype))
 
 
 def check_clip(frames: torch.Tensor, name: str, offsets: tuple[int, ...] | None = None) -> None:

@@ -24,6 +24,10 @@ Choices where the paper is silent (also in docs/methods.md):
   map with X's side detached: positive only where X predicts the joint better than the fused
   feature, so the fused feature is asked to keep what X knows about y, never pulled toward a
   weaker predictor;
+- ``start_from_backbone`` (off as published; on for the heads on frozen real BlazePose,
+  configs/real): F~ is added to the key frame's backbone feature through a zero-started 1x1
+  convolution and the 3x3 head starts as the backbone's own 1x1 head (``layers.StartFromBackbone``),
+  so training starts from the single-frame model's output;
 - divergences are scaled by the targets' ``cell_fraction`` (``mutual_info.py``), so alpha = 1
   weighs them the same at every heatmap size (checked by ``benchmarks/aux_balance.py``).
 """
@@ -34,7 +38,8 @@ import torch
 from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
-from vidpose.models.layers import BasicBlock, ResidualBlocks, check_clip, clip_features, head_for, stride_steps
+from vidpose.models.layers import (BasicBlock, ResidualBlocks, StartFromBackbone, check_clip, clip_features, head_for,
+                                   stride_steps)
 from vidpose.models.mutual_info import Probe, cell_fraction, dependence, map_errors, preservation
 
 
@@ -140,7 +145,7 @@ class TDMI(nn.Module):
                  width: int | None = None, intra_blocks: tuple[int, ...] = (3, 3, 2, 2),
                  stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
                  offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
-                 mi_weight: float = 1.0, mi_tau: float = 0.05):
+                 mi_weight: float = 1.0, mi_tau: float = 0.05, start_from_backbone: bool = False):
         super().__init__()
         channels = list(getattr(backbone, "stage_channels", None) or [])
         single = not channels and getattr(backbone, "single_feature_map", False)
@@ -167,7 +172,8 @@ class TDMI(nn.Module):
         if spatiotemporal:
             self.clip_visual = ResidualBlocks(frames * visual, visual, 2)
         self.fuse = ResidualBlocks(width + visual, width, fusion_blocks)
-        self.head = head_for(backbone, width, joints)
+        self.start_from_backbone = start_from_backbone  # layers.StartFromBackbone; off as published
+        self.head = StartFromBackbone(backbone, width) if start_from_backbone else head_for(backbone, width, joints)
         self.mi_weight, self.mi_tau = float(mi_weight), float(mi_tau)
         self.use_mi = rdm != "none" and self.mi_weight > 0
         upsample = stride_steps(getattr(backbone, "feature_stride", self.heatmap_stride), self.heatmap_stride)
@@ -188,7 +194,7 @@ class TDMI(nn.Module):
         key_visual = feats[-1][:, 0]  # the last stage (HRNet's stage 4; a single-map backbone's map)
         visual = self.clip_visual(feats[-1].flatten(1, 2)) if self.spatiotemporal else key_visual
         fused = self.fuse(torch.cat([useful, visual], 1))
-        heatmaps = self.head(fused)
+        heatmaps = self.head(fused, key_visual) if self.start_from_backbone else self.head(fused)
         aux: dict[str, torch.Tensor] = {}
         if self.training and batch is not None and self.use_mi:
             aux = self.information_terms(m, useful, noisy, key_visual, heatmaps, batch)
