@@ -8,7 +8,7 @@ and the temporal heads on the real BlazePose backbone (configs/real/*_blazepose.
   leaves the neighbours untouched;
 - smoothing: a constant track stays constant, the median removes a one-frame outlier, the One
   Euro filter's lag on a ramp is bounded;
-- each temporal head (naive, TDMI, JM-Pose, GLPose, SDTC with the token adapter) builds from its
+- each temporal head (naive, TDMI, TDMI-ST, JM-Pose, GLPose, SDTC with the token adapter) builds from its
   config on the real backbone, gives (B, 17, 64, 64) heatmaps and one step lowers its loss; the
   trainer runs from cached features on a tiny RealData.
 
@@ -35,7 +35,7 @@ from vidpose import realdata as rd
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_ASSETS = ("blazepose_full", "blazepose_heavy", "movenet_multipose", "movenet_multipose_weights",
                 "sports2d_demo")
-HEADS = ("naive_temporal", "tdmi", "jmpose", "glpose", "sdtc")
+HEADS = ("naive_temporal", "tdmi", "tdmi_st", "jmpose", "glpose", "sdtc")
 
 
 def _require(*names: str) -> None:
@@ -417,7 +417,7 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
         assert 0 <= row["test_hard"]["PCKh"]["Total"] <= 100 and row["test"]["PCKh"]["joints"] > 0
 
 
-@pytest.mark.parametrize("head", ("tdmi", "jmpose", "glpose"))
+@pytest.mark.parametrize("head", ("tdmi", "tdmi_st", "jmpose", "glpose"))
 def test_a_head_started_from_the_backbone_first_predicts_the_backbones_heatmaps(head, realdata):
     """configs/real set model.start_from_backbone: at step 0 the head's output is BlazePose's own
     heatmaps of the key frame (layers.StartFromBackbone), whatever the neighbours show."""

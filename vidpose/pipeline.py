@@ -74,6 +74,12 @@ SHIPPED: dict[str, ShippedModel] = {
     "tdmi_blazepose": ShippedModel("configs/real/tdmi_blazepose.yaml", "weights/real/tdmi_blazepose.pt", "temporal",
                                    "BlazePose GHUM full + TDMI head", "PoseTrack 17 slots",
                                    "TDMI (CVPR 2023) on 5 frames, delta 2"),
+    "glpose_blazepose": ShippedModel("configs/real/glpose_blazepose.yaml", "weights/real/glpose_blazepose.pt",
+                                     "temporal", "BlazePose GHUM full + GLPose head", "PoseTrack 17 slots",
+                                     "GLPose (ACM TOMM 2022): 5 local frames + 8 global proposals"),
+    "tdmi_st_blazepose": ShippedModel("configs/real/tdmi_st_blazepose.yaml", "weights/real/tdmi_st_blazepose.pt",
+                                      "temporal", "BlazePose GHUM full + TDMI-ST head", "PoseTrack 17 slots",
+                                      "TDMI-ST (TDMI Sec. 4.2): the clip's maps in place of the key frame's"),
 }
 DEFAULT_MODEL = "blazepose"
 #: the shipped temporal head the demo's real panel shows: the best on degraded real frames
