@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidpose.models.layers import (BasicBlock, ResidualBlocks, StartFromBackbone, check_clip, clip_features,
+from vidpose.models.layers import (BasicBlock, ResidualBlocks, check_clip, clip_features,
                                    conv_bn_relu, head_for)
 
 
@@ -119,8 +119,7 @@ class GLPose(nn.Module):
         if enhancement:
             self.mask_encoder = nn.Sequential(BasicBlock(channels, channels), nn.Conv2d(channels, 1, 1))
             self.combine = ResidualBlocks(2 * channels, channels, 2)
-        self.start_from_backbone = start_from_backbone  # layers.StartFromBackbone; off as published
-        self.head = StartFromBackbone(backbone, channels) if start_from_backbone else head_for(backbone, channels, joints)
+        self.head = head_for(backbone, channels, joints, start_from_backbone)  # off as published
         self.cache = EmbeddingCache(cache_capacity)
         self.use_cache = True
 
@@ -211,7 +210,7 @@ class GLPose(nn.Module):
             out["mask"] = mask
         else:
             fused = merged
-        out["heatmaps"] = self.head(fused, key) if self.start_from_backbone else self.head(fused)
+        out["heatmaps"] = self.head(fused, key)
         out["aux_losses"] = {}
         return out
 

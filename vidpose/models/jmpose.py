@@ -42,7 +42,7 @@ from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
 from vidpose.models.flow import dis_flow
-from vidpose.models.layers import (BasicBlock, ResidualBlocks, StartFromBackbone, check_clip, clip_features,
+from vidpose.models.layers import (BasicBlock, ResidualBlocks, check_clip, clip_features,
                                    conv_bn_relu, head_for)
 from vidpose.models.mutual_info import Probe, dependence, map_errors, standardise_maps
 from vidpose.models.tdmi import temporal_order
@@ -235,8 +235,7 @@ class JMPose(nn.Module):
         self.appearance = appearance
         streams = (2 if joint_learner else 1) * width + (channels if appearance else 0)
         self.fuse = ResidualBlocks(streams, width, fusion_blocks)
-        self.start_from_backbone = start_from_backbone  # layers.StartFromBackbone; off as published
-        self.head = StartFromBackbone(backbone, width) if start_from_backbone else head_for(backbone, width, joints)
+        self.head = head_for(backbone, width, joints, start_from_backbone)  # off as published
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.backbone(x)
@@ -275,6 +274,5 @@ class JMPose(nn.Module):
             fused = torch.cat([m, j], 1)
         if self.appearance:
             fused = torch.cat([fused, feats[:, 0]], 1)
-        fused = self.fuse(fused)
-        heatmaps = self.head(fused, feats[:, 0]) if self.start_from_backbone else self.head(fused)
+        heatmaps = self.head(self.fuse(fused), feats[:, 0])
         return {"heatmaps": heatmaps, "aux_losses": aux, "gates": gates, "initial_heatmaps": initial[:, 0]}

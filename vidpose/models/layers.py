@@ -167,12 +167,18 @@ class HeatmapHead(nn.Module):
         self.upsample = upsampling(cin, upsample)
         self.conv = init_heatmap_layer(nn.Conv2d(cin, joints, kernel, 1, kernel // 2))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, key_feature: torch.Tensor | None = None) -> torch.Tensor:
+        """``key_feature`` is what ``StartFromBackbone`` reads; a head trained from scratch reads
+        only the method's fused feature ``x``."""
         return self.conv(self.upsample(x))
 
 
-def head_for(backbone: nn.Module, cin: int, joints: int = 17) -> HeatmapHead:
-    """A temporal method's head on features of ``backbone``, at the backbone's heatmap stride."""
+def head_for(backbone: nn.Module, cin: int, joints: int = 17, start_from_backbone: bool = False) -> nn.Module:
+    """A temporal method's head on features of ``backbone``, at the backbone's heatmap stride,
+    called as ``head(fused, key_feature)``: the 3x3 ``HeatmapHead`` from scratch (as published),
+    or ``StartFromBackbone`` (``model.start_from_backbone``)."""
+    if start_from_backbone:
+        return StartFromBackbone(backbone, cin)
     return HeatmapHead(cin, joints, upsample=stride_steps(getattr(backbone, "feature_stride", backbone.heatmap_stride),
                                                            backbone.heatmap_stride))
 

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from vidpose.models.deform import ModulatedDeformConv2d
-from vidpose.models.layers import (BasicBlock, ResidualBlocks, StartFromBackbone, check_clip, clip_features, head_for,
+from vidpose.models.layers import (BasicBlock, ResidualBlocks, check_clip, clip_features, head_for,
                                    stride_steps)
 from vidpose.models.mutual_info import Probe, cell_fraction, dependence, map_errors, preservation
 
@@ -172,8 +172,7 @@ class TDMI(nn.Module):
         if spatiotemporal:
             self.clip_visual = ResidualBlocks(frames * visual, visual, 2)
         self.fuse = ResidualBlocks(width + visual, width, fusion_blocks)
-        self.start_from_backbone = start_from_backbone  # layers.StartFromBackbone; off as published
-        self.head = StartFromBackbone(backbone, width) if start_from_backbone else head_for(backbone, width, joints)
+        self.head = head_for(backbone, width, joints, start_from_backbone)  # off as published
         self.mi_weight, self.mi_tau = float(mi_weight), float(mi_tau)
         self.use_mi = rdm != "none" and self.mi_weight > 0
         upsample = stride_steps(getattr(backbone, "feature_stride", self.heatmap_stride), self.heatmap_stride)
@@ -194,7 +193,7 @@ class TDMI(nn.Module):
         key_visual = feats[-1][:, 0]  # the last stage (HRNet's stage 4; a single-map backbone's map)
         visual = self.clip_visual(feats[-1].flatten(1, 2)) if self.spatiotemporal else key_visual
         fused = self.fuse(torch.cat([useful, visual], 1))
-        heatmaps = self.head(fused, key_visual) if self.start_from_backbone else self.head(fused)
+        heatmaps = self.head(fused, key_visual)
         aux: dict[str, torch.Tensor] = {}
         if self.training and batch is not None and self.use_mi:
             aux = self.information_terms(m, useful, noisy, key_visual, heatmaps, batch)
