@@ -322,7 +322,7 @@ def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
     summary = train(copy.deepcopy(cfg), tmp_path / "run", progress=False)
     assert summary["steps"] == 2 and np.isfinite(summary["loss"])
     meta = json.loads(next((tmp_path / "cache").glob("*/meta.json")).read_text())
-    assert meta["shapes"]["feature.tokens"] == [5, 256, 768]
+    assert meta["shapes"]["feature.feature"] == [5, 48, 64, 64]  # tokens follow from the map
     # the shipped form: the head alone, the frozen backbone loaded from its asset again
     from vidpose.engine.tester import load_trained
     from vidpose.engine.trainer import CheckpointError, export_head, load_checkpoint
@@ -417,7 +417,7 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
         assert 0 <= row["test_hard"]["PCKh"]["Total"] <= 100 and row["test"]["PCKh"]["joints"] > 0
 
 
-@pytest.mark.parametrize("head", ("tdmi", "tdmi_st", "jmpose", "glpose"))
+@pytest.mark.parametrize("head", ("tdmi", "tdmi_st", "jmpose", "glpose", "sdtc"))
 def test_a_head_started_from_the_backbone_first_predicts_the_backbones_heatmaps(head, realdata):
     """configs/real set model.start_from_backbone: at step 0 the head's output is BlazePose's own
     heatmaps of the key frame (layers.StartFromBackbone), whatever the neighbours show."""

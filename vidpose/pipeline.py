@@ -80,6 +80,9 @@ SHIPPED: dict[str, ShippedModel] = {
     "tdmi_st_blazepose": ShippedModel("configs/real/tdmi_st_blazepose.yaml", "weights/real/tdmi_st_blazepose.pt",
                                       "temporal", "BlazePose GHUM full + TDMI-ST head", "PoseTrack 17 slots",
                                       "TDMI-ST (TDMI Sec. 4.2): the clip's maps in place of the key frame's"),
+    "jmpose_blazepose": ShippedModel("configs/real/jmpose_blazepose.yaml", "weights/real/jmpose_blazepose.pt",
+                                     "temporal", "BlazePose GHUM full + JM-Pose head", "PoseTrack 17 slots",
+                                     "JM-Pose (ACM MM 2024) on 5 frames, delta 2"),
 }
 DEFAULT_MODEL = "blazepose"
 #: the shipped temporal head the demo's real panel shows: the best on degraded real frames

@@ -35,7 +35,11 @@ projection to the motion width is SDTC's own token embedding (``embed``, the fea
 of Sec. 3.1), so the adapter adds no parameters and the backbone stays frozen; the context
 reconstruction of Eq. 15 then predicts the frozen, normalised cells, as it predicts ViT tokens.
 Each token decodes a p x p patch of the stride-4 heatmap (two transposed convolutions from the
-16 x 16 grid to 64 x 64).
+16 x 16 grid to 64 x 64). With the adapter, ``frame_features`` returns the feature map (cached and
+reused by the sliding window) and the tokens are cut from it in ``forward_features``.
+``start_from_backbone`` (off as published; on for the real head, configs/real/sdtc_blazepose.yaml,
+docs/methods.md) adds the upsampled fused map to the key frame's feature map through a zero-started
+1x1 convolution before BlazePose's own head (``layers.StartFromBackbone``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidpose.models.flow import dis_flow
-from vidpose.models.layers import HeatmapHead, check_clip, clip_features, conv_bn_relu, heatmap_loss
+from vidpose.models.layers import HeatmapHead, check_clip, clip_features, conv_bn_relu, head_for, heatmap_loss
 from vidpose.models.tdmi import temporal_order
 from vidpose.models.vit import Attention, Mlp
 
@@ -301,13 +305,19 @@ class FeatureMapTokens(nn.Module):
         return height // self.patch_pixels, width // self.patch_pixels
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        f = self.backbone.forward_features(x)["feature"]
+        return self.tokens_of(self.backbone.forward_features(x)["feature"])
+
+    def tokens_of(self, f: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The tokens of a feature map (B, C, h, w) the backbone already computed."""
         _, _, h, w = f.shape
         p = self.patch
         if h % p or w % p:
             raise ValueError(f"SDTC: a {h}x{w} feature map does not split into {p}x{p} token cells")
         tokens = F.unfold(f.float(), p, stride=p).transpose(1, 2)  # (B, N, C p p), cells in row-major order
         return self.norm(tokens), (h // p, w // p)
+
+    def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.backbone.forward_features(x)
 
     def head(self, feature: torch.Tensor) -> torch.Tensor:
         return self.backbone.head(feature)
@@ -327,8 +337,12 @@ class SDTC(nn.Module):
                  frame_level: bool = True, fusion: str = "smml", refine: bool = True, cross: bool = True,
                  adaptive: bool = True, context_softmax: str = "space", own_feature: bool = True,
                  spatial_encoding: bool = True, temporal_encoding: bool = True,
-                 heatmap_stride: int | None = None, token_patch: int | None = None, token_norm: bool = True):
+                 heatmap_stride: int | None = None, token_patch: int | None = None, token_norm: bool = True,
+                 start_from_backbone: bool = False):
         super().__init__()
+        if start_from_backbone and (token_patch is None or hasattr(backbone, "encode")):
+            raise ValueError("SDTC: start_from_backbone needs a feature-map backbone seen through the token "
+                             "adapter (model.token_patch); a ViT backbone has no feature map and final layer to start from")
         if token_patch is not None and not hasattr(backbone, "encode"):  # a feature-map backbone (BlazePose)
             backbone = FeatureMapTokens(backbone, token_patch, token_norm)
         if not hasattr(backbone, "encode") or not hasattr(backbone, "grid"):
@@ -375,7 +389,10 @@ class SDTC(nn.Module):
         for _ in range(int(round(math.log2(self.scale)))):
             up += [nn.ConvTranspose2d(dim, dim, 4, 2, 1, bias=False), nn.BatchNorm2d(dim), nn.ReLU(inplace=True)]
         self.upsample = nn.Sequential(*up)
-        self.head = HeatmapHead(dim, joints)
+        # off as published; on for the head on frozen real BlazePose (layers.StartFromBackbone, docs/methods.md):
+        # the upsampled fused map becomes a residual on the key frame's feature map
+        self.start_from_backbone = bool(start_from_backbone)
+        self.head = head_for(backbone.backbone, dim, joints, True) if start_from_backbone else HeatmapHead(dim, joints)
 
     # -- Sec. 3.1 -----------------------------------------------------------------------------
 
@@ -412,6 +429,8 @@ class SDTC(nn.Module):
         return out, out
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if isinstance(self.backbone, FeatureMapTokens):  # the map itself: tokens follow without parameters
+            return {"feature": self.backbone.backbone.forward_features(x)["feature"]}
         return {"tokens": self.backbone.encode(x)[0]}
 
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
@@ -420,7 +439,11 @@ class SDTC(nn.Module):
 
     def forward_features(self, feats: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
                          batch: dict | None = None) -> dict:
-        tokens = feats["tokens"][:, self.order]  # time order
+        if "tokens" in feats:
+            tokens = feats["tokens"][:, self.order]  # time order
+        else:  # the token adapter: cells of each frame's feature map
+            maps = feats["feature"][:, self.order]
+            tokens = self.backbone.tokens_of(maps.flatten(0, 1))[0].view(*maps.shape[:2], -1, self.backbone.dim)
         B, T, N = tokens.shape[:3]
         grid = self.token_grid(frames, N)
         r = self.embed_tokens(tokens, grid)
@@ -440,7 +463,10 @@ class SDTC(nn.Module):
             m = encoded.flatten(2).transpose(1, 2).reshape(B, T, N, self.dim)
         to_map = lambda x: x.transpose(2, 3).reshape(B, T, self.dim, *grid)  # noqa: E731
         fused = self.smml(to_map(r), to_map(m))
-        heatmaps = self.head(self.upsample(fused))
+        if self.start_from_backbone:
+            heatmaps = self.head(self.upsample(fused), feats["feature"][:, 0])  # offset 0 comes first
+        else:
+            heatmaps = self.head(self.upsample(fused))
         aux: dict[str, torch.Tensor] = {}
         if decoded is not None:
             aux = self.reconstruction_losses(decoded, tokens, tube, frame, grid, batch)
