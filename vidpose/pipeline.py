@@ -83,6 +83,9 @@ SHIPPED: dict[str, ShippedModel] = {
     "jmpose_blazepose": ShippedModel("configs/real/jmpose_blazepose.yaml", "weights/real/jmpose_blazepose.pt",
                                      "temporal", "BlazePose GHUM full + JM-Pose head", "PoseTrack 17 slots",
                                      "JM-Pose (ACM MM 2024) on 5 frames, delta 2"),
+    "sdtc_blazepose": ShippedModel("configs/real/sdtc_blazepose.yaml", "weights/real/sdtc_blazepose.pt",
+                                   "temporal", "BlazePose GHUM full + SDTC head", "PoseTrack 17 slots",
+                                   "SDTC (Feng et al.) over 4x4-cell tokens of the feature map, 5 frames"),
 }
 DEFAULT_MODEL = "blazepose"
 #: the shipped temporal head the demo's real panel shows: the best on degraded real frames
