@@ -261,14 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("demo", help="poses on real video (Sports2D, vtest.avi); --synthtrack: single-frame vs temporal",
-                       description="By default, run vidpose predict's whole pipeline (detector, tracker, real "
-                                   "BlazePose model) on the Sports2D demo video and the first 150 frames of vtest.avi "
+                       description="By default, run vidpose predict's whole pipeline (detector, tracker, its "
+                                   "default model) on the Sports2D demo video and the first 150 frames of vtest.avi "
                                    "and write rendered videos, PoseTrack18 files and real_sheet.png. With "
                                    "--synthtrack: generate a small SynthTrack, test the committed single-frame and "
                                    "temporal checkpoints (weights/manifest.json) on val_hard, print both AP tables, and "
                                    "write compare.mp4 and recovered.png.")
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--model", default="blazepose", help="the real-video model (default: blazepose; vidpose models)")
+    p.add_argument("--model", default=None, help="the real-video model (default: vidpose predict's; vidpose models)")
     p.add_argument("--synthtrack", action="store_true", help="the SynthTrack comparison instead of real video")
     p.add_argument("--preset", choices=["tiny", "small", "standard"], default="small")
     p.add_argument("--manifest", default="weights/manifest.json", help="which checkpoints to compare")
@@ -402,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="config overrides (test.flip=true, ...); a checkpoint's model and input settings cannot change")
     p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write")
     p.add_argument("--render", help="also write a video with the skeletons and track ids")
-    p.add_argument("--model", default="blazepose", help="a shipped model (default: blazepose; see `vidpose models`)")
+    p.add_argument("--model", default=None, help="a shipped model (default: the one `vidpose models` marks with *, "
+                   "the JM-Pose head on BlazePose full; blazepose: the single frame, about 3x faster)")
     p.add_argument("--boxes", help="person boxes instead of the detector: a detection file (bbox, score, and "
                                    "frame_index, image_name as PoseWarper/DCPose or image_id as mmpose; optional "
                                    "track_id; a file of several PoseTrack videos gives this video's boxes) or a "

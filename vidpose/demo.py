@@ -113,7 +113,7 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
 REAL_VIDEOS = (("sports2d", "sports2d_demo", None), ("vtest", "vtest", (0, 150)))
 
 
-def run_real_demo(out: str | Path = "demo_out", model: str = "blazepose", progress: bool = True) -> dict:
+def run_real_demo(out: str | Path = "demo_out", model: str | None = None, progress: bool = True) -> dict:
     """The real-video part: predictions, rendered videos and a contact sheet in ``out``."""
     from vidpose.assets import asset_path
     from vidpose.data.draw import draw_frame

@@ -87,7 +87,10 @@ SHIPPED: dict[str, ShippedModel] = {
                                    "temporal", "BlazePose GHUM full + SDTC head", "PoseTrack 17 slots",
                                    "SDTC (Feng et al.) over 4x4-cell tokens of the feature map, 5 frames"),
 }
-DEFAULT_MODEL = "blazepose"
+#: what `vidpose predict` runs without --model (issue 19: the best temporal head if it beats the single
+#: frame): JM-Pose, the only head ahead of single-frame BlazePose on both clean and degraded held-out
+#: real video (benchmarks/results/realvideo.json; 3.4x its time per frame, video_speed_real_jmpose.json)
+DEFAULT_MODEL = "jmpose_blazepose"
 #: the shipped temporal head the demo's real panel shows: the best on degraded real frames
 #: (benchmarks/results/realvideo.json); None: none shipped
 TEMPORAL_MODEL: str | None = "naive_temporal_blazepose"
@@ -176,14 +179,14 @@ def track_people(source: FrameSource, detect_every: int = 10, small_people: bool
 class Pipeline:
     """People, then poses, on a video file or a folder of numbered frames (module docstring)."""
 
-    def __init__(self, model: str | None = DEFAULT_MODEL, config: str | os.PathLike | dict | None = None,
+    def __init__(self, model: str | None = None, config: str | os.PathLike | dict | None = None,
                  checkpoint: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
                  device: torch.device | None = None):
         custom = config is not None or checkpoint is not None
         self.model, self.cfg = load_model(None if custom else model, config, checkpoint, overrides, device)
-        self.name = model if not custom else Path(str(checkpoint or config)).stem
+        self.name = (model or DEFAULT_MODEL) if not custom else Path(str(checkpoint or config)).stem
         self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
                                         global_cache_size=global_cache_size)
