@@ -89,3 +89,38 @@ def test_flip_back_inverts_a_flipped_input():
     shifted = flip_test_average(hm, hm_flipped, shift=True)
     coords, _ = decode_dark(shifted[None])
     assert np.abs(coords[0] - (joints + (0.5, 0))).max() < 0.1  # half of the one-pixel shift
+
+
+def test_limb_maps_peak_on_the_segment_and_follow_the_joint_weights():
+    from vidpose.data.heatmaps import encode_limbs
+
+    joints = np.zeros((17, 2))
+    joints[13], joints[15] = (10.0, 10.0), (10.0, 30.0)  # left knee, left ankle: a vertical shin
+    weights = np.zeros(17, dtype=np.float32)
+    weights[[13, 15]] = 1
+    maps, limb_weights = encode_limbs(joints, weights, (48, 64), sigma=2.0, limbs=((13, 15), (14, 16)))
+    assert maps.shape == (2, 64, 48) and limb_weights.tolist() == [1.0, 0.0]
+    assert maps[0, 10:31, 10].min() == pytest.approx(1.0)  # every point of the segment
+    assert maps[0, 20, 12] == pytest.approx(np.exp(-4 / 8))  # 2 px beside it
+    assert maps[0, 40, 10] == pytest.approx(np.exp(-100 / 8))  # 10 px past the ankle end
+    assert not maps[1].any()  # the right shin has no annotated ends
+
+
+def test_limb_maps_travel_with_the_clip_and_flip_with_the_joints():
+    from vidpose.data.clips import ClipConfig, make_clip
+    from vidpose.data.schema import SKELETON
+    from vidpose.data.transforms import AugmentParams
+
+    frame = np.zeros((200, 160, 3), np.uint8)
+    kp = np.zeros((17, 3))
+    kp[11], kp[13], kp[15] = (60, 80, 1), (62, 120, 1), (64, 160, 1)  # left hip, knee, ankle
+    cfg = ClipConfig(input_size=(96, 128), heatmap_size=(48, 64), offsets=(), limb_maps=True)
+    for flip in (False, True):
+        sample = make_clip([frame], np.array([20, 20, 120, 170.0]), cfg, kp, AugmentParams(flip=flip))
+        shin = SKELETON.index((13, 15)), SKELETON.index((14, 16))
+        assert sample.limb_heatmaps.shape == (len(SKELETON), 64, 48)
+        on, off = (shin[1], shin[0]) if flip else shin  # flipped: the shin is labelled right
+        assert sample.limb_weight[on] == 1 and sample.limb_weight[off] == 0
+        ankle = sample.heatmaps[16 if flip else 15]
+        y, x = np.unravel_index(ankle.argmax(), ankle.shape)
+        assert sample.limb_heatmaps[on, y, x] > 0.9  # the limb map reaches the ankle's blob

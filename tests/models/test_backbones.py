@@ -328,3 +328,30 @@ def test_every_method_follows_its_backbones_heatmap_stride(method):
     model = build_model(spec, input_size=(96, 128)).eval()
     with torch.no_grad():
         assert model(torch.randn(1, 3, 3, 128, 96))["heatmaps"].shape == (1, 17, 64, 48)
+
+
+@pytest.mark.parametrize("backbone", [{"name": "hrnet", "size": "tiny", "head_stride": 2},
+                                      {"name": "resnet", "size": "tiny"}])
+def test_the_limb_auxiliary_trains_the_backbone_and_leaves_the_heatmaps_alone(backbone):
+    from vidpose.data.schema import SKELETON
+
+    torch.manual_seed(0)
+    plain = build_model({"name": "single_frame", "backbone": backbone}, input_size=(96, 128))
+    torch.manual_seed(0)
+    limbs = build_model({"name": "single_frame", "backbone": backbone, "limb_weight": 1.0}, input_size=(96, 128))
+    limbs.backbone.load_state_dict(plain.backbone.state_dict())
+    x = torch.randn(2, 1, 3, 128, 96)
+    plain.eval(), limbs.eval()
+    assert torch.equal(plain(x)["heatmaps"], limbs(x)["heatmaps"])  # inference: the same model
+    h, w = plain(x)["heatmaps"].shape[-2:]
+    batch = {"limb_heatmaps": torch.rand(2, len(SKELETON), h, w), "limb_weight": torch.ones(2, len(SKELETON))}
+    limbs.train()
+    out = limbs(x, batch)
+    assert torch.equal(out["heatmaps"], limbs.backbone(x[:, 0])["heatmaps"])
+    out["aux_losses"]["limb"].backward()
+    assert limbs.limb_layer.weight.grad.abs().sum() > 0
+    assert limbs.backbone.conv1.weight.grad.abs().sum() > 0  # the auxiliary reaches the backbone
+    batch["limb_weight"].zero_()
+    assert limbs(x, batch)["aux_losses"]["limb"].item() == 0  # unannotated limbs cost nothing
+    with pytest.raises(ValueError, match="data.limb_maps"):
+        limbs(x, {})

@@ -47,7 +47,7 @@ from torch.utils.data import Dataset
 from vidpose.data.annotations import Video
 from vidpose.data.detections import DetectionSet
 from vidpose.data.frames import FrameError, FrameSource, ImageFolderFrames, open_frames
-from vidpose.data.heatmaps import encode_gaussian
+from vidpose.data.heatmaps import encode_gaussian, encode_limbs
 from vidpose.data.transforms import (
     AugmentConfig,
     AugmentParams,
@@ -82,6 +82,7 @@ class ClipConfig:
     global_frames: int = 0  # GLPose: frames sampled across the video (0 = none)
     global_per_frame: int = 4  # proposals kept per sampled frame (highest score first)
     global_mode: str = "offline"  # or "streaming": only frames before the local window
+    limb_maps: bool = False  # also the key frame's limb maps (encode_limbs), for model.limb_weight
 
     def __post_init__(self) -> None:
         if self.global_mode not in ("offline", "streaming"):
@@ -151,6 +152,8 @@ class ClipSample:
     frame_indices: list[int]
     clip_heatmaps: np.ndarray | None = None  # (T, 17, h, w): the person in every clip frame
     clip_weight: np.ndarray | None = None  # (T, 17), 0 where that frame has no label for them
+    limb_heatmaps: np.ndarray | None = None  # (L, h, w) limb maps of the key frame (ClipConfig.limb_maps)
+    limb_weight: np.ndarray | None = None  # (L,)
 
 
 def make_clip(frames: list[np.ndarray], bbox: np.ndarray, cfg: ClipConfig, keypoints: np.ndarray | None = None,
@@ -181,6 +184,9 @@ def make_clip(frames: list[np.ndarray], bbox: np.ndarray, cfg: ClipConfig, keypo
             kp = flip_keypoints(kp)
         heatmaps, weights = encode_gaussian(kp[:, :2] / cfg.stride, kp[:, 2] > 0, cfg.heatmap_size, cfg.sigma)
     sample = ClipSample(images, heatmaps, weights, matrix, invert_transform(matrix), [])
+    if cfg.limb_maps:
+        joints = kp[:, :2] / cfg.stride if keypoints is not None else np.zeros((17, 2))
+        sample.limb_heatmaps, sample.limb_weight = encode_limbs(joints, weights, cfg.heatmap_size, cfg.sigma)
     if neighbour_keypoints is not None:  # the same person in every clip frame (None: not labeled there)
         maps = np.zeros((len(neighbour_keypoints), 17, hh, hw), dtype=np.float32)
         wts = np.zeros((len(neighbour_keypoints), 17), dtype=np.float32)
@@ -398,6 +404,9 @@ class TopDownClipDataset(Dataset):
         if sample.clip_heatmaps is not None:
             extra = {"clip_heatmaps": torch.from_numpy(sample.clip_heatmaps),
                      "clip_weight": torch.from_numpy(sample.clip_weight)}
+        if sample.limb_heatmaps is not None:
+            extra.update({"limb_heatmaps": torch.from_numpy(sample.limb_heatmaps),
+                          "limb_weight": torch.from_numpy(sample.limb_weight)})
         if self.cfg.global_frames > 0:
             rng = np.random.default_rng([self.seed, self.epoch, i, 1]) if self.train else None
             extra.update(self.global_context(v, key, aug or AugmentParams(), rng))

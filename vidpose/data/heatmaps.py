@@ -1,7 +1,8 @@
 """Heatmap codec: Gaussian targets, decoding (argmax + quarter offset, or DARK), flip test.
 
 - Targets: an unnormalised Gaussian per joint at the joint's sub-pixel position in heatmap
-  coordinates (heatmap pixel i has coordinate i; input coordinate = heatmap coordinate * stride).
+  coordinates (heatmap pixel i has coordinate i; input coordinate = heatmap coordinate * stride);
+  optionally limb maps, a Gaussian of the distance to each skeleton segment (``encode_limbs``).
 - ``decode_argmax``: argmax, then a 0.25 px shift toward the larger neighbour (SimpleBaseline).
 - ``decode_dark``: Distribution-Aware coordinate Representation (Zhang et al., CVPR 2020):
   Gaussian-smooth the heatmap, take the log, and refine the argmax by one Newton step of the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vidpose.data.schema import flip_permutation
+from vidpose.data.schema import SKELETON, flip_permutation
 from vidpose.data.transforms import apply_transform
 
 
@@ -44,6 +45,33 @@ def encode_gaussian(joints: np.ndarray, visible: np.ndarray, size: tuple[int, in
         gy = np.exp(-((ys - y) ** 2) / (2 * sigma**2))
         heatmaps[j] = np.outer(gy, gx)
     return heatmaps, weights
+
+
+def encode_limbs(joints: np.ndarray, weights: np.ndarray, size: tuple[int, int], sigma: float = 2.0,
+                 limbs: tuple[tuple[int, int], ...] = SKELETON) -> tuple[np.ndarray, np.ndarray]:
+    """Limb maps (L, h, w) and their weights (L,): for each limb (a, b) of ``limbs``, an
+    unnormalised Gaussian of the distance to the segment from joint a to joint b, in heatmap
+    coordinates (the "bone" maps of OpenPose-style part supervision, without direction).
+
+    ``weights`` are the joints' target weights (``encode_gaussian``'s); a limb whose two ends are
+    not both weighted gets weight 0 and an all-zero map. The single-frame models use these as a
+    training-only auxiliary target (``model.limb_weight``, docs/synthtrack.md): a dense left/right
+    signal along each arm and leg, where a joint's blob alone is a point far from the torso."""
+    w, h = size
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    maps = np.zeros((len(limbs), h, w), dtype=np.float32)
+    limb_weights = np.zeros(len(limbs), dtype=np.float32)
+    for i, (a, b) in enumerate(limbs):
+        if weights[a] <= 0 or weights[b] <= 0:
+            continue
+        (ax, ay), (bx, by) = joints[a], joints[b]
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0) if length2 > 1e-12 else 0.0
+        d2 = (xs - (ax + t * dx)) ** 2 + (ys - (ay + t * dy)) ** 2
+        maps[i] = np.exp(-d2 / (2 * sigma**2))
+        limb_weights[i] = 1.0
+    return maps, limb_weights
 
 
 def decode_argmax(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

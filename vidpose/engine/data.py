@@ -52,7 +52,8 @@ def clip_config(data: dict[str, Any]) -> ClipConfig:
                       aspect_ratio=float(data.get("aspect_ratio", 0.75)), enlarge=float(data.get("enlarge", 1.25)),
                       augment=aug, global_frames=int(data.get("global_frames", 0)),
                       global_per_frame=int(data.get("global_per_frame", 4)),
-                      global_mode=str(data.get("global_mode", "offline")))
+                      global_mode=str(data.get("global_mode", "offline")),
+                      limb_maps=bool(data.get("limb_maps", False)))
 
 
 def check_synthtrack_version(root: Path) -> None:
