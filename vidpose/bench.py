@@ -103,6 +103,9 @@ METHODS: dict[str, BenchMethod] = {
 MAIN_METHODS = ["naive_temporal", "tdmi", "tdmi_st", "sdtc", "jmpose", "glpose"]
 #: what ``--methods`` means when not given: the stage-1 baselines and the main methods
 DEFAULT_METHODS = ["single_frame", "single_frame_resnet", "single_frame_vit", "naive_temporal_vit", *MAIN_METHODS]
+#: what ``make bench`` runs: every row of the table (bench.json's top-level ``command``; each row also
+#: records the invocation that measured it)
+FULL_COMMAND = "vidpose bench --all"
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 BACKBONES = Path("weights/backbones")
 RESULTS = Path("benchmarks/results/bench.json")
@@ -254,7 +257,7 @@ def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
     for i, r in enumerate(results["rows"]):
         if (r["method"], r["seed"], r["split"]) == key:
             if r.get("AP") == row.get("AP") and r.get("steps") == row.get("steps"):
-                row = {**row, "commit": r.get("commit", "unrecorded")}
+                row = {**row, "commit": r.get("commit", "unrecorded"), "command": r.get("command", row.get("command"))}
             results["rows"][i] = row
             return
     results["rows"].append(row)
@@ -277,8 +280,9 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
     runs = Path(runs or f"runs/bench/{preset}")
     results_path = Path(results)
     out = load_results(results_path)
+    command = command or "vidpose bench --preset " + preset + " --methods " + " ".join(names)
     out.update({"commit": _commit(), "preset": preset, "steps": steps, "feature_cache_copies": cache_copies,
-                "command": command or "vidpose bench --preset " + preset + " --methods " + " ".join(names)})
+                "command": FULL_COMMAND})
     stage1: dict[str, Path] = {}
     for i, name in enumerate(names, 1):
         m = METHODS[name]
@@ -310,7 +314,8 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
                        "steps": int(state["step"]), "train_minutes": round(float(state.get("train_minutes", 0.0)), 2),
                        "params_m": params, "gflops": gflops,
                        "backbone": f"{cfg['model']['backbone']['name']}-{cfg['model']['backbone']['size']}",
-                       "stage": 1 if m.init is None else 2, "note": m.note, "commit": out["commit"]}
+                       "stage": 1 if m.init is None else 2, "note": m.note, "commit": out["commit"],
+                       "command": command}
                 if split == "val_hard":
                     row["AP_by_kind"] = ap_by_kind(root, test_dir / "predictions" / split)
                 put_row(out, row)

@@ -220,6 +220,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print(f"{name:<22} {mark} {stage:<28} {m.config} {' '.join(m.overrides)}  {m.note}")
         print("* = run when --methods is not given; " + ", ".join(MAIN_METHODS) + " get --seeds, ablations --ablation-seeds")
         return 0
+    if args.all:
+        if args.methods:
+            raise SystemExit("error: give --all or --methods, not both")
+        args.methods = list(METHODS)
     if not args.report_only:
         command = "vidpose bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "vidpose bench"
         run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.seeds, args.ablation_seeds,
@@ -370,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "its chart. Rerunning continues where it stopped.")
     p.add_argument("--preset", choices=["tiny", "small", "standard"], default="standard")
     p.add_argument("--methods", nargs="+", help="rows to run (default: the baselines and main methods; --list)")
+    p.add_argument("--all", action="store_true", help="every row of --list: what make bench runs")
     p.add_argument("--steps", type=int, default=1500,
                    help="stage-2 training steps, the same for every method (default 1500; 0 = the configs' epochs)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main methods (default 0 1 2)")

@@ -13,7 +13,7 @@ SMALL = (96, 128)  # (width, height)
 
 
 @pytest.mark.parametrize("backbone,size", [("resnet", "tiny"), ("resnet", "r18"), ("resnet", "r50"),
-                                           ("hrnet", "tiny"), ("hrnet", "w18"), ("hrnet", "w32"), ("hrnet", "w48"),
+                                           ("hrnet", "tiny"), ("hrnet", "tiny_w32"), ("hrnet", "w18"), ("hrnet", "w32"), ("hrnet", "w48"),
                                            ("vit", "tiny"), ("vit", "small"), ("vit", "base")])
 def test_every_backbone_gives_stride_4_heatmaps(backbone, size):
     model = build_model({"name": "single_frame", "backbone": {"name": backbone, "size": size}}, input_size=SMALL).eval()

@@ -21,6 +21,9 @@ SIZES = {
     "w32": (64, 64, (32, 64, 128, 256), (1, 4, 3), 4),
     "w48": (64, 64, (48, 96, 192, 384), (1, 4, 3), 4),
     "tiny": (32, 16, (16, 32, 64, 128), (1, 1, 1), 1),
+    # tiny's depth at W32's widths: a 32-channel high-resolution branch (tiny's 16 channels feed
+    # 17 heatmaps through a 1x1 layer; benchmarks/baselines.md measures what the width buys)
+    "tiny_w32": (32, 16, (32, 64, 128, 256), (1, 1, 1), 1),
 }
 
 
