@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,58 @@ def save_results(results: dict[str, Any], path: Path) -> None:
     write_json_atomic(results, path)
 
 
+def archive_path(results: Path, name: str, seed: int, split: str = "val_hard") -> Path:
+    """Where a row's predictions are kept beside the results file, so that its interval can be
+    recomputed after ``runs/`` is gone: ``predictions/<method>-seed<k>-<split>.json.gz``."""
+    return Path(results).parent / "predictions" / f"{name}-seed{seed}-{split}.json.gz"
+
+
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
+    """A prediction file as the evaluator needs it: labeled frames' image entries without their
+    degradation records, coordinates to 1/1000 pixel and scores to 1e-6."""
+    images = [{k: v for k, v in im.items() if k != "degradations"} for im in data.get("images", [])]
+    annotations = []
+    for ann in data.get("annotations", []):
+        ann = dict(ann)
+        if "keypoints" in ann:
+            ann["keypoints"] = [round(float(v), 3) for v in ann["keypoints"]]
+        if "scores" in ann:
+            ann["scores"] = [round(float(v), 6) for v in ann["scores"]]
+        annotations.append(ann)
+    return {**data, "images": images, "annotations": annotations}
+
+
+def archive_predictions(folder: Path, path: Path) -> Path:
+    """Gzip every prediction file of ``folder`` (compacted) into one archive at ``path``, atomically."""
+    import gzip
+
+    from vidpose.data.annotations import annotation_files, load_json
+
+    files = {f.name: _compact(load_json(f)) for f in annotation_files(folder)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as fh:
+        json.dump({"source": Path(folder).as_posix(), "files": files}, fh, separators=(",", ":"))
+    tmp.replace(path)
+    return path
+
+
+def load_archived_predictions(path: Path) -> list:
+    """The videos of an archive written by ``archive_predictions``."""
+    import gzip
+
+    from vidpose.data.annotations import parse_posetrack
+
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, EOFError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable predictions archive ({e})") from e
+    # each video is parsed as ``<archive>/<file>``: its name is the file's stem, as when read from runs/
+    return [v for name, content in sorted(data["files"].items())
+            for v in parse_posetrack(content, Path(path) / name)]
+
+
 def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
     """Replace the row of the same (method, seed, split), or add it, in place. A row measured
     again with the same numbers (reused test results) keeps the commit it was measured at."""
@@ -257,7 +310,8 @@ def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
     for i, r in enumerate(results["rows"]):
         if (r["method"], r["seed"], r["split"]) == key:
             if r.get("AP") == row.get("AP") and r.get("steps") == row.get("steps"):
-                row = {**row, "commit": r.get("commit", "unrecorded"), "command": r.get("command", row.get("command"))}
+                row = {**row, "commit": r.get("commit", "unrecorded"),
+                       **{k: r[k] for k in ("command", "wall_minutes") if k in r}}
             results["rows"][i] = row
             return
     results["rows"].append(row)
@@ -291,6 +345,7 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
         else:
             run_seeds = seeds if name in MAIN_METHODS or name in DEFAULT_METHODS else ablation_seeds
         for seed in run_seeds:
+            began = time.perf_counter()
             cfg = method_config(name, preset, runs, steps, budget_minutes, data_root, seed,
                                 stage1.get(m.init) if m.init else None, cache_copies)
             root = ensure_dataset(cfg["data"])
@@ -315,43 +370,55 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
                        "params_m": params, "gflops": gflops,
                        "backbone": f"{cfg['model']['backbone']['name']}-{cfg['model']['backbone']['size']}",
                        "stage": 1 if m.init is None else 2, "note": m.note, "commit": out["commit"],
-                       "command": command}
+                       "command": command, "wall_minutes": round((time.perf_counter() - began) / 60, 2)}
                 if split == "val_hard":
                     row["AP_by_kind"] = ap_by_kind(root, test_dir / "predictions" / split)
+                    archive_predictions(test_dir / "predictions" / split, archive_path(results_path, name, seed))
                 put_row(out, row)
             save_results(out, results_path)
-    bootstrap_all(out, runs, preset, data_root, resamples)
+    bootstrap_all(out, runs, preset, data_root, resamples, results_path)
     save_results(out, results_path)
     return out
 
 
 def bootstrap_all(results: dict[str, Any], runs: Path, preset: str, data_root: str | Path | None,
-                  resamples: int) -> None:
+                  resamples: int, results_path: Path = RESULTS) -> None:
     """For every stage-2 method: the paired bootstrap interval of (method - its single-frame
-    backbone) in Total AP on val_hard, resampling videos, over all of its seeds."""
+    backbone) in Total AP on val_hard, resampling videos, over the seeds whose predictions exist
+    (in ``runs`` or archived beside ``results_path``); ``seeds`` records which were used."""
     from vidpose.data.annotations import load_posetrack
     from vidpose.evaluation.bootstrap import paired_bootstrap, per_video_detections
 
     root = Path(data_root or f"data/synthtrack/{preset}")
     gt, _ = load_posetrack(root / "annotations" / "val_hard")
-    cache: dict[Path, list] = {}
+    cache: dict[tuple[str, int], list] = {}
 
-    def detections(folder: Path) -> list:
-        if folder not in cache:
-            pred, _ = load_posetrack(folder / "predictions" / "val_hard")
-            cache[folder] = per_video_detections(gt, pred)
-        return cache[folder]
+    def detections(name: str, seed: int) -> list | None:
+        if (name, seed) not in cache:
+            folder = (runs / name if METHODS[name].init is None else runs / name / f"seed{seed}")
+            folder = folder / "predictions" / "val_hard"
+            archive = archive_path(results_path, name, seed)
+            if folder.is_dir():
+                pred, _ = load_posetrack(folder)
+            elif archive.is_file():
+                pred = load_archived_predictions(archive)
+            else:
+                return None
+            cache[name, seed] = per_video_detections(gt, pred)
+        return cache[name, seed]
 
     for name in sorted({r["method"] for r in results["rows"] if r["stage"] == 2}):
-        base = runs / METHODS[name].init
+        base = detections(METHODS[name].init, 0)
         seeds = sorted({r["seed"] for r in results["rows"] if r["method"] == name})
-        folders = [runs / name / f"seed{s}" for s in seeds]
-        if not (base / "predictions" / "val_hard").is_dir() or not all((f / "predictions" / "val_hard").is_dir()
-                                                                        for f in folders):
-            continue  # predictions of an earlier session are gone: keep the stored interval
+        have = [s for s in seeds if detections(name, s) is not None]
+        if base is None or not have:
+            continue  # no predictions left of this method: keep the stored interval
+        stored = results.get("bootstrap", {}).get(name)
+        if stored and len(stored.get("seeds", [])) > len(have):
+            continue  # an earlier interval used more seeds than survive now
         results.setdefault("bootstrap", {})[name] = {
-            "baseline": METHODS[name].init, "seeds": seeds,
-            **paired_bootstrap([detections(f) for f in folders], detections(base), resamples)}
+            "baseline": METHODS[name].init, "seeds": have,
+            **paired_bootstrap([detections(name, s) for s in have], base, resamples)}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,10 +1,23 @@
 """vidpose bench: stage order, the results file, the report, and resuming without retraining."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from vidpose.bench import METHODS, export_backbones, method_config, order_methods, run_bench, write_report
+from vidpose.bench import (
+    METHODS,
+    archive_path,
+    bootstrap_all,
+    export_backbones,
+    load_archived_predictions,
+    method_config,
+    order_methods,
+    run_bench,
+    write_report,
+)
+from vidpose.data.annotations import load_posetrack
+from vidpose.evaluation import evaluate_posetrack
 
 ROW_KEYS = {"method", "seed", "split", "AP", "steps", "train_minutes", "params_m", "gflops"}
 GROUPS = {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"}
@@ -53,6 +66,16 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     assert boot["delta"] == pytest.approx(expected, abs=0.02)  # the interval is about the reported difference
     hard = [r for r in rows if r["split"] == "val_hard"]
     assert all(r["AP_by_kind"] for r in hard)
+    # the archived predictions score what the run's own predictions score, and carry the interval
+    # once runs/ is gone
+    archive = archive_path(results, "naive_temporal", 1)
+    gt, _ = load_posetrack(Path(synth_tiny) / "annotations" / "val_hard")
+    archived = evaluate_posetrack(gt, load_archived_predictions(archive))["Total"]
+    assert archived == pytest.approx(hard_ap["naive_temporal", 1], abs=0.01)
+    gone = {"rows": rows, "bootstrap": {}}
+    bootstrap_all(gone, tmp_path / "no_runs", "tiny", synth_tiny, 20, results)
+    assert gone["bootstrap"]["naive_temporal"]["seeds"] == [0, 1]
+    assert gone["bootstrap"]["naive_temporal"]["delta"] == pytest.approx(boot["delta"], abs=0.02)
     model = tmp_path / "runs" / "naive_temporal" / "seed1" / "model.pt"
     before = model.stat().st_mtime_ns
     again = run_bench(**kw)
@@ -74,8 +97,6 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
 def test_the_committed_results_file_has_the_schema():
     """benchmarks/results/bench.json as committed: commit and command at the top, one row per
     (method, seed, split) with the issue's keys; skipped while no bench has been committed."""
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "bench.json"
     if not path.is_file():
         pytest.skip("no committed bench.json yet")
