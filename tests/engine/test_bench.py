@@ -3,11 +3,13 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vidpose.bench import (
     METHODS,
     archive_path,
+    archive_predictions,
     bootstrap_all,
     export_backbones,
     load_archived_predictions,
@@ -72,6 +74,9 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     gt, _ = load_posetrack(Path(synth_tiny) / "annotations" / "val_hard")
     archived = evaluate_posetrack(gt, load_archived_predictions(archive))["Total"]
     assert archived == pytest.approx(hard_ap["naive_temporal", 1], abs=0.01)
+    again = archive_predictions(tmp_path / "runs" / "naive_temporal" / "seed1" / "predictions" / "val_hard",
+                                tmp_path / "again.json.gz")
+    assert again.read_bytes() == archive.read_bytes()  # reproducible bytes: re-testing does not churn git
     gone = {"rows": rows, "bootstrap": {}}
     bootstrap_all(gone, tmp_path / "no_runs", "tiny", synth_tiny, 20, results)
     assert gone["bootstrap"]["naive_temporal"]["seeds"] == [0, 1]
@@ -81,7 +86,14 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     again = run_bench(**kw)
     assert model.stat().st_mtime_ns == before  # reused, not retrained
     assert sorted(map(json.dumps, again["rows"])) == sorted(map(json.dumps, rows))
-    doc = write_report(results, tmp_path / "results.md", tmp_path / "chart.png")
+    marked = tmp_path / "method.md"
+    marked.write_text("before\n<!-- bench-table: naive_temporal tdmi -->\nan old table\n<!-- /bench-table -->\nafter\n")
+    doc = write_report(results, tmp_path / "results.md", tmp_path / "chart.png", table_docs=(marked,))
+    block = marked.read_text()
+    assert block.startswith("before\n") and block.endswith("after\n") and "an old table" not in block
+    naive_hard = np.mean([r["AP"]["Total"] for r in rows if r["method"] == "naive_temporal" and r["split"] == "val_hard"])
+    assert f"| naive_temporal | 2 | " in block and f"{naive_hard:.1f}" in block
+    assert "| tdmi | 0 | not measured yet" in block
     text = doc.read_text()
     assert "| naive_temporal |" in text and "recovery" in text and "oracle" in text
     assert (tmp_path / "chart.png").stat().st_size > 1000
