@@ -231,11 +231,13 @@ def _commit() -> str:
 
 def git_state(root: str | Path | None = None) -> tuple[str, bool]:
     """(short commit, whether tracked files are modified) of the repository at ``root`` (default:
-    this checkout), as the benchmark scripts record them beside their results."""
+    this checkout), as the benchmark scripts record them beside their results. The results
+    folder itself (``benchmarks/results/``, which the benchmarks write) does not count."""
     root = Path(root) if root is not None else ROOT
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=root).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 ":(exclude)benchmarks/results"], capture_output=True,
                                 text=True, cwd=root).stdout.strip())
     return commit, dirty
 
