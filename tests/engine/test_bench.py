@@ -121,3 +121,30 @@ def test_the_committed_results_file_has_the_schema():
         assert r["split"] in ("val", "val_hard", "val_hard_clean")
         assert all(0.0 <= v <= 100.0 for v in r["AP"].values()), r
         assert r["steps"] > 0 and r["params_m"] > 0 and r["gflops"] > 0
+
+
+def test_context_probe_hides_every_neighbour_and_only_them():
+    """benchmarks/context_probe.py: the wrapped model sees the key frame (index 0 of a clip) in
+    every slot, so its output no longer depends on the neighbours, and equals the model's on a
+    clip made of the key frame alone."""
+    import sys
+
+    import torch
+
+    from vidpose.models.registry import build_model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from context_probe import KeyFrameOnly
+
+    torch.manual_seed(0)
+    model = build_model({"name": "naive_temporal", "backbone": {"name": "hrnet", "size": "tiny"}, "pretrained": None},
+                        input_size=(96, 128)).eval()
+    clip = torch.randn(2, 5, 3, 128, 96)
+    other = clip.clone()
+    other[:, 1:] = torch.randn_like(other[:, 1:])
+    probe = KeyFrameOnly(model).eval()
+    with torch.no_grad():
+        hidden = probe(clip)["heatmaps"]
+        assert torch.allclose(hidden, probe(other)["heatmaps"])
+        assert torch.allclose(hidden, model(clip[:, :1].repeat(1, 5, 1, 1, 1))["heatmaps"], atol=1e-6)
+        assert not torch.allclose(model(clip)["heatmaps"], model(other)["heatmaps"])
