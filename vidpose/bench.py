@@ -231,13 +231,14 @@ def _commit() -> str:
 
 def git_state(root: str | Path | None = None) -> tuple[str, bool]:
     """(short commit, whether tracked files are modified) of the repository at ``root`` (default:
-    this checkout), as the benchmark scripts record them beside their results. The results
-    folder itself (``benchmarks/results/``, which the benchmarks write) does not count."""
+    this checkout), as the benchmark scripts record them beside their results. Only what a
+    result depends on counts (code, configs, scripts, weights, pins), not the results and docs
+    that the benchmarks write themselves."""
     root = Path(root) if root is not None else ROOT
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=root).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                 ":(exclude)benchmarks/results"], capture_output=True,
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "vidpose", "configs",
+                                 "benchmarks/*.py", "weights", "pyproject.toml", "Makefile"], capture_output=True,
                                 text=True, cwd=root).stdout.strip())
     return commit, dirty
 
@@ -313,8 +314,9 @@ def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
     for i, r in enumerate(results["rows"]):
         if (r["method"], r["seed"], r["split"]) == key:
             if r.get("AP") == row.get("AP") and r.get("steps") == row.get("steps"):
-                row = {**row, "commit": r.get("commit", "unrecorded"),
-                       **{k: r[k] for k in ("command", "wall_minutes") if k in r}}
+                row = {**{k: v for k, v in row.items() if k != "tracked_files_modified"},
+                       "commit": r.get("commit", "unrecorded"),
+                       **{k: r[k] for k in ("command", "wall_minutes", "tracked_files_modified") if k in r}}
             results["rows"][i] = row
             return
     results["rows"].append(row)

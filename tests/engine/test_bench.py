@@ -148,3 +148,15 @@ def test_context_probe_hides_every_neighbour_and_only_them():
         assert torch.allclose(hidden, probe(other)["heatmaps"])
         assert torch.allclose(hidden, model(clip[:, :1].repeat(1, 5, 1, 1, 1))["heatmaps"], atol=1e-6)
         assert not torch.allclose(model(clip)["heatmaps"], model(other)["heatmaps"])
+
+
+def test_a_row_measured_again_with_the_same_numbers_keeps_its_provenance():
+    from vidpose.bench import put_row
+
+    old = {"method": "m", "seed": 0, "split": "val", "AP": {"Total": 50.0}, "steps": 10, "commit": "aaa",
+           "command": "first"}
+    results = {"rows": [dict(old)]}
+    put_row(results, {**old, "commit": "bbb", "command": "second", "tracked_files_modified": True})
+    assert results["rows"] == [old]  # reused test results: still the first measurement's commit and state
+    put_row(results, {**old, "AP": {"Total": 51.0}, "commit": "bbb", "tracked_files_modified": True})
+    assert results["rows"][0]["commit"] == "bbb" and results["rows"][0]["tracked_files_modified"]
