@@ -85,7 +85,8 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     before = model.stat().st_mtime_ns
     again = run_bench(**kw)
     assert model.stat().st_mtime_ns == before  # reused, not retrained
-    assert sorted(map(json.dumps, again["rows"])) == sorted(map(json.dumps, rows))
+    canon = lambda rs: sorted(json.dumps(r, sort_keys=True) for r in rs)  # noqa: E731
+    assert canon(again["rows"]) == canon(rows)
     marked = tmp_path / "method.md"
     marked.write_text("before\n<!-- bench-table: naive_temporal tdmi -->\nan old table\n<!-- /bench-table -->\nafter\n")
     doc = write_report(results, tmp_path / "results.md", tmp_path / "chart.png", table_docs=(marked,))
