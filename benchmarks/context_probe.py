@@ -27,7 +27,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import git_state  # noqa: E402
+from vidpose.bench import GROUPS, git_state  # noqa: E402
 from vidpose.engine.tester import load_trained, test_model  # noqa: E402
 from vidpose.engine.trainer import load_checkpoint  # noqa: E402
 
@@ -58,9 +58,7 @@ def probe(run: Path, split: str = "val_hard") -> dict:
     return {"split": split, "AP_Total": round(float(as_trained["Total"]), 2),
             "AP_Total_neighbours_replaced_by_key_frame": round(float(key_only["Total"]), 2),
             "from_neighbours": round(float(as_trained["Total"]) - float(key_only["Total"]), 2),
-            "AP_neighbours_replaced_by_key_frame": {k: round(float(v), 2) for k, v in key_only.items()
-                                                    if k in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee",
-                                                             "Ankle", "Total")}}
+            "AP_neighbours_replaced_by_key_frame": {g: round(float(key_only[g]), 2) for g in GROUPS}}
 
 
 def main() -> None:
@@ -73,6 +71,8 @@ def main() -> None:
     out_path = Path(args.out)
     out = json.loads(out_path.read_text()) if out_path.is_file() else {"runs": {}}
     commit, dirty = git_state()
+    out.update({"command": "python benchmarks/context_probe.py --runs " + args.runs + " RUN ...",
+                "what": __doc__.split("\n\n")[1].replace("\n", " ")})
     for name in args.runs_named:
         run = Path(args.runs) / name
         if not (run / "model.pt").is_file():
@@ -80,8 +80,6 @@ def main() -> None:
         result = probe(run, args.split)
         out["runs"][name] = {**result, "commit": commit, "tracked_files_modified": dirty}
         print(name, json.dumps(result))
-        out.update({"command": "python benchmarks/context_probe.py --runs " + args.runs + " RUN ...",
-                    "what": __doc__.split("\n\n")[1].replace("\n", " ")})
         out_path.write_text(json.dumps(out, indent=1) + "\n")
 
 
