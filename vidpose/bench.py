@@ -47,6 +47,9 @@ class BenchMethod:
     overrides: tuple[str, ...] = ()
     init: str | None = None  # stage-1 method whose backbone it loads and freezes
     note: str = ""
+    #: the row this one is also compared with, paired (besides its backbone): a published method's
+    #: naive baseline on the same backbone, an ablation's full method
+    reference: str | None = None
 
 
 C = "configs/synthtrack/"
@@ -61,43 +64,46 @@ METHODS: dict[str, BenchMethod] = {
     "naive_temporal_vit": BenchMethod(C + "single_frame_vit_tiny.yaml",
                                       ("model.name=naive_temporal", "data.offsets=[-2,-1,1,2]"),
                                       init="single_frame_vit", note="ViT features averaged over 5 frames"),
-    "tdmi": BenchMethod(C + "tdmi_tiny.yaml", init="single_frame"),
-    "tdmi_st": BenchMethod(C + "tdmi_st_tiny.yaml", init="single_frame"),
+    "tdmi": BenchMethod(C + "tdmi_tiny.yaml", init="single_frame", reference="naive_temporal"),
+    "tdmi_st": BenchMethod(C + "tdmi_st_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "tdmi_no_rdm": BenchMethod(C + "tdmi_tiny.yaml", ("model.rdm=none",), init="single_frame",
-                               note="Table 7: no RDM"),
+                               reference="tdmi", note="Table 7: no RDM"),
     "tdmi_no_mi": BenchMethod(C + "tdmi_tiny.yaml", ("model.mi_weight=0",), init="single_frame",
-                              note="Table 7: RDM without the MI objective"),
-    "sdtc": BenchMethod(C + "sdtc_tiny.yaml", init="single_frame_vit"),
+                              reference="tdmi", note="Table 7: RDM without the MI objective"),
+    "sdtc": BenchMethod(C + "sdtc_tiny.yaml", init="single_frame_vit", reference="naive_temporal_vit"),
     "sdtc_flow_add": BenchMethod(C + "sdtc_tiny.yaml", ("model.motion=flow", "model.fusion=add"),
-                                 init="single_frame_vit", note="Table 4 (a): DIS flow, added"),
+                                 init="single_frame_vit", reference="sdtc", note="Table 4 (a): DIS flow, added"),
     "sdtc_flow_concat": BenchMethod(C + "sdtc_tiny.yaml", ("model.motion=flow", "model.fusion=concat"),
-                                    init="single_frame_vit", note="Table 4 (b): DIS flow, concat + conv"),
+                                    init="single_frame_vit", reference="sdtc",
+                                    note="Table 4 (b): DIS flow, concat + conv"),
     "sdtc_mlsme_add": BenchMethod(C + "sdtc_tiny.yaml", ("model.fusion=add",), init="single_frame_vit",
-                                  note="Table 4 (c): MLSME, added"),
+                                  reference="sdtc", note="Table 4 (c): MLSME, added"),
     "sdtc_mlsme_concat": BenchMethod(C + "sdtc_tiny.yaml", ("model.fusion=concat",), init="single_frame_vit",
-                                     note="Table 4 (d): MLSME, concat + conv"),
+                                     reference="sdtc", note="Table 4 (d): MLSME, concat + conv"),
     "sdtc_plain_motion": BenchMethod(C + "sdtc_tiny.yaml", ("model.patch_level=false", "model.frame_level=false"),
-                                     init="single_frame_vit", note="Table 5 (a): no masked reconstruction"),
+                                     init="single_frame_vit", reference="sdtc",
+                                     note="Table 5 (a): no masked reconstruction"),
     "sdtc_patch_only": BenchMethod(C + "sdtc_tiny.yaml", ("model.frame_level=false",), init="single_frame_vit",
-                                   note="Table 5 (b): patch level only"),
+                                   reference="sdtc", note="Table 5 (b): patch level only"),
     "sdtc_mask25": BenchMethod(C + "sdtc_tiny.yaml", ("model.mask_ratio=0.25",), init="single_frame_vit",
-                               note="Table 5 (c): masking ratio 25%"),
+                               reference="sdtc", note="Table 5 (c): masking ratio 25%"),
     "sdtc_mask75": BenchMethod(C + "sdtc_tiny.yaml", ("model.mask_ratio=0.75",), init="single_frame_vit",
-                               note="Table 5 (d): masking ratio 75%"),
-    "jmpose": BenchMethod(C + "jmpose_tiny.yaml", init="single_frame"),
+                               reference="sdtc", note="Table 5 (d): masking ratio 75%"),
+    "jmpose": BenchMethod(C + "jmpose_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "jmpose_no_cjl": BenchMethod(C + "jmpose_tiny.yaml", ("model.joint_learner=false",), init="single_frame",
-                                 note="no joint learner (motion only)"),
+                                 reference="jmpose", note="no joint learner (motion only)"),
     "jmpose_no_jmml": BenchMethod(C + "jmpose_tiny.yaml", ("model.mutual_learning=false",), init="single_frame",
-                                  note="no mutual learning (concatenate)"),
+                                  reference="jmpose", note="no mutual learning (concatenate)"),
     "jmpose_no_io": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0",), init="single_frame",
-                                note="no orthogonality loss"),
-    "glpose": BenchMethod(C + "glpose_tiny.yaml", init="single_frame"),
+                                reference="jmpose", note="no orthogonality loss"),
+    "glpose": BenchMethod(C + "glpose_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "glpose_local_only": BenchMethod(C + "glpose_tiny.yaml", ("model.use_global=false", "data.global_frames=0"),
-                                     init="single_frame", note="local context only"),
+                                     init="single_frame", reference="glpose", note="local context only"),
     "glpose_global_only": BenchMethod(C + "glpose_tiny.yaml", ("model.use_local=false",), init="single_frame",
+                                      reference="glpose",
                                       note="global context only (the local frames are still read, unused)"),
     "glpose_no_enhancement": BenchMethod(C + "glpose_tiny.yaml", ("model.enhancement=false",), init="single_frame",
-                                         note="no feature enhancement module"),
+                                         reference="glpose", note="no feature enhancement module"),
 }
 
 #: the methods as published (at least 3 seeds each) and the naive baseline; ablations get 1 by default
@@ -126,9 +132,10 @@ def stage1_weights(name: str, folder: Path = BACKBONES) -> Path | None:
 
 def method_config(name: str, preset: str, runs: Path, steps: int | None, budget_minutes: float | None,
                   data_root: str | Path | None = None, seed: int = 0, backbone: Path | None = None,
-                  cache_copies: int | None = None) -> dict[str, Any]:
+                  cache_copies: int | None = None, cache_dir: str | Path | None = None) -> dict[str, Any]:
     """The resolved config of one bench row (``backbone``: the stage-1 checkpoint a stage-2 row
-    loads and freezes; default the stage-1 run in ``runs``)."""
+    loads and freezes; default the stage-1 run in ``runs``; ``cache_dir``: where its cached
+    backbone features live, default the config's)."""
     m = METHODS[name]
     folder = runs / name if m.init is None else runs / name / f"seed{seed}"
     overrides = list(m.overrides) + [f"data.root={data_root or f'data/synthtrack/{preset}'}",
@@ -144,6 +151,8 @@ def method_config(name: str, preset: str, runs: Path, steps: int | None, budget_
 
             if not needs_frames(cfg["model"]):
                 overrides.append(f"+train.feature_cache={cache_copies}")
+                if cache_dir is not None:
+                    overrides.append(f"+train.feature_cache_dir={cache_dir}")
     if budget_minutes is not None:
         overrides.append(f"train.max_minutes={budget_minutes}")
     return load_config(m.config, overrides)
@@ -326,7 +335,7 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
               seeds: list[int] | None = None, ablation_seeds: list[int] | None = None, budget_minutes: float | None = None,
               runs: str | Path | None = None, data_root: str | Path | None = None, results: str | Path = RESULTS,
               retrain_backbones: bool = False, backbones: str | Path = BACKBONES, cache_copies: int | None = 2,
-              resamples: int = 1000, command: str | None = None) -> dict[str, Any]:
+              resamples: int = 1000, command: str | None = None, cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Train and test ``methods`` (default ``DEFAULT_METHODS``) and record every (method, seed,
     split) row in ``results`` as it is measured; returns the results."""
     from vidpose.engine.data import ensure_dataset
@@ -353,7 +362,7 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
         for seed in run_seeds:
             began = time.perf_counter()
             cfg = method_config(name, preset, runs, steps, budget_minutes, data_root, seed,
-                                stage1.get(m.init) if m.init else None, cache_copies)
+                                stage1.get(m.init) if m.init else None, cache_copies, cache_dir)
             root = ensure_dataset(cfg["data"])
             log.info("[%d/%d] %s seed %d (%s)", i, len(names), name, seed, m.config)
             committed = stage1_weights(name, Path(backbones)) if m.init is None and not retrain_backbones else None
@@ -391,42 +400,61 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
 
 def bootstrap_all(results: dict[str, Any], runs: Path, preset: str, data_root: str | Path | None,
                   resamples: int, results_path: Path = RESULTS) -> None:
-    """For every stage-2 method: the paired bootstrap interval of (method - its single-frame
-    backbone) in Total AP on val_hard, resampling videos, over the seeds whose predictions exist
-    (in ``runs`` or archived beside ``results_path``); ``seeds`` records which were used."""
+    """Paired bootstrap intervals on val_hard (Total AP, resampling videos), over the seeds whose
+    predictions exist (in ``runs`` or archived beside ``results_path``); ``seeds`` records which:
+
+    - ``bootstrap[m]``: every stage-2 method minus its single-frame backbone;
+    - ``comparisons[m]``: what the paper claims is positive, for a method with a ``reference``:
+      a published method minus its naive baseline, a full method minus its ablation ``m``
+      (so a positive difference says the ablated component helps).
+
+    A stored interval is kept where more of its seeds were measured than survive now."""
     from vidpose.data.annotations import load_posetrack
     from vidpose.evaluation.bootstrap import paired_bootstrap, per_video_detections
 
     root = Path(data_root or f"data/synthtrack/{preset}")
     gt, _ = load_posetrack(root / "annotations" / "val_hard")
-    cache: dict[tuple[str, int], list] = {}
+    cache: dict[tuple[str, int], list | None] = {}
 
     def detections(name: str, seed: int) -> list | None:
         if (name, seed) not in cache:
             folder = (runs / name if METHODS[name].init is None else runs / name / f"seed{seed}")
             folder = folder / "predictions" / "val_hard"
             archive = archive_path(results_path, name, seed)
+            pred = None
             if folder.is_dir():
                 pred, _ = load_posetrack(folder)
             elif archive.is_file():
                 pred = load_archived_predictions(archive)
-            else:
-                return None
-            cache[name, seed] = per_video_detections(gt, pred)
+            cache[name, seed] = None if pred is None else per_video_detections(gt, pred)
         return cache[name, seed]
 
+    def surviving(name: str) -> list[int]:
+        seeds = sorted({r["seed"] for r in results["rows"] if r["method"] == name and r["split"] == "val_hard"})
+        return [s for s in seeds if detections(name, s) is not None]
+
+    def interval(key: str, name: str, a: str, b: str) -> None:
+        a_seeds, b_seeds = surviving(a), surviving(b)
+        if not a_seeds or not b_seeds:
+            return  # no predictions left of one side: keep the stored interval
+        stored = results.get(key, {}).get(name)
+        if stored:
+            had = (len(stored.get("seeds", [])), len(stored.get("b_seeds", [0])))  # old entries: one baseline run
+            if had[0] >= len(a_seeds) and had[1] >= len(b_seeds) and had != (len(a_seeds), len(b_seeds)):
+                return  # an earlier interval used more seeds than survive now
+        entry: dict[str, Any] = {"a": a, "b": b, "seeds": a_seeds, "b_seeds": b_seeds}
+        if key == "bootstrap":  # the backbone interval's established keys
+            entry = {"baseline": b, "seeds": a_seeds, "b_seeds": b_seeds}
+        results.setdefault(key, {})[name] = {
+            **entry, **paired_bootstrap([detections(a, s) for s in a_seeds], [detections(b, s) for s in b_seeds],
+                                        resamples)}
+
     for name in sorted({r["method"] for r in results["rows"] if r["stage"] == 2}):
-        base = detections(METHODS[name].init, 0)
-        seeds = sorted({r["seed"] for r in results["rows"] if r["method"] == name})
-        have = [s for s in seeds if detections(name, s) is not None]
-        if base is None or not have:
-            continue  # no predictions left of this method: keep the stored interval
-        stored = results.get("bootstrap", {}).get(name)
-        if stored and len(stored.get("seeds", [])) > len(have):
-            continue  # an earlier interval used more seeds than survive now
-        results.setdefault("bootstrap", {})[name] = {
-            "baseline": METHODS[name].init, "seeds": have,
-            **paired_bootstrap([detections(name, s) for s in have], base, resamples)}
+        m = METHODS[name]
+        interval("bootstrap", name, name, m.init)
+        if m.reference is not None:
+            a, b = (name, m.reference) if name in MAIN_METHODS else (m.reference, name)
+            interval("comparisons", name, a, b)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -471,7 +499,17 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
             gap = oracle - s_hard
             line["recovery"] = round(100 * (line["val_hard"][0] - s_hard) / gap, 1) if gap > 0 else None
         line["bootstrap"] = results.get("bootstrap", {}).get(name)
+        line["reference"] = m.reference
+        line["comparison"] = results.get("comparisons", {}).get(name)
         lines.append(line)
+    hard = {ln["method"]: ln["val_hard"][0] for ln in lines if "val_hard" in ln}
+    n_seeds = {ln["method"]: ln["seeds"] for ln in lines}
+    for ln in lines:  # the paper's claim as a difference of means over all seeds: method - naive, full - ablation
+        ref = ln["reference"]
+        if ref in hard and ln["method"] in hard:
+            a, b = (ln["method"], ref) if ln["method"] in MAIN_METHODS else (ref, ln["method"])
+            ln["claim"] = {"a": a, "b": b, "delta": round(hard[a] - hard[b], 2), "a_seeds": n_seeds[a],
+                           "b_seeds": n_seeds[b]}
     return lines
 
 
@@ -559,6 +597,30 @@ def _delta_text(line: dict[str, Any]) -> str:
     return text
 
 
+def _comparison_text(line: dict[str, Any]) -> str:
+    """The paired comparison a paper claims is positive (method − naive baseline, full method −
+    ablation) on val_hard: the difference of the means over all seeds, and its bootstrap interval
+    over the seeds whose predictions survive (named where they are not all)."""
+    ref = line.get("reference")
+    if ref is None:
+        return "-"
+    claim = line.get("claim")
+    if claim is None:
+        return f"{ref} not measured"
+    text = f"{claim['a']} − {claim['b']}: {claim['delta']:+.1f}"
+    c = line.get("comparison")
+    if not c:
+        return text + " [interval not measured: predictions gone]"
+    text += f" [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]"
+    if (len(c["seeds"]), len(c["b_seeds"])) != (claim["a_seeds"], claim["b_seeds"]):  # fewer seeds than the means
+        text += f" (interval over seeds {_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}: {c['delta']:+.1f})"
+    return text
+
+
+def _seeds(seeds: list[int]) -> str:
+    return ",".join(map(str, seeds))
+
+
 TABLE_BEGIN = "<!-- bench-table:"
 TABLE_END = "<!-- /bench-table -->"
 TABLE_DOCS = ("README.md", "benchmarks/baselines.md", "benchmarks/tdmi.md", "benchmarks/sdtc.md",
@@ -570,15 +632,17 @@ def bench_table(lines: list[dict[str, Any]], methods: list[str], source: str) ->
     discuss them; a method not measured yet says so."""
     by = {ln["method"]: ln for ln in lines}
     md = [f"Generated by `vidpose bench --report` from `{source}`; AP Total, mean ± std over seeds.", "",
-          "| row | seeds | val | val_hard | clean twins | Δ val_hard [95% CI] | recovery |",
-          "|---|---:|---:|---:|---:|---|---:|"]
+          "| row | seeds | val | val_hard | clean twins | Δ val_hard [95% CI] | recovery | "
+          "paper's claim, paired [95% CI] |",
+          "|---|---:|---:|---:|---:|---|---:|---|"]
     for name in methods:
         ln = by.get(name)
         if ln is None:
-            md.append(f"| {name} | 0 | not measured yet | | | | |")
+            md.append(f"| {name} | 0 | not measured yet | | | | | |")
             continue
         md.append(f"| {name}{' (stage 1)' if ln['stage'] == 1 else ''} | {ln['seeds']} | "
-                  + " | ".join(_mean_std(ln[s]) if s in ln else "-" for s in SPLITS) + f" | {_delta_text(ln)} | {_recovery_text(ln)} |")
+                  + " | ".join(_mean_std(ln[s]) if s in ln else "-" for s in SPLITS)
+                  + f" | {_delta_text(ln)} | {_recovery_text(ln)} | {_comparison_text(ln)} |")
     return md
 
 
@@ -675,6 +739,25 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
                   f"{yes(naive is not None and ln['val_hard'][0] >= naive['val_hard'][0] + 1)} | "
                   f"{yes((ln.get('recovery') or -1e9) >= 40)} | "
                   f"{yes('val' in base and ln['val'][0] >= base['val'][0] - 1)} |")
+    claims = [ln for ln in lines if ln.get("reference")]
+    if claims:
+        md += ["", "## The papers' claims, paired", "",
+               "Each published method should beat the naive baseline on its backbone, and each of its components "
+               "should help (full method − ablation > 0). Δ: the difference of the `val_hard` means over all seeds; "
+               "the interval: a paired bootstrap over videos (`--resamples`, default 1000) of the seeds whose predictions "
+               "are kept (in `runs/` or archived beside the results file), "
+               "averaging each side's seeds per draw.", "",
+               "| row | claim | Δ val_hard | 95% CI | seeds in the interval | interval above 0 |",
+               "|---|---|---:|---|---|---|"]
+        for ln in claims:
+            claim, c = ln.get("claim"), ln.get("comparison")
+            if claim is None:
+                md.append(f"| {ln['method']} | - | {ln['reference']} not measured | | | |")
+                continue
+            ci = f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]" if c else "not measured (predictions gone)"
+            used = f"{_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}" if c else "-"
+            md.append(f"| {ln['method']} | {claim['a']} − {claim['b']} > 0 | {claim['delta']:+.1f} | {ci} | {used} | "
+                      f"{yes(c['ci_low'] > 0) if c else '-'} |")
     md += ["", "![val_hard AP per method](images/bench_chart.png)", "",
            "The reading of these numbers, per method, is in [benchmarks/](../benchmarks/)."]
     if Path(realvideo).is_file():

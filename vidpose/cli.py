@@ -229,7 +229,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.seeds, args.ablation_seeds,
                   args.budget_minutes, args.runs, data_root=args.data_root, results=args.results,
                   retrain_backbones=args.retrain_backbones, cache_copies=args.cache_copies or None,
-                  resamples=args.resamples, command=command)
+                  resamples=args.resamples, command=command, cache_dir=args.cache_dir)
         if args.export_backbones:
             names = [n for n in (args.methods or DEFAULT_METHODS) if METHODS[n].init is None]
             print(f"wrote {export_backbones(args.runs or f'runs/bench/{args.preset}', names, results=args.results)}")
@@ -381,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation-seeds", type=int, nargs="+", default=[0], help="seeds of the ablations (default 0)")
     p.add_argument("--cache-copies", type=int, default=2,
                    help="augmentation passes of cached backbone features (default 2; 0 = no cache)")
+    p.add_argument("--cache-dir", help="where the cached features live (default: the configs' train.feature_cache_dir, "
+                                       "runs/cache; 15-20 GB per method family on the standard preset)")
     p.add_argument("--retrain-backbones", action="store_true",
                    help="train the stage-1 backbones again instead of using weights/backbones")
     p.add_argument("--export-backbones", action="store_true",

@@ -1,6 +1,7 @@
 """vidpose bench: stage order, the results file, the report, and resuming without retraining."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,14 @@ from vidpose.bench import (
     METHODS,
     archive_path,
     archive_predictions,
+    bench_table,
     bootstrap_all,
     export_backbones,
     load_archived_predictions,
     method_config,
     order_methods,
     run_bench,
+    summarise,
     write_report,
 )
 from vidpose.data.annotations import load_posetrack
@@ -49,8 +52,10 @@ def test_every_registered_row_resolves_to_a_valid_config(tmp_path):
 def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     results = tmp_path / "bench.json"
     kw = dict(preset="tiny", methods=["naive_temporal"], steps=2, seeds=[0, 1], runs=tmp_path / "runs",
-              data_root=synth_tiny, results=results, backbones=tmp_path / "none", resamples=20, cache_copies=1)
+              data_root=synth_tiny, results=results, backbones=tmp_path / "none", resamples=20, cache_copies=1,
+              cache_dir=tmp_path / "cache")
     out = run_bench(**kw)
+    assert any((tmp_path / "cache").iterdir())  # the features were cached where asked (not in the checkout's runs/)
     rows = out["rows"]
     assert {(r["method"], r["seed"], r["split"]) for r in rows} == {
         ("single_frame", 0, s) for s in ("val", "val_hard", "val_hard_clean")} | {
@@ -81,6 +86,32 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     bootstrap_all(gone, tmp_path / "no_runs", "tiny", synth_tiny, 20, results)
     assert gone["bootstrap"]["naive_temporal"]["seeds"] == [0, 1]
     assert gone["bootstrap"]["naive_temporal"]["delta"] == pytest.approx(boot["delta"], abs=0.02)
+    # the paired comparisons a paper claims are positive: a published method - its naive baseline, a
+    # full method - its ablation; here stand-in rows reuse the naive runs' predictions under other names
+    alias = {("tdmi", 0): ("naive_temporal", 0), ("jmpose", 0): ("naive_temporal", 0),
+             ("jmpose_no_io", 0): ("naive_temporal", 1)}
+    stand_in = [{**r, "method": new, "seed": seed} for (new, seed), (old, old_seed) in alias.items()
+                for r in rows if (r["method"], r["seed"]) == (old, old_seed)]
+    for (new, seed), (old, old_seed) in alias.items():
+        shutil.copytree(tmp_path / "runs" / old / f"seed{old_seed}" / "predictions",
+                        tmp_path / "alias" / new / f"seed{seed}" / "predictions")
+    claims = {"rows": rows + stand_in, "bootstrap": {}}
+    bootstrap_all(claims, tmp_path / "alias", "tiny", synth_tiny, 20, results)  # naive, single frame: archived
+    naive_mean = (hard_ap["naive_temporal", 0] + hard_ap["naive_temporal", 1]) / 2
+    tdmi = claims["comparisons"]["tdmi"]
+    assert (tdmi["a"], tdmi["b"], tdmi["seeds"], tdmi["b_seeds"]) == ("tdmi", "naive_temporal", [0], [0, 1])
+    assert tdmi["delta"] == pytest.approx(hard_ap["naive_temporal", 0] - naive_mean, abs=0.02)
+    ablation = claims["comparisons"]["jmpose_no_io"]
+    assert (ablation["a"], ablation["b"]) == ("jmpose", "jmpose_no_io")  # full minus ablation: > 0 if it helps
+    assert ablation["delta"] == pytest.approx(hard_ap["naive_temporal", 0] - hard_ap["naive_temporal", 1], abs=0.02)
+    assert "naive_temporal" not in claims["comparisons"]  # the baseline has no reference
+    lines = {ln["method"]: ln for ln in summarise(claims)}
+    assert lines["jmpose_no_io"]["claim"]["delta"] == pytest.approx(ablation["delta"], abs=0.02)
+    assert "jmpose − jmpose_no_io: " in bench_table(list(lines.values()), ["jmpose_no_io"], "x")[-1]
+    claims_file = tmp_path / "claims.json"
+    claims_file.write_text(json.dumps({**stored, **claims}))
+    claimed = write_report(claims_file, tmp_path / "claims.md", tmp_path / "claims.png", table_docs=()).read_text()
+    assert "## The papers' claims, paired" in claimed and "| jmpose_no_io | jmpose − jmpose_no_io > 0 |" in claimed
     model = tmp_path / "runs" / "naive_temporal" / "seed1" / "model.pt"
     before = model.stat().st_mtime_ns
     again = run_bench(**kw)

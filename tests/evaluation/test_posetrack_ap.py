@@ -398,11 +398,16 @@ def test_pooled_per_video_detections_give_the_evaluators_total_and_a_paired_boot
                 p.scores = rng.uniform(0.1, 1.0, 17)
     per_video = per_video_detections(gt, pred)
     assert pooled_total(per_video, np.arange(5)) == pytest.approx(evaluate_posetrack(gt, pred)["Total"], abs=1e-9)
-    same = paired_bootstrap([per_video], per_video, resamples=50)
+    same = paired_bootstrap([per_video], [per_video], resamples=50)
     assert same["delta"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0
     perfect = per_video_detections(gt, gt)
-    better = paired_bootstrap([perfect], per_video, resamples=200)
+    better = paired_bootstrap([perfect], [per_video], resamples=200)
     assert better["delta"] > 0 and better["ci_low"] > 0 and better["ci_low"] <= better["delta"] <= better["ci_high"]
+    # several runs on the baseline's side: the difference of the means over runs
+    both = paired_bootstrap([perfect], [per_video, perfect], resamples=50)
+    assert both["delta"] == pytest.approx(better["delta"] / 2, abs=1e-3)  # deltas are rounded to 3 decimals
+    with pytest.raises(ValueError, match="same videos"):
+        paired_bootstrap([perfect], [per_video[:4]], resamples=5)
 
 
 # --- ties, frame pairing and silent inputs ------------------------------------------------------

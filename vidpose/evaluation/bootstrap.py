@@ -4,8 +4,9 @@ AP is not a sum over videos: every joint's detections are ranked together. So a 
 over videos (Efron and Tibshirani's resampling of the independent units: a video's frames and
 people are correlated) matches each video once, keeps its per-joint detection scores, true
 positives and GT counts, and for every resample pools them over the drawn videos and recomputes
-AP, for two sets of predictions on the same draw. ``paired_bootstrap`` returns the observed
-difference and the percentile interval.
+AP, for two sets of predictions on the same draw (each side may hold several seeds' runs, whose
+APs are averaged per draw). ``paired_bootstrap`` returns the observed difference and the
+percentile interval.
 
 ``frames_where`` keeps only the labeled frames that satisfy a predicate (for example "this frame's
 degradation is a motion blur"), so AP can be split by kind.
@@ -64,21 +65,27 @@ def pooled_total(videos: Sequence[VideoDetections], draw: np.ndarray) -> float:
     return float(np.mean(aps)) if aps else float("nan")
 
 
-def paired_bootstrap(a: Sequence[Sequence[VideoDetections]], b: Sequence[VideoDetections], resamples: int = 1000,
-                     seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def paired_bootstrap(a: Sequence[Sequence[VideoDetections]], b: Sequence[Sequence[VideoDetections]],
+                     resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
     """Total AP of ``a`` minus that of ``b`` on the same videos, with a percentile interval.
-    ``a`` may hold several runs (seeds) of one method: each draw averages their APs, so the
-    interval covers the video sampling of the mean over seeds."""
-    n = len(b)
-    if any(len(run) != n for run in a):
-        raise ValueError("paired bootstrap: every run must hold the same videos as the baseline")
+    Each side holds one or more runs (seeds) of one method: each draw averages their APs, so the
+    interval covers the video sampling of the difference of the means over seeds."""
+    if not a or not b:
+        raise ValueError("paired bootstrap: each side needs at least one run")
+    n = len(b[0])
+    if any(len(run) != n for run in (*a, *b)):
+        raise ValueError("paired bootstrap: every run must hold the same videos")
+
+    def mean_total(runs: Sequence[Sequence[VideoDetections]], draw: np.ndarray) -> float:
+        return float(np.mean([pooled_total(run, draw) for run in runs]))
+
     everything = np.arange(n)
-    observed = float(np.mean([pooled_total(run, everything) for run in a]) - pooled_total(b, everything))
+    observed = mean_total(a, everything) - mean_total(b, everything)
     rng = np.random.default_rng(seed)
     diffs = np.empty(resamples)
     for r in range(resamples):
         draw = rng.integers(0, n, n)
-        diffs[r] = np.mean([pooled_total(run, draw) for run in a]) - pooled_total(b, draw)
+        diffs[r] = mean_total(a, draw) - mean_total(b, draw)
     lo, hi = np.percentile(diffs, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
     return {"delta": round(observed, 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
             "level": level, "resamples": resamples, "videos": n}
