@@ -127,6 +127,16 @@ def checkpoint_bytes(tmp_path_factory):
     return path.read_bytes()
 
 
+@pytest.mark.parametrize("data", [b"M", b"\x80\x02M", b"\x80\x02X\xff\xff", b"\x80\x02K"])
+def test_checkpoint_reader_on_files_the_legacy_unpickler_chokes_on(tmp_path, data):
+    """Found by the fuzz test below: a 1-byte file 'M' (a pickle opcode wanting 2 more bytes)
+    made torch's legacy reader raise struct.error instead of vidpose's error."""
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data)
+    with pytest.raises(VidposeError, match="cut.pt"):
+        load_checkpoint(path)
+
+
 @FUZZ
 @given(cut=st.integers(0, 10**6), flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4))
 def test_checkpoint_reader_on_cut_and_corrupted_files(checkpoint_bytes, tmp_path, cut, flips):

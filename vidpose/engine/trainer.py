@@ -166,7 +166,8 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None,
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path}: holds objects other than tensors and plain values, which vidpose never "
                               f"writes; refusing to load it ({str(e).splitlines()[0][:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, AttributeError) as e:
+    except Exception as e:  # noqa: BLE001 - a file that is not a zip is read by the legacy unpickler, which
+        # fails in many ways on foreign bytes (struct.error on a cut opcode, EOFError, UnicodeDecodeError, ...)
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or another kind of file: "
                               f"{str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
