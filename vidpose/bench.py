@@ -96,6 +96,12 @@ METHODS: dict[str, BenchMethod] = {
                                   reference="jmpose", note="no mutual learning (concatenate)"),
     "jmpose_no_io": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0",), init="single_frame",
                                 reference="jmpose", note="no orthogonality loss"),
+    # the paper gives no lambda_IO (shared/specs/jmpose.md; we default to 1): its sensitivity, between
+    # jmpose_no_io (0) and jmpose (1); benchmarks/io_weight.py pairs them
+    "jmpose_io_0.1": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0.1",), init="single_frame",
+                                 note="lambda_IO = 0.1 (the paper gives none)"),
+    "jmpose_io_0.5": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0.5",), init="single_frame",
+                                 note="lambda_IO = 0.5 (the paper gives none)"),
     "glpose": BenchMethod(C + "glpose_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "glpose_local_only": BenchMethod(C + "glpose_tiny.yaml", ("model.use_global=false", "data.global_frames=0"),
                                      init="single_frame", reference="glpose", note="local context only"),
