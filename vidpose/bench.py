@@ -236,14 +236,6 @@ def ap_by_kind(root: Path, predictions: Path, split: str = "val_hard") -> dict[s
     return out
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def git_state(root: str | Path | None = None) -> tuple[str, bool]:
     """(short commit, whether tracked files are modified) of the repository at ``root`` (default:
     this checkout), as the benchmark scripts record them beside their results. Only what a
@@ -832,6 +824,6 @@ def export_backbones(runs: str | Path, names: list[str], dest: str | Path = BACK
         metrics = {r["split"]: r["AP"]["Total"] for r in measured["rows"] if r["method"] == name}
         manifest[name] = {"weights": f"{dest.as_posix()}/{name}.pt", "config": METHODS[name].config,
                           "command": command or f"vidpose bench --methods {name} --retrain-backbones",
-                          "commit": _commit(), "AP_Total": metrics}
+                          "commit": git_state()[0], "AP_Total": metrics}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest_path
