@@ -1,0 +1,90 @@
+"""JM-Pose's information orthogonality loss against its weight lambda_IO (issue 17).
+
+The paper gives no lambda_IO (shared/specs/jmpose.md); vidpose defaults to 1. This script reads
+the bench rows of JM-Pose trained with lambda_IO = 0 (``jmpose_no_io``), 0.1, 0.5 and 1
+(``jmpose``), each on the same frozen stage-1 HRNet with the same steps, and writes their AP on
+every split and, on val_hard, the paired bootstrap interval of each weight minus lambda_IO = 0
+(resampling videos; each side averaged over its seeds with archived predictions). A weight is
+chosen on ``val`` (never on val_hard).
+
+The other two ablations, ``jmpose_no_jmml`` (no mutual learning blocks) and ``jmpose_no_cjl``
+(motion only), drop the IO loss too, since it is defined on the blocks' M and J; so without the
+loss the components are compared in turn: lambda_IO = 0 minus no JMML (what the blocks add), and
+no JMML minus no CJL (what the joint learner adds).
+
+    vidpose bench --methods jmpose_io_0.1 jmpose_io_0.5 --ablation-seeds 0   # the rows
+    python benchmarks/io_weight.py [--results benchmarks/results/bench.json] [--out benchmarks/results/io_weight.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vidpose.bench import SPLITS, archive_path, git_state, load_archived_predictions  # noqa: E402
+from vidpose.data.annotations import load_posetrack  # noqa: E402
+from vidpose.evaluation.bootstrap import paired_bootstrap, per_video_detections  # noqa: E402
+
+WEIGHTS = {0.0: "jmpose_no_io", 0.1: "jmpose_io_0.1", 0.5: "jmpose_io_0.5", 1.0: "jmpose"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="benchmarks/results/bench.json")
+    parser.add_argument("--data", default="data/synthtrack/standard")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--out", default="benchmarks/results/io_weight.json")
+    args = parser.parse_args()
+    results_path = Path(args.results)
+    rows = json.loads(results_path.read_text())["rows"]
+    gt, _ = load_posetrack(Path(args.data) / "annotations" / "val_hard")
+
+    def runs(name: str) -> dict[int, list]:
+        """The seeds of ``name`` whose val_hard predictions are archived, as per-video detections."""
+        seeds = sorted({r["seed"] for r in rows if r["method"] == name and r["split"] == "val_hard"})
+        found = {s: archive_path(results_path, name, s) for s in seeds}
+        return {s: per_video_detections(gt, load_archived_predictions(p)) for s, p in found.items() if p.is_file()}
+
+    table, missing = [], []
+    zero = runs(WEIGHTS[0.0])
+    for weight, name in WEIGHTS.items():
+        measured = [r for r in rows if r["method"] == name]
+        if not measured:
+            missing.append(name)
+            continue
+        line = {"lambda_io": weight, "method": name, "seeds": sorted({r["seed"] for r in measured}),
+                "commits": sorted({r["commit"] for r in measured})}
+        for split in SPLITS:
+            values = [r["AP"]["Total"] for r in measured if r["split"] == split]
+            line[f"AP_Total_{split}"] = round(sum(values) / len(values), 2)
+        these = runs(name)
+        if weight > 0 and these and zero:
+            line["val_hard_minus_lambda_0"] = {"seeds": sorted(these), "b_seeds": sorted(zero), **paired_bootstrap(
+                list(these.values()), list(zero.values()), args.resamples)}
+        table.append(line)
+        print(json.dumps(line))
+    components = []
+    for a, b, what in (("jmpose_no_io", "jmpose_no_jmml", "the JMML blocks, without the IO loss"),
+                       ("jmpose_no_jmml", "jmpose_no_cjl", "the joint learner (CJL), without JMML or the IO loss")):
+        ra, rb = runs(a), runs(b)
+        if ra and rb:
+            components.append({"a": a, "b": b, "what_a_minus_b_measures": what, "seeds": sorted(ra), "b_seeds": sorted(rb),
+                               **paired_bootstrap(list(ra.values()), list(rb.values()), args.resamples)})
+            print(json.dumps(components[-1]))
+    commit, dirty = git_state()
+    best = max(table, key=lambda ln: ln["AP_Total_val"]) if table else None
+    out = {"command": "python benchmarks/io_weight.py", "commit": commit, "tracked_files_modified": dirty,
+           "what": __doc__.split("\n\n")[1].replace("\n", " "), "weights": table,
+           "components_without_io_val_hard": components,
+           "chosen_on_val": None if best is None else best["lambda_io"], "not_measured": missing}
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print("lambda_IO chosen on val:", out["chosen_on_val"], "; not measured yet:", missing or "none")
+
+
+if __name__ == "__main__":
+    main()
