@@ -1,0 +1,90 @@
+"""What TDMI's motion path carries into its fusion, with and without the MI objective (issue 17).
+
+TDMI (Sec. 3.2, Eq. 6) splits the motion feature M into a useful part M_u = M * g_u and a noisy
+part M_n = M * g_n with two channel gates; only M_u reaches the fusion, beside the key frame's
+visual feature F_t. For each bench run given, on ``val_hard`` (every k-th clip), this reports the
+mean useful and noisy gates, the norm of M_u relative to M and to F_t, and the fused heatmaps'
+loss against that of the same network with M_u zeroed (what the head takes from the motion path).
+
+    python benchmarks/tdmi_gates.py tdmi/seed1 tdmi_no_mi/seed0 [--runs runs/bench/standard]
+        [--clips 96] [--out benchmarks/results/tdmi_gates.json]
+
+Results are merged into ``--out`` by run, with the commit of this checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vidpose.bench import git_state  # noqa: E402
+from vidpose.engine.data import make_dataset  # noqa: E402
+from vidpose.engine.tester import load_trained  # noqa: E402
+from vidpose.engine.trainer import _collate, load_checkpoint  # noqa: E402
+from vidpose.models.layers import heatmap_loss  # noqa: E402
+
+
+def measure(run: Path, clips: int, split: str = "val_hard") -> dict:
+    ckpt = run / "model.pt"
+    cfg = load_checkpoint(ckpt)["config"]
+    cfg["data"] = {**cfg["data"], "workers": 0}
+    model = load_trained(cfg, ckpt, torch.device("cpu")).eval()
+    dataset = make_dataset(cfg["data"], split, train=False)
+    index = list(range(0, len(dataset), max(1, len(dataset) // clips)))[:clips]
+    stats: dict[str, list[float]] = {k: [] for k in ("gate_useful", "gate_noisy", "useful_over_motion",
+                                                     "useful_over_visual", "loss", "loss_without_motion")}
+    with torch.no_grad():
+        for i in range(0, len(index), 8):
+            batch = _collate([dataset[j] for j in index[i:i + 8]])
+            B, T = batch["images"].shape[:2]
+            feats = {k: v.view(B, T, *v.shape[1:]) for k, v in model.frame_features(batch["images"].flatten(0, 1)).items()}
+            stages = feats["stages"].unbind(2)
+            m = model.encoder([f[:, model.order] for f in stages])
+            gate_u, gate_n = model.disentangle.gates(m)
+            useful = m * gate_u[..., None, None]
+            key = stages[-1][:, 0]
+            visual = model.clip_visual(stages[-1].flatten(1, 2)) if model.spatiotemporal else key
+            norm = lambda t: t.flatten(1).norm(dim=1)  # noqa: E731
+            stats["gate_useful"] += gate_u.mean(1).tolist()
+            stats["gate_noisy"] += ([] if gate_n is None else gate_n.mean(1).tolist())
+            stats["useful_over_motion"] += (norm(useful) / norm(m)).tolist()
+            stats["useful_over_visual"] += (norm(useful) / norm(visual)).tolist()
+            for name, u in (("loss", useful), ("loss_without_motion", torch.zeros_like(useful))):
+                heatmaps = model.head(model.fuse(torch.cat([u, visual], 1)), key)
+                stats[name].append(heatmap_loss(heatmaps, batch["heatmaps"], batch["target_weight"]).item())
+    return {"split": split, "clips": len(index), "rdm": cfg["model"].get("rdm"),
+            "mi_weight": cfg["model"].get("mi_weight"),
+            **{k: float(f"{sum(v) / len(v):.4g}") if v else None for k, v in stats.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs_named", nargs="+", metavar="RUN", help="run folders under --runs, e.g. tdmi/seed1")
+    parser.add_argument("--runs", default="runs/bench/standard")
+    parser.add_argument("--clips", type=int, default=96)
+    parser.add_argument("--out", default="benchmarks/results/tdmi_gates.json")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    out_path = Path(args.out)
+    out = json.loads(out_path.read_text()) if out_path.is_file() else {"runs": {}}
+    commit, dirty = git_state()
+    out.update({"command": "python benchmarks/tdmi_gates.py --runs " + args.runs + " RUN ...",
+                "what": __doc__.split("\n\n")[1].replace("\n", " ")})
+    for name in args.runs_named:
+        run = Path(args.runs) / name
+        if not (run / "model.pt").is_file():
+            raise SystemExit(f"error: {run / 'model.pt'} does not exist (train it with vidpose bench first)")
+        out["runs"][name] = {**measure(run, args.clips), "commit": commit, "tracked_files_modified": dirty}
+        print(name, json.dumps(out["runs"][name]))
+        out_path.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
