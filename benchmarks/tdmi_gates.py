@@ -28,7 +28,7 @@ from vidpose.bench import git_state  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
 from vidpose.engine.tester import load_trained  # noqa: E402
 from vidpose.engine.trainer import _collate, load_checkpoint  # noqa: E402
-from vidpose.models.layers import heatmap_loss  # noqa: E402
+from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
 
 
 def measure(run: Path, clips: int, split: str = "val_hard") -> dict:
@@ -43,21 +43,15 @@ def measure(run: Path, clips: int, split: str = "val_hard") -> dict:
     with torch.no_grad():
         for i in range(0, len(index), 8):
             batch = _collate([dataset[j] for j in index[i:i + 8]])
-            B, T = batch["images"].shape[:2]
-            feats = {k: v.view(B, T, *v.shape[1:]) for k, v in model.frame_features(batch["images"].flatten(0, 1)).items()}
-            stages = feats["stages"].unbind(2)
-            m = model.encoder([f[:, model.order] for f in stages])
-            gate_u, gate_n = model.disentangle.gates(m)
-            useful = m * gate_u[..., None, None]
-            key = stages[-1][:, 0]
-            visual = model.clip_visual(stages[-1].flatten(1, 2)) if model.spatiotemporal else key
+            parts = model.fusion_inputs(clip_features(model, batch["images"]))
+            useful, visual = parts["useful"], parts["visual"]
             norm = lambda t: t.flatten(1).norm(dim=1)  # noqa: E731
-            stats["gate_useful"] += gate_u.mean(1).tolist()
-            stats["gate_noisy"] += ([] if gate_n is None else gate_n.mean(1).tolist())
-            stats["useful_over_motion"] += (norm(useful) / norm(m)).tolist()
+            stats["gate_useful"] += parts["gate_useful"].mean(1).tolist()
+            stats["gate_noisy"] += ([] if parts["gate_noisy"] is None else parts["gate_noisy"].mean(1).tolist())
+            stats["useful_over_motion"] += (norm(useful) / norm(parts["motion"])).tolist()
             stats["useful_over_visual"] += (norm(useful) / norm(visual)).tolist()
             for name, u in (("loss", useful), ("loss_without_motion", torch.zeros_like(useful))):
-                heatmaps = model.head(model.fuse(torch.cat([u, visual], 1)), key)
+                heatmaps = model.head(model.fuse(torch.cat([u, visual], 1)), parts["key_visual"])
                 stats[name].append(heatmap_loss(heatmaps, batch["heatmaps"], batch["target_weight"]).item())
     return {"split": split, "clips": len(index), "rdm": cfg["model"].get("rdm"),
             "mi_weight": cfg["model"].get("mi_weight"),

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from vidpose.bench import git_state  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
 from vidpose.engine.trainer import _collate  # noqa: E402
-from vidpose.models.layers import heatmap_loss  # noqa: E402
+from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
 from vidpose.pipeline import load_model  # noqa: E402
 
 
@@ -48,13 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         for i in range(0, len(index), 8):
             batch = _collate([dataset[j] for j in index[i:i + 8]])
-            B, T = batch["images"].shape[:2]
-            feats = {k: v.view(B, T, *v.shape[1:]) for k, v in model.frame_features(batch["images"].flatten(0, 1)).items()}
-            stages = feats["stages"].unbind(2)
-            useful, _ = model.disentangle(model.encoder([f[:, model.order] for f in stages]))
-            key = stages[-1][:, 0]
-            visual = model.clip_visual(stages[-1].flatten(1, 2)) if model.spatiotemporal else key
-            fused = model.fuse(torch.cat([useful, visual], 1))
+            parts = model.fusion_inputs(clip_features(model, batch["images"]))
+            key = parts["key_visual"]
+            fused = model.fuse(torch.cat([parts["useful"], parts["visual"]], 1))
             residual = model.head.to_feature(fused)
             ratios.append(residual.flatten(1).norm(dim=1) / key.flatten(1).norm(dim=1))
             loss_head.append(heatmap_loss(model.head(fused, key), batch["heatmaps"], batch["target_weight"]).item())

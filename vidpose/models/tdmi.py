@@ -129,9 +129,11 @@ class RepresentationDisentanglement(nn.Module):
         pooled = m.mean((2, 3))
         return torch.sigmoid(self.useful(pooled)), torch.sigmoid(self.noisy(pooled))
 
-    def forward(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, m: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """The gates (B, C) and the useful and noisy parts of ``m`` (the noisy ones None without RDM)."""
         gate_u, gate_n = self.gates(m)
-        return m * gate_u[..., None, None], None if gate_n is None else m * gate_n[..., None, None]
+        return {"gate_useful": gate_u, "gate_noisy": gate_n, "useful": m * gate_u[..., None, None],
+                "noisy": None if gate_n is None else m * gate_n[..., None, None]}
 
 
 class TDMI(nn.Module):
@@ -187,17 +189,24 @@ class TDMI(nn.Module):
 
     def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
                          batch: dict | None = None) -> dict:
-        feats = clip["stages"].unbind(2)  # four (B, T, C, h, w)
-        m = self.encoder([f[:, self.order] for f in feats])
-        useful, noisy = self.disentangle(m)
-        key_visual = feats[-1][:, 0]  # the last stage (HRNet's stage 4; a single-map backbone's map)
-        visual = self.clip_visual(feats[-1].flatten(1, 2)) if self.spatiotemporal else key_visual
-        fused = self.fuse(torch.cat([useful, visual], 1))
+        parts = self.fusion_inputs(clip)
+        useful, key_visual = parts["useful"], parts["key_visual"]
+        fused = self.fuse(torch.cat([useful, parts["visual"]], 1))
         heatmaps = self.head(fused, key_visual)
         aux: dict[str, torch.Tensor] = {}
         if self.training and batch is not None and self.use_mi:
-            aux = self.information_terms(m, useful, noisy, key_visual, heatmaps, batch)
-        return {"heatmaps": heatmaps, "aux_losses": aux, "motion": m, "useful": useful}
+            aux = self.information_terms(parts["motion"], useful, parts["noisy"], key_visual, heatmaps, batch)
+        return {"heatmaps": heatmaps, "aux_losses": aux, "motion": parts["motion"], "useful": useful}
+
+    def fusion_inputs(self, clip: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
+        """Everything before the fusion (Fig. 2): the motion feature M (Sec. 3.1), its RDM gates and
+        the useful / noisy parts (Eq. 6), the key frame's last-stage feature F_t and the visual
+        input of the fusion (F_t, or TDMI-ST's clip feature)."""
+        feats = clip["stages"].unbind(2)  # four (B, T, C, h, w)
+        m = self.encoder([f[:, self.order] for f in feats])
+        key_visual = feats[-1][:, 0]  # the last stage (HRNet's stage 4; a single-map backbone's map)
+        return {"motion": m, **self.disentangle(m), "key_visual": key_visual,
+                "visual": self.clip_visual(feats[-1].flatten(1, 2)) if self.spatiotemporal else key_visual}
 
     def information_terms(self, m: torch.Tensor, useful: torch.Tensor, noisy: torch.Tensor | None,
                           key_visual: torch.Tensor, heatmaps: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
