@@ -139,6 +139,35 @@ def test_conditional_terms_are_zero_where_the_fused_feature_predicts_better():
     assert terms["mi_cond_motion"].item() == 0.0 and terms["mi_cond_visual"].item() == 0.0
 
 
+@pytest.mark.parametrize("read", ["standardised", "raw"])
+def test_the_divergence_terms_ignore_a_rescaled_motion_feature_only_when_read_standardised(read):
+    """Mutual information does not change when M is scaled, M_u and M_n with it; the standardised
+    reading of Eq. 8-9 does not either, while the raw one at tau 0.05 rewards a larger M."""
+    torch.manual_seed(0)
+    tau = 1.0 if read == "standardised" else 0.05
+    model = build_model({"name": "tdmi", "backbone": HRNET, "mi_read": read, "mi_tau": tau}).train()
+    torch.nn.init.normal_(model.probe.conv.weight, std=0.3)  # a probe that reads something
+    b = batch()
+    m = torch.randn(2, model.probe.conv.in_channels, 32, 24)
+    gate_u, gate_n = torch.rand(1, m.shape[1], 1, 1), torch.rand(1, m.shape[1], 1, 1)
+
+    def terms(k: float) -> dict:
+        return model.information_terms(k * m, k * m * gate_u, k * m * gate_n, torch.randn(2, 16, 32, 24),
+                                       b["heatmaps"].clone(), b)
+
+    small, large = terms(1.0), terms(8.0)
+    for name in ("mi_useful_noisy", "mi_motion_useful"):
+        if read == "standardised":
+            assert large[name].item() == pytest.approx(small[name].item(), rel=1e-3, abs=1e-9), name
+    if read == "raw":
+        assert large["mi_useful_noisy"].item() < 0.95 * small["mi_useful_noisy"].item()  # a larger M pays less
+
+
+def test_an_unknown_mi_reading_is_refused():
+    with pytest.raises(ValueError, match="mi_read"):
+        build_model({"name": "tdmi", "backbone": HRNET, "mi_read": "softmax"})
+
+
 def test_training_steps_on_a_frozen_backbone_lower_the_loss():
     """As TDMI trains (frozen backbone): the heatmap loss plus the MI objective goes down. The
     probe's own fit is left out of the sum: as the probe sharpens, the terms read through it

@@ -15,7 +15,11 @@ Choices where the paper is silent (also in docs/methods.md):
   (Eq. 3); the offset convolution starts at zero so DCN starts as a plain convolution;
 - each accumulation step is one residual block (Eq. 5: "several 3x3 convolutions");
 - the information terms (Eq. 8-13) read features as task predictions, as VSD does: p(y | X) is
-  the spatial softmax (tau = 0.05) of a 1x1 probe's heatmaps from X. The probe is an estimator,
+  the spatial softmax of a 1x1 probe's heatmaps from X, each map standardised first (``mi_read``,
+  softmax at ``mi_tau`` = 1). Mutual information does not change when a feature is rescaled, so
+  its estimate must not either: read raw at the lineage's tau = 0.05 (``mi_read: raw``), Eq. 8's
+  dependence falls as M grows (measured 0.0058 -> 0.0020 -> 0.0007 for M x 1/1024, 1, 4 on the
+  trained model) and training inflated M until the head ignored it (``benchmarks/tdmi.md``). The probe is an estimator,
   fitted on detached M_u to the ground-truth heatmaps (``fit_probe``), so its fitting never moves
   the network; for the key frame's visual feature the frozen backbone head is that probe. Reading
   through a probe matters for Eq. 8: M_u and M_n are channel rescalings of the same M, so their
@@ -40,7 +44,10 @@ from torch import nn
 from vidpose.models.deform import ModulatedDeformConv2d
 from vidpose.models.layers import (BasicBlock, ResidualBlocks, check_clip, clip_features, head_for,
                                    stride_steps)
-from vidpose.models.mutual_info import Probe, cell_fraction, dependence, map_errors, preservation
+from vidpose.models.mutual_info import (Probe, cell_fraction, dependence, map_errors, preservation,
+                                        standardise_maps)
+
+MI_READS = ("standardised", "raw")
 
 
 def temporal_order(offsets: tuple[int, ...] | list[int]) -> list[int]:
@@ -147,8 +154,11 @@ class TDMI(nn.Module):
                  width: int | None = None, intra_blocks: tuple[int, ...] = (3, 3, 2, 2),
                  stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
                  offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
-                 mi_weight: float = 1.0, mi_tau: float = 0.05, start_from_backbone: bool = False):
+                 mi_weight: float = 1.0, mi_tau: float = 1.0, mi_read: str = "standardised",
+                 start_from_backbone: bool = False):
         super().__init__()
+        if mi_read not in MI_READS:
+            raise ValueError(f"TDMI: mi_read must be one of {MI_READS}, got {mi_read!r}")
         channels = list(getattr(backbone, "stage_channels", None) or [])
         single = not channels and getattr(backbone, "single_feature_map", False)
         if single:  # one feature map (BlazePose): it is the only stage, TDMI's "last stage only" form
@@ -175,7 +185,7 @@ class TDMI(nn.Module):
             self.clip_visual = ResidualBlocks(frames * visual, visual, 2)
         self.fuse = ResidualBlocks(width + visual, width, fusion_blocks)
         self.head = head_for(backbone, width, joints, start_from_backbone)  # off as published
-        self.mi_weight, self.mi_tau = float(mi_weight), float(mi_tau)
+        self.mi_weight, self.mi_tau, self.mi_read = float(mi_weight), float(mi_tau), mi_read
         self.use_mi = rdm != "none" and self.mi_weight > 0
         upsample = stride_steps(getattr(backbone, "feature_stride", self.heatmap_stride), self.heatmap_stride)
         self.probe = Probe(width, joints, upsample) if self.use_mi else None  # q(y | M_u) for the information terms
@@ -213,6 +223,7 @@ class TDMI(nn.Module):
         """Eq. 8-13, each multiplied by alpha (Eq. 15), plus the probe's own fit (``fit_probe``,
         which trains only the probe)."""
         tau, a = self.mi_tau, self.mi_weight
+        read = standardise_maps if self.mi_read == "standardised" else (lambda x: x)  # a map's shape, not its scale
         target = batch["heatmaps"].to(heatmaps.device)
         cell = cell_fraction(target)  # divergences per map -> the heatmap loss's scale
         weight = batch["target_weight"].to(heatmaps.device)
@@ -225,8 +236,8 @@ class TDMI(nn.Module):
             return (err_fused - map_errors(pred_x, target, weight).detach()).clamp(min=0).mean()
 
         return {
-            "mi_useful_noisy": a * cell * dependence(pred_useful, self.probe(noisy), tau),  # Eq. 8, minimised
-            "mi_motion_useful": a * cell * preservation(self.probe(m), pred_useful, tau),  # Eq. 9: -I(M; M_u) + c
+            "mi_useful_noisy": a * cell * dependence(read(pred_useful), read(self.probe(noisy)), tau),  # Eq. 8, minimised
+            "mi_motion_useful": a * cell * preservation(read(self.probe(m)), read(pred_useful), tau),  # Eq. 9: -I(M; M_u) + c
             "mi_cond_motion": a * conditional(pred_useful),  # Eq. 10-11
             "mi_cond_visual": a * conditional(pred_visual),  # Eq. 10, 12
             "fit_probe": self.probe.fit_loss(useful, target, weight),
