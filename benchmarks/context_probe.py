@@ -27,7 +27,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import GROUPS, git_state  # noqa: E402
+from vidpose.bench import GROUPS, probe_runs  # noqa: E402
 from vidpose.engine.tester import load_trained, test_model  # noqa: E402
 from vidpose.engine.trainer import load_checkpoint  # noqa: E402
 
@@ -68,19 +68,8 @@ def main() -> None:
     parser.add_argument("--split", default="val_hard")
     parser.add_argument("--out", default="benchmarks/results/context_probe.json")
     args = parser.parse_args()
-    out_path = Path(args.out)
-    out = json.loads(out_path.read_text()) if out_path.is_file() else {"runs": {}}
-    commit, dirty = git_state()
-    out.update({"command": "python benchmarks/context_probe.py --runs " + args.runs + " RUN ...",
-                "what": __doc__.split("\n\n")[1].replace("\n", " ")})
-    for name in args.runs_named:
-        run = Path(args.runs) / name
-        if not (run / "model.pt").is_file():
-            raise SystemExit(f"error: {run / 'model.pt'} does not exist (train it with vidpose bench first)")
-        result = probe(run, args.split)
-        out["runs"][name] = {**result, "commit": commit, "tracked_files_modified": dirty}
-        print(name, json.dumps(result))
-        out_path.write_text(json.dumps(out, indent=1) + "\n")
+    probe_runs(args.runs_named, args.runs, args.out, lambda run: probe(run, args.split),
+               "python benchmarks/context_probe.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Results are merged into ``--out`` by run, with the commit of this checkout.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import git_state  # noqa: E402
+from vidpose.bench import probe_runs  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
 from vidpose.engine.tester import load_trained  # noqa: E402
 from vidpose.engine.trainer import _collate, load_checkpoint  # noqa: E402
@@ -66,18 +65,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/tdmi_gates.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    out_path = Path(args.out)
-    out = json.loads(out_path.read_text()) if out_path.is_file() else {"runs": {}}
-    commit, dirty = git_state()
-    out.update({"command": "python benchmarks/tdmi_gates.py --runs " + args.runs + " RUN ...",
-                "what": __doc__.split("\n\n")[1].replace("\n", " ")})
-    for name in args.runs_named:
-        run = Path(args.runs) / name
-        if not (run / "model.pt").is_file():
-            raise SystemExit(f"error: {run / 'model.pt'} does not exist (train it with vidpose bench first)")
-        out["runs"][name] = {**measure(run, args.clips), "commit": commit, "tracked_files_modified": dirty}
-        print(name, json.dumps(out["runs"][name]))
-        out_path.write_text(json.dumps(out, indent=1) + "\n")
+    probe_runs(args.runs_named, args.runs, args.out, lambda run: measure(run, args.clips),
+               "python benchmarks/tdmi_gates.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -253,6 +253,28 @@ def git_state(root: str | Path | None = None) -> tuple[str, bool]:
                                  "benchmarks/*.py", "weights", "pyproject.toml", "Makefile"], capture_output=True,
                                 text=True, cwd=root).stdout.strip())
     return commit, dirty
+
+
+def probe_runs(names: list[str], runs: str | Path, out: str | Path, measure: Callable[[Path], dict[str, Any]],
+               command: str, what: str) -> dict[str, Any]:
+    """What the benchmark probes share: ``measure`` each named bench run (a folder under ``runs``
+    holding ``model.pt``) and merge its result into the JSON file ``out`` under ``runs[name]``,
+    with the commit it was measured at, writing after each run; ``command`` and ``what`` go at
+    the top. A run that was never trained is an error naming its file."""
+    out = Path(out)
+    results = json.loads(out.read_text()) if out.is_file() else {"runs": {}}
+    results.setdefault("runs", {})
+    commit, dirty = git_state()
+    results.update({"command": command, "what": what})
+    for name in names:
+        run = Path(runs) / name
+        if not (run / "model.pt").is_file():
+            raise SystemExit(f"error: {run / 'model.pt'} does not exist (train it with vidpose bench first)")
+        result = measure(run)
+        results["runs"][name] = {**result, "commit": commit, "tracked_files_modified": dirty}
+        print(name, json.dumps(result))
+        save_results(results, out)
+    return results
 
 
 def load_results(path: Path) -> dict[str, Any]:

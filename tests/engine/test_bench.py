@@ -17,6 +17,7 @@ from vidpose.bench import (
     load_archived_predictions,
     method_config,
     order_methods,
+    probe_runs,
     run_bench,
     summarise,
     write_report,
@@ -192,3 +193,19 @@ def test_a_row_measured_again_with_the_same_numbers_keeps_its_provenance():
     assert results["rows"] == [old]  # reused test results: still the first measurement's commit and state
     put_row(results, {**old, "AP": {"Total": 51.0}, "commit": "bbb", "tracked_files_modified": True})
     assert results["rows"][0]["commit"] == "bbb" and results["rows"][0]["tracked_files_modified"]
+
+
+def test_probe_runs_merges_each_run_by_name_with_its_commit_and_refuses_an_untrained_one(tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("a/seed0", "b/seed0"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "model.pt").write_bytes(b"x")
+    out = tmp_path / "probe.json"
+    out.write_text(json.dumps({"runs": {"old/seed0": {"value": 1}}}))
+    probe_runs(["a/seed0", "b/seed0"], runs, out, lambda run: {"value": len(str(run))}, "cmd", "what")
+    stored = json.loads(out.read_text())
+    assert set(stored["runs"]) == {"old/seed0", "a/seed0", "b/seed0"}  # merged, not replaced
+    assert stored["runs"]["a/seed0"]["value"] == len(str(runs / "a/seed0"))
+    assert stored["command"] == "cmd" and stored["runs"]["b/seed0"]["commit"]
+    with pytest.raises(SystemExit, match="c/seed0.model.pt"):
+        probe_runs(["c/seed0"], runs, out, lambda run: {}, "cmd", "what")
