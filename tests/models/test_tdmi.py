@@ -163,6 +163,15 @@ def test_the_divergence_terms_ignore_a_rescaled_motion_feature_only_when_read_st
         assert large["mi_useful_noisy"].item() < 0.95 * small["mi_useful_noisy"].item()  # a larger M pays less
 
 
+def test_mi_terms_selects_which_information_terms_train_the_network():
+    torch.manual_seed(0)
+    model = build_model({"name": "tdmi", "backbone": HRNET, "mi_terms": ["mi_cond_motion", "mi_cond_visual"]}).train()
+    out = model(torch.randn(2, 5, 3, 128, 96), batch())
+    assert set(out["aux_losses"]) == {"mi_cond_motion", "mi_cond_visual", "fit_probe"}
+    with pytest.raises(ValueError, match="mi_terms"):
+        build_model({"name": "tdmi", "backbone": HRNET, "mi_terms": ["mi_everything"]})
+
+
 def test_an_unknown_mi_reading_is_refused():
     with pytest.raises(ValueError, match="mi_read"):
         build_model({"name": "tdmi", "backbone": HRNET, "mi_read": "softmax"})

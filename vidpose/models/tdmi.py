@@ -48,6 +48,7 @@ from vidpose.models.mutual_info import (Probe, cell_fraction, dependence, map_er
                                         standardise_maps)
 
 MI_READS = ("standardised", "raw")
+MI_TERMS = ("mi_useful_noisy", "mi_motion_useful", "mi_cond_motion", "mi_cond_visual")  # Eq. 8, 9, 10-11, 12
 
 
 def temporal_order(offsets: tuple[int, ...] | list[int]) -> list[int]:
@@ -155,10 +156,12 @@ class TDMI(nn.Module):
                  stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
                  offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
                  mi_weight: float = 1.0, mi_tau: float = 1.0, mi_read: str = "standardised",
-                 start_from_backbone: bool = False):
+                 mi_terms: tuple[str, ...] = MI_TERMS, start_from_backbone: bool = False):
         super().__init__()
         if mi_read not in MI_READS:
             raise ValueError(f"TDMI: mi_read must be one of {MI_READS}, got {mi_read!r}")
+        if not set(mi_terms) <= set(MI_TERMS):
+            raise ValueError(f"TDMI: mi_terms must be among {MI_TERMS}, got {list(mi_terms)}")
         channels = list(getattr(backbone, "stage_channels", None) or [])
         single = not channels and getattr(backbone, "single_feature_map", False)
         if single:  # one feature map (BlazePose): it is the only stage, TDMI's "last stage only" form
@@ -186,6 +189,7 @@ class TDMI(nn.Module):
         self.fuse = ResidualBlocks(width + visual, width, fusion_blocks)
         self.head = head_for(backbone, width, joints, start_from_backbone)  # off as published
         self.mi_weight, self.mi_tau, self.mi_read = float(mi_weight), float(mi_tau), mi_read
+        self.mi_terms = tuple(mi_terms)  # which of Eq. 8-12 train the network (all, as published)
         self.use_mi = rdm != "none" and self.mi_weight > 0
         upsample = stride_steps(getattr(backbone, "feature_stride", self.heatmap_stride), self.heatmap_stride)
         self.probe = Probe(width, joints, upsample) if self.use_mi else None  # q(y | M_u) for the information terms
@@ -235,10 +239,11 @@ class TDMI(nn.Module):
         def conditional(pred_x: torch.Tensor) -> torch.Tensor:  # I(X; y | F~) >= 0, X's side fixed
             return (err_fused - map_errors(pred_x, target, weight).detach()).clamp(min=0).mean()
 
-        return {
-            "mi_useful_noisy": a * cell * dependence(read(pred_useful), read(self.probe(noisy)), tau),  # Eq. 8, minimised
-            "mi_motion_useful": a * cell * preservation(read(self.probe(m)), read(pred_useful), tau),  # Eq. 9: -I(M; M_u) + c
-            "mi_cond_motion": a * conditional(pred_useful),  # Eq. 10-11
-            "mi_cond_visual": a * conditional(pred_visual),  # Eq. 10, 12
-            "fit_probe": self.probe.fit_loss(useful, target, weight),
+        terms = {
+            "mi_useful_noisy": lambda: a * cell * dependence(read(pred_useful), read(self.probe(noisy)), tau),  # Eq. 8, minimised
+            "mi_motion_useful": lambda: a * cell * preservation(read(self.probe(m)), read(pred_useful), tau),  # Eq. 9: -I(M; M_u) + c
+            "mi_cond_motion": lambda: a * conditional(pred_useful),  # Eq. 10-11
+            "mi_cond_visual": lambda: a * conditional(pred_visual),  # Eq. 10, 12
         }
+        return {**{name: term() for name, term in terms.items() if name in self.mi_terms},
+                "fit_probe": self.probe.fit_loss(useful, target, weight)}
