@@ -271,6 +271,8 @@ def probe_runs(names: list[str], runs: str | Path, out: str | Path, measure: Cal
     holding ``model.pt``) and merge its result into the JSON file ``out`` under ``runs[name]``,
     with the commit it was measured at, writing after each run; ``command`` and ``what`` go at
     the top. A run that was never trained is an error naming its file."""
+    from vidpose.data.annotations import write_json_atomic
+
     out = Path(out)
     results = json.loads(out.read_text()) if out.is_file() else {"runs": {}}
     results.setdefault("runs", {})
@@ -283,7 +285,7 @@ def probe_runs(names: list[str], runs: str | Path, out: str | Path, measure: Cal
         result = measure(run)
         results["runs"][name] = {**result, "commit": commit, "tracked_files_modified": dirty}
         print(name, json.dumps(result))
-        save_results(results, out)
+        write_json_atomic(results, out, indent=1)
     return results
 
 

@@ -677,8 +677,9 @@ def to_posetrack17_dict(video: Video) -> dict:
     return {"annolist": annolist}
 
 
-def write_json_atomic(data: Any, path: str | os.PathLike) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename: never a half-written file."""
+def write_json_atomic(data: Any, path: str | os.PathLike, indent: int | None = None) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename: never a half-written file
+    (``indent``: pretty-printed, for result files people read)."""
     path = Path(path)
     if path.is_dir():
         raise AnnotationError(path, "$", "is a folder; give a file name to write (for example preds.json)")
@@ -686,7 +687,9 @@ def write_json_atomic(data: Any, path: str | os.PathLike) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
+            json.dump(data, f, indent=indent)
+            if indent is not None:
+                f.write("\n")
         os.replace(tmp, path)
     finally:
         if tmp.exists():
