@@ -18,8 +18,9 @@ Choices where the paper is silent (also in docs/methods.md):
   the spatial softmax of a 1x1 probe's heatmaps from X, each map standardised first (``mi_read``,
   softmax at ``mi_tau`` = 1). Mutual information does not change when a feature is rescaled, so
   its estimate must not either: read raw at the lineage's tau = 0.05 (``mi_read: raw``), Eq. 8's
-  dependence falls as M grows (measured 0.0058 -> 0.0020 -> 0.0007 for M x 1/1024, 1, 4 on the
-  trained model) and training inflated M until the head ignored it (``benchmarks/tdmi.md``). The probe is an estimator,
+  dependence keeps falling as M grows (0.0020 -> 0.0007 for M x 1 -> 4 on the trained model,
+  ``benchmarks/tdmi_mi_scale.py``; standardised: flat) and training inflated M until the head
+  ignored it (``benchmarks/tdmi.md``). The probe is an estimator,
   fitted on detached M_u to the ground-truth heatmaps (``fit_probe``), so its fitting never moves
   the network; for the key frame's visual feature the frozen backbone head is that probe. Reading
   through a probe matters for Eq. 8: M_u and M_n are channel rescalings of the same M, so their
