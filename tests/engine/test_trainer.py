@@ -319,6 +319,20 @@ def test_bad_checkpoints_are_clear_errors_and_never_run_code(synth_tiny, tmp_pat
         load_checkpoint(good, "single_frame", {"name": "resnet", "size": "tiny"})
 
 
+def test_a_checkpoint_older_than_a_setting_loads_with_the_behaviour_it_was_trained_under(tmp_path):
+    """TDMI checkpoints written before ``mi_read`` existed were trained reading raw maps: their
+    stored config gets mi_read 'raw' on load, not today's default; a stored value is kept."""
+    from vidpose.engine.trainer import CHECKPOINT_FORMAT, upgrade_stored_config
+
+    old = {"model": {"name": "tdmi", "mi_tau": 0.05}, "data": {"input_size": [64, 48]}}
+    torch.save({"format": CHECKPOINT_FORMAT, "model_name": "tdmi", "config": old}, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt")["config"]["model"]["mi_read"] == "raw"
+    assert "mi_read" not in old["model"]  # the caller's dict is not changed
+    new = {"model": {"name": "tdmi", "mi_read": "standardised"}}
+    assert upgrade_stored_config(new)["model"]["mi_read"] == "standardised"
+    assert "mi_read" not in upgrade_stored_config({"model": {"name": "single_frame"}})["model"]
+
+
 # --- GPU switches: mixed precision, channels-last, torch.compile -----------------------------------
 
 

@@ -61,6 +61,26 @@ from vidpose.errors import CheckpointError, TrainingInterrupted, VidposeError
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "vidpose-checkpoint-v1"
 
+# Model settings added after checkpoints were already written, with the behaviour those older
+# checkpoints were trained under: (model name, key, value when the key is absent). A stored
+# config lacking the key gets this value on load, so an old checkpoint is never rebuilt with a
+# newer default it was not trained with.
+SETTINGS_BEFORE_THEY_EXISTED: tuple[tuple[str, str, Any], ...] = (
+    ("tdmi", "mi_read", "raw"),  # TDMI's MI read: raw maps until mi_read existed (docs/methods.md)
+)
+
+
+def upgrade_stored_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A checkpoint's stored config with every setting in ``SETTINGS_BEFORE_THEY_EXISTED`` that
+    it lacks filled in as it was when the checkpoint was trained (a copy; the input is unchanged)."""
+    if not config or not isinstance(config.get("model"), dict):
+        return config
+    model = dict(config["model"])
+    for name, key, old in SETTINGS_BEFORE_THEY_EXISTED:
+        if model.get("name") == name and key not in model:
+            model[key] = old
+    return {**config, "model": model}
+
 
 class TrainingDiverged(VidposeError, RuntimeError):
     """The loss became NaN or infinite."""
@@ -178,6 +198,8 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None,
     stored = (state.get("config") or {}).get("model", {}).get("backbone")
     if backbone is not None and stored is not None and stored != backbone:
         raise CheckpointError(f"{path}: its backbone is {stored}, but the config builds {backbone}")
+    if state.get("config"):
+        state["config"] = upgrade_stored_config(state["config"])
     return state
 
 
