@@ -85,6 +85,8 @@ METHODS: dict[str, BenchMethod] = {
     "tdmi_st_mi_raw": BenchMethod(C + "tdmi_st_tiny.yaml", ("model.mi_read=raw", "model.mi_tau=0.05"),
                                   init="single_frame", reference="tdmi_st",
                                   note="TDMI-ST, MI terms read raw at tau 0.05 (before the fix)"),
+    "tdmi_st_no_mi": BenchMethod(C + "tdmi_st_tiny.yaml", ("model.mi_weight=0",), init="single_frame",
+                                 reference="tdmi_st", note="TDMI-ST without the MI objective (Table 7's row, on TDMI-ST)"),
     "sdtc": BenchMethod(C + "sdtc_tiny.yaml", init="single_frame_vit", reference="naive_temporal_vit"),
     "sdtc_flow_add": BenchMethod(C + "sdtc_tiny.yaml", ("model.motion=flow", "model.fusion=add"),
                                  init="single_frame_vit", reference="sdtc", note="Table 4 (a): DIS flow, added"),
