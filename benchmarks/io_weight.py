@@ -33,13 +33,13 @@ from vidpose.evaluation.bootstrap import paired_bootstrap, per_video_detections 
 WEIGHTS = {0.0: "jmpose_no_io", 0.1: "jmpose_io_0.1", 0.5: "jmpose_io_0.5", 1.0: "jmpose"}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="benchmarks/results/bench.json")
     parser.add_argument("--data", default="data/synthtrack/standard")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default="benchmarks/results/io_weight.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results_path = Path(args.results)
     rows = json.loads(results_path.read_text())["rows"]
     gt, _ = load_posetrack(Path(args.data) / "annotations" / "val_hard")
@@ -84,6 +84,7 @@ def main() -> None:
            "chosen_on_val": None if best is None else best["lambda_io"], "not_measured": missing}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print("lambda_IO chosen on val:", out["chosen_on_val"], "; not measured yet:", missing or "none")
+    return out
 
 
 if __name__ == "__main__":
