@@ -51,6 +51,49 @@ def test_mask_tokens_replace_exactly_the_masked_positions():
     assert torch.equal(out[0, 2, 0], enc.mask_token.detach())
 
 
+def test_masked_tokens_keep_their_place_so_attention_can_tell_them_apart():
+    """Mask tokens carry the position encodings (the SimMIM convention): masked tokens of one frame,
+    and two masked frames, come out of the encoders different, and the decoder predicts different
+    contexts for them. Without the encodings they would be identical."""
+    torch.manual_seed(0)
+    model = build().train()
+    B, T, N = 1, 5, 192
+    r = torch.randn(B, T, N, 32)
+    pe = model.encodings((16, 12), r.device)
+    tube = torch.zeros(B, 1, N, dtype=torch.bool)
+    tube[..., :40] = True
+    frame = torch.zeros(B, T, 1, dtype=torch.bool)
+    frame[:, [0, 3]] = True
+    with torch.no_grad():
+        rp = model.patch_encoder(r, tube, pe)
+        assert rp[0, 1, :40].std(0).mean() > 1e-3  # masked positions of one frame differ
+        rf = model.frame_encoder(rp, frame, pe)
+        assert (rf[0, 0] - rf[0, 3]).abs().max() > 1e-3  # two masked frames differ
+        context, _ = model.decoder(rf)
+        assert (context[0, 0] - context[0, 3]).abs().max() > 1e-3
+        bare = model.frame_encoder(model.patch_encoder(r, tube), frame)  # the literal Eq. 1 reading
+        assert torch.allclose(bare[0, 0], bare[0, 3], atol=1e-5)  # what the encodings prevent
+
+
+def test_the_plain_motion_row_has_mlsme_s_depth_and_masks_nothing():
+    """Table 5 (a): the same two encoders as MLSME, nothing masked, no decoder, M = R^P + R^F."""
+    torch.manual_seed(0)
+    plain = build(patch_level=False, frame_level=False).train()
+    full = build()
+    assert plain.decoder is None and plain.frame_encoder is not None
+    assert sum(p.numel() for p in plain.patch_encoder.parameters()) + sum(
+        p.numel() for p in plain.frame_encoder.parameters()) == sum(
+        p.numel() for p in full.patch_encoder.parameters()) + sum(p.numel() for p in full.frame_encoder.parameters())
+    assert plain.masks(2, 5, 192, torch.device("cpu")) == (None, None)
+    r = torch.randn(1, 5, 192, 32)
+    with torch.no_grad():
+        m, last = plain.encode_motion(r, None, None)
+        rp = plain.patch_encoder(r)
+        assert last is None and torch.allclose(m, rp + plain.frame_encoder(rp))
+    single = build(frame_level=False)
+    assert single.frame_encoder is None and single.decoder is not None  # Table 5 (b): the patch level alone
+
+
 def _dependence(module, T=4, N=6, d=8):
     """Which input tokens the output token (t=1, n=2) depends on, by its gradient."""
     x = torch.randn(1, T, N, d, requires_grad=True)

@@ -15,6 +15,11 @@ Choices where the paper is silent (also in docs/methods.md):
   the CPU-sized config uses divided layers in both, see configs/synthtrack/sdtc_tiny.yaml);
 - the frame mask hides round(r * T) whole frames, any of them (the key frame included); the
   tube mask hides round(r * N) token positions, the same in every frame;
+- a masked token is the mask token plus the position encodings of its place (the masking
+  convention of SimMIM [19], which the paper says it follows; Eq. 1 read literally would drop the
+  encodings, leaving every masked token of a frame, and every masked frame, identical);
+- Table 5 (a)'s "plain vision transformers" are the same two encoders with nothing masked and no
+  decoder, so that the row differs from MLSME only in the masked reconstruction;
 - the context term is the L1 error over tokens masked by the tube mask *or* the frame mask
   (the text: "masked locations/frames"; ``rec_positions: both`` takes Eq. 15's literal product
   of the two masks instead); the pose term is the MSE of every frame with a label (weights 0
@@ -136,7 +141,13 @@ class SpaceTimeLayer(nn.Module):
 
 class MotionEncoder(nn.Module):
     """The patch-level or frame-level motion encoder: a stack of space-time layers over
-    (B, T, N, d), with its own learnable mask token."""
+    (B, T, N, d), with its own learnable mask token.
+
+    A masked token becomes the mask token *plus the position encodings* of its place, as in the
+    masking convention the paper follows (SimMIM [19], MAE: the mask token is embedded, then the
+    position is added). Eq. 1 read literally swaps the whole encoded token for the bare mask
+    token; every masked token of a frame is then identical, attention cannot tell them apart, and
+    a masked frame cannot know its time step (``tests/models/test_sdtc.py``)."""
 
     def __init__(self, dim: int, heads: int, layers: tuple[str, ...]):
         super().__init__()
@@ -144,10 +155,15 @@ class MotionEncoder(nn.Module):
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         self.layers = nn.ModuleList([SpaceTimeLayer(dim, heads, k) for k in layers])
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``mask`` broadcastable to (B, T, N), True where the token is replaced (Eq. 1 / 4)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                encodings: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask`` broadcastable to (B, T, N), True where the token is replaced (Eq. 1 / 4);
+        ``encodings`` (broadcastable to x) are added to the mask tokens (None: bare mask tokens)."""
         if mask is not None:
-            x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)
+            token = self.mask_token.to(x.dtype)
+            if encodings is not None:
+                token = token + encodings.to(x.dtype)
+            x = torch.where(mask[..., None], token, x)
         for layer in self.layers:
             x = layer(x)
         return x
@@ -165,6 +181,11 @@ class MotionDecoder(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.context_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, feature_dim))
         self.pose_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, joints * patch_pixels))
+        # the pose head predicts heatmap values, so its last layer starts as the lineage's heatmap
+        # layers do (normal, std 0.001, bias 0): a default-initialised layer starts the pose term
+        # about 10x above the heatmap loss (benchmarks/aux_balance.py)
+        nn.init.normal_(self.pose_head[-1].weight, std=0.001)
+        nn.init.zeros_(self.pose_head[-1].bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         for layer in self.layers:
@@ -376,9 +397,10 @@ class SDTC(nn.Module):
         self.mask_ratio, self.rec_positions = float(mask_ratio), rec_positions
         self.rec_weight, self.pose_rec_weight = float(rec_weight), float(pose_rec_weight)
         if motion == "mlsme":
-            # Table 5 (a): neither level = a plain transformer of the same depth, no masking.
+            # Table 5 (a): neither level = the same two encoders (the same depth and parameters as
+            # MLSME), nothing masked and nothing reconstructed; (b): the patch level alone.
             self.patch_encoder = MotionEncoder(dim, heads, tuple(layers))
-            self.frame_encoder = MotionEncoder(dim, heads, tuple(layers)) if (patch_level and frame_level) else None
+            self.frame_encoder = MotionEncoder(dim, heads, tuple(layers)) if patch_level == frame_level else None
             self.decoder = MotionDecoder(dim, heads, feature_dim, joints, self.scale ** 2, tuple(decoder_layers)) \
                 if (patch_level or frame_level) else None
         else:
@@ -396,14 +418,21 @@ class SDTC(nn.Module):
 
     # -- Sec. 3.1 -----------------------------------------------------------------------------
 
-    def embed_tokens(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    def encodings(self, grid: tuple[int, int], device: torch.device) -> torch.Tensor | None:
+        """The position encodings of Sec. 3.1, (T, N, dim): sine-cosine spatial + learnable
+        temporal, each switchable (Table 7); None when both are off."""
+        pe = None
+        if self.spatial_encoding:
+            pe = sincos_2d(*grid, self.dim).to(device)[None]
+        if self.temporal_encoding:
+            t = self.temporal_pos[:, None]
+            pe = t if pe is None else pe + t
+        return pe
+
+    def embed_tokens(self, tokens: torch.Tensor, pe: torch.Tensor | None) -> torch.Tensor:
         """Backbone tokens (B, T, N, C) in time order -> R (B, T, N, dim) with the encodings."""
         r = self.embed(tokens)
-        if self.spatial_encoding:
-            r = r + sincos_2d(*grid, self.dim).to(r.device, r.dtype)
-        if self.temporal_encoding:
-            r = r + self.temporal_pos[:, None].to(r.dtype)
-        return r
+        return r if pe is None else r + pe.to(r.dtype)
 
     def masks(self, B: int, T: int, N: int, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Training-time tube mask (B, 1, N) and frame mask (B, T, 1); None in eval mode."""
@@ -414,18 +443,18 @@ class SDTC(nn.Module):
         frame = frame_mask(B, T, self.mask_ratio, device)[:, :, None] if self.frame_level else None
         return tube, frame
 
-    def encode_motion(self, r: torch.Tensor, tube: torch.Tensor | None, frame: torch.Tensor | None
-                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """MLSME (Eq. 1-5): M = R^P + R^F, and the last encoder output for the decoder."""
-        if not (self.patch_level or self.frame_level):  # plain transformer, nothing masked
-            out = self.patch_encoder(r)
-            return out, None
-        if self.patch_level and self.frame_level:
-            rp = self.patch_encoder(r, tube)  # Eq. 1-3
-            rf = self.frame_encoder(rp, frame)  # Eq. 4
+    def encode_motion(self, r: torch.Tensor, tube: torch.Tensor | None, frame: torch.Tensor | None,
+                      pe: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """MLSME (Eq. 1-5): M = R^P + R^F, and the last encoder output for the decoder. ``pe``:
+        the position encodings that mask tokens carry (``MotionEncoder``)."""
+        if self.frame_encoder is not None:
+            rp = self.patch_encoder(r, tube, pe)  # Eq. 1-3
+            rf = self.frame_encoder(rp, frame, pe)  # Eq. 4
+            if not (self.patch_level or self.frame_level):  # Table 5 (a): plain, nothing masked
+                return rp + rf, None
             return rp + rf, rf  # Eq. 5
         mask = tube if self.patch_level else frame  # a single level (Table 5 b)
-        out = self.patch_encoder(r, mask)
+        out = self.patch_encoder(r, mask, pe)
         return out, out
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -446,12 +475,13 @@ class SDTC(nn.Module):
             tokens = self.backbone.tokens_of(maps.flatten(0, 1))[0].view(*maps.shape[:2], -1, self.backbone.dim)
         B, T, N = tokens.shape[:3]
         grid = self.token_grid(frames, N)
-        r = self.embed_tokens(tokens, grid)
+        pe = self.encodings(grid, tokens.device)
+        r = self.embed_tokens(tokens, pe)
         tube = frame = None
         decoded = None
         if self.motion == "mlsme":
             tube, frame = self.masks(B, T, N, tokens.device)
-            m, last = self.encode_motion(r, tube, frame)
+            m, last = self.encode_motion(r, tube, frame, pe)
             if self.training and batch is not None and self.decoder is not None and last is not None:
                 decoded = self.decoder(last)
         else:
