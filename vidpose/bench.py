@@ -862,9 +862,13 @@ def export_backbones(runs: str | Path, names: list[str], dest: str | Path = BACK
             raise FileNotFoundError(f"{run / 'model.pt'}: train it first (vidpose bench --methods {name} "
                                     "--retrain-backbones)")
         shutil.copyfile(run / "model.pt", dest / f"{name}.pt")
-        metrics = {r["split"]: r["AP"]["Total"] for r in measured["rows"] if r["method"] == name}
+        rows = [r for r in measured["rows"] if r["method"] == name]
+        metrics = {r["split"]: r["AP"]["Total"] for r in rows}
+        trained = rows[0] if rows else {}  # the run's own commit, command and cost, not this export's
         manifest[name] = {"weights": f"{dest.as_posix()}/{name}.pt", "config": METHODS[name].config,
-                          "command": command or f"vidpose bench --methods {name} --retrain-backbones",
-                          "commit": git_state()[0], "AP_Total": metrics}
+                          "command": trained.get("command") or command or
+                          f"vidpose bench --methods {name} --retrain-backbones",
+                          "commit": trained.get("commit") or git_state()[0], "AP_Total": metrics,
+                          **{k: trained[k] for k in ("steps", "train_minutes") if k in trained}}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest_path
