@@ -61,9 +61,8 @@ METHODS: dict[str, BenchMethod] = {
     # stage 2: temporal methods on a frozen stage-1 backbone
     "naive_temporal": BenchMethod(C + "naive_temporal_hrnet_tiny.yaml", init="single_frame",
                                   note="HRNet features averaged over 5 frames"),
-    "naive_temporal_vit": BenchMethod(C + "single_frame_vit_tiny.yaml",
-                                      ("model.name=naive_temporal", "data.offsets=[-2,-1,1,2]"),
-                                      init="single_frame_vit", note="ViT features averaged over 5 frames"),
+    "naive_temporal_vit": BenchMethod(C + "naive_temporal_vit_tiny.yaml", init="single_frame_vit",
+                                      note="ViT features averaged over 5 frames"),
     "tdmi": BenchMethod(C + "tdmi_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "tdmi_st": BenchMethod(C + "tdmi_st_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "tdmi_no_rdm": BenchMethod(C + "tdmi_tiny.yaml", ("model.rdm=none",), init="single_frame",

@@ -50,6 +50,22 @@ def test_every_registered_row_resolves_to_a_valid_config(tmp_path):
         build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
 
 
+def test_every_stage_two_row_trains_on_the_same_budget_and_sees_the_same_frames(tmp_path):
+    """The even protocol: one epoch count, batch size, schedule and test recipe for every temporal
+    method and naive baseline; each family's rows share its stage-1 learning rate."""
+    rows = {n: method_config(n, "standard", tmp_path, steps=1500, budget_minutes=None)
+            for n, m in METHODS.items() if m.init}
+    budget = {(c["train"]["epochs"], c["train"]["batch_size"], c["train"]["schedule"],
+               c["train"]["warmup_steps"], c["train"]["curve_every_epochs"]) for c in rows.values()}
+    assert budget == {(3, 32, "cosine", 50, None)}, budget
+    tests = {json.dumps(c["test"], sort_keys=True) for c in rows.values()}
+    assert len(tests) == 1
+    assert {tuple(c["data"]["offsets"]) for c in rows.values()} == {(-2, -1, 1, 2)}
+    for name, cfg in rows.items():
+        family = METHODS[name].init
+        assert cfg["train"]["lr"] == rows[f"naive_temporal{family.removeprefix('single_frame')}"]["train"]["lr"], name
+
+
 def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     results = tmp_path / "bench.json"
     kw = dict(preset="tiny", methods=["naive_temporal"], steps=2, seeds=[0, 1], runs=tmp_path / "runs",
