@@ -7,7 +7,11 @@ loaded and frozen as in ``vidpose bench``, one batch of SynthTrack clips at 128x
 heatmaps, sigma 1.5, the CPU configs) and at 384x288 (96x72 heatmaps, sigma 3, the papers'
 size): the L2 norm of each term's gradient on the method's own parameters, divided by the heatmap
 loss's (``vidpose/engine/balance.py``), after the estimators (probes) are fitted to the batch. SDTC needs a ViT backbone; without a trained one
-(``--vit``) it runs on a randomly initialised ViT and its row says so.
+(``--vit``) it runs on a randomly initialised ViT and its row says so. The sizes are named at
+heatmap stride 4; a backbone whose heads upsample to stride 2 (the bench's ViT) gets heatmaps
+twice as large at the same input, and its rows record ``heatmap_stride`` and ``sigma``: at 128x96
+the bench configs' sigma 2 (``configs/synthtrack/*_tiny.yaml``), at 384x288 sigma 6 (3 scaled
+with the map; no config uses that size at stride 2).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from vidpose.engine.trainer import _collate, load_checkpoint, set_frozen  # noqa
 from vidpose.models.registry import build_model  # noqa: E402
 
 SIZES = {"32x24": ((96, 128), (24, 32), 1.5), "96x72": ((288, 384), (72, 96), 3.0)}
+#: target sigma at heatmap stride 2, per size: the bench configs' at 128x96, scaled with the map at 384x288
+SIGMA_STRIDE_2 = {"32x24": 2.0, "96x72": 6.0}
 OFFSETS = (-2, -1, 1, 2)
 METHODS = {
     "tdmi": {"name": "tdmi"},
@@ -40,8 +46,13 @@ METHODS = {
 }
 
 
-def clip_batch(root: Path, size: str, count: int, seed: int = 0) -> dict:
+def clip_batch(root: Path, size: str, count: int, seed: int = 0, stride: int = 4) -> dict:
+    """``count`` training clips at ``size``'s input; heatmaps at the backbone's output ``stride``
+    (``SIZES`` names them at stride 4; at stride 2 they are twice as large, sigma from ``SIGMA_STRIDE_2``)."""
     inp, hm, sigma = SIZES[size]
+    if stride not in (2, 4):
+        raise ValueError(f"heatmap stride {stride}: aux_balance knows strides 2 and 4")
+    hm, sigma = (inp[0] // stride, inp[1] // stride), (sigma if stride == 4 else SIGMA_STRIDE_2[size])
     videos, _ = load_posetrack(root / "annotations" / "train")
     ds = TopDownClipDataset(videos, root, ClipConfig(input_size=inp, heatmap_size=hm, sigma=sigma, offsets=OFFSETS),
                             train=True, seed=seed)
@@ -81,16 +92,21 @@ def main() -> None:
     vit = load_checkpoint(args.vit) if args.vit else None
     rows = []
     for size in SIZES:
-        batch = clip_batch(root, size, args.batch, args.seed)
+        batches: dict[int, dict] = {}
         for method, spec in METHODS.items():
             is_vit = spec["name"] == "sdtc"
             source = vit if is_vit else hrnet
             backbone_cfg = (source["config"]["model"]["backbone"] if source else {"name": "vit", "size": "tiny"})
             torch.manual_seed(args.seed)
             model = method_on_backbone(spec, backbone_cfg, source["model"] if source else None)
+            stride = int(model.heatmap_stride)
+            if stride not in batches:
+                batches[stride] = clip_batch(root, size, args.batch, args.seed, stride)
+            batch = batches[stride]
             fit_estimators(model, batch["images"], batch)
             terms = aux_gradient_ratios(model, batch["images"], batch)
             rows.append({"method": method, "heatmap_size": size, "backbone_trained": source is not None,
+                         "heatmap_stride": stride, "sigma": SIZES[size][2] if stride == 4 else SIGMA_STRIDE_2[size],
                          "terms": terms})
             print(size, method, {k: (None if v["ratio"] is None else round(v["ratio"], 3)) for k, v in terms.items()})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()

@@ -59,6 +59,27 @@ def test_auxiliary_gradients_stay_within_a_factor_of_the_heatmap_loss(balance_in
             assert row["ratio"] is None, f"{name}: {row}"
 
 
+def test_sdtc_reconstruction_terms_stay_within_a_factor_on_the_trained_vit(synth_tiny):
+    """SDTC's Eq. 15 at the bench's lambda = 0.01, on the bench's frozen ViT (stride-2 heatmaps)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from aux_balance import METHODS, clip_batch, method_on_backbone
+    from vidpose.engine.trainer import load_checkpoint
+
+    vit = ROOT / "weights" / "backbones" / "single_frame_vit.pt"
+    if not vit.exists():
+        pytest.skip("weights/backbones/single_frame_vit.pt is absent")
+    state = load_checkpoint(vit)
+    torch.manual_seed(0)
+    model = method_on_backbone(METHODS["sdtc"], state["config"]["model"]["backbone"], state["model"])
+    batch = clip_batch(synth_tiny, "32x24", count=2, stride=int(model.heatmap_stride))
+    assert batch["heatmaps"].shape[-2:] == (64, 48)
+    rows = aux_gradient_ratios(model, batch["images"], batch)
+    for name in ("rec_context", "rec_pose"):
+        assert rows[name]["ratio"] is not None and LOWEST <= rows[name]["ratio"] <= HIGHEST, f"{name}: {rows[name]}"
+
+
 def test_estimators_are_not_the_methods_parameters():
     from vidpose.models.registry import build_model
 
