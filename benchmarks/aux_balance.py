@@ -46,13 +46,18 @@ METHODS = {
 }
 
 
+def target_sigma(size: str, stride: int) -> float:
+    """The heatmap targets' sigma at ``size``'s input and heatmap ``stride`` (2 or 4)."""
+    if stride not in (2, 4):
+        raise ValueError(f"heatmap stride {stride}: aux_balance knows strides 2 and 4")
+    return SIZES[size][2] if stride == 4 else SIGMA_STRIDE_2[size]
+
+
 def clip_batch(root: Path, size: str, count: int, seed: int = 0, stride: int = 4) -> dict:
     """``count`` training clips at ``size``'s input; heatmaps at the backbone's output ``stride``
     (``SIZES`` names them at stride 4; at stride 2 they are twice as large, sigma from ``SIGMA_STRIDE_2``)."""
-    inp, hm, sigma = SIZES[size]
-    if stride not in (2, 4):
-        raise ValueError(f"heatmap stride {stride}: aux_balance knows strides 2 and 4")
-    hm, sigma = (inp[0] // stride, inp[1] // stride), (sigma if stride == 4 else SIGMA_STRIDE_2[size])
+    inp = SIZES[size][0]
+    hm, sigma = (inp[0] // stride, inp[1] // stride), target_sigma(size, stride)
     videos, _ = load_posetrack(root / "annotations" / "train")
     ds = TopDownClipDataset(videos, root, ClipConfig(input_size=inp, heatmap_size=hm, sigma=sigma, offsets=OFFSETS),
                             train=True, seed=seed)
@@ -106,7 +111,7 @@ def main() -> None:
             fit_estimators(model, batch["images"], batch)
             terms = aux_gradient_ratios(model, batch["images"], batch)
             rows.append({"method": method, "heatmap_size": size, "backbone_trained": source is not None,
-                         "heatmap_stride": stride, "sigma": SIZES[size][2] if stride == 4 else SIGMA_STRIDE_2[size],
+                         "heatmap_stride": stride, "sigma": target_sigma(size, stride),
                          "terms": terms})
             print(size, method, {k: (None if v["ratio"] is None else round(v["ratio"], 3)) for k, v in terms.items()})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
