@@ -505,6 +505,22 @@ def _stats(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
+def cost_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """What the table cost, from its rows: per (method, seed) run, its training minutes and the
+    wall-clock minutes from its start to its last tested split (feature caching and testing
+    included; older rows did not record it). Summed over stage 1 and stage 2."""
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in results["rows"]:
+        run = runs.setdefault((r["method"], r["seed"]), {"stage": r.get("stage", 2), "train": 0.0, "wall": 0.0})
+        run["train"] = max(run["train"], float(r.get("train_minutes") or 0.0))
+        run["wall"] = max(run["wall"], float(r.get("wall_minutes") or 0.0))
+    timed = [x for x in runs.values() if x["wall"] > 0]
+    return {"runs": len(runs), "train_minutes": round(sum(x["train"] for x in runs.values()), 1),
+            "stage1_train_minutes": round(sum(x["train"] for x in runs.values() if x["stage"] == 1), 1),
+            "wall_timed_runs": len(timed), "wall_minutes": round(sum(x["wall"] for x in timed), 1),
+            "train_minutes_of_timed_runs": round(sum(x["train"] for x in timed), 1)}
+
+
 def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One line per method: mean and std over seeds per split, the oracle, recovery, interval."""
     rows = results["rows"]
@@ -661,6 +677,8 @@ def _seeds(seeds: list[int]) -> str:
 
 TABLE_BEGIN = "<!-- bench-table:"
 TABLE_END = "<!-- /bench-table -->"
+COST_BEGIN = "<!-- bench-cost:"
+COST_END = "<!-- /bench-cost -->"
 TABLE_DOCS = ("README.md", "benchmarks/baselines.md", "benchmarks/tdmi.md", "benchmarks/sdtc.md",
               "benchmarks/jmpose.md", "benchmarks/glpose.md")
 
@@ -684,28 +702,49 @@ def bench_table(lines: list[dict[str, Any]], methods: list[str], source: str) ->
     return md
 
 
-def update_bench_tables(lines: list[dict[str, Any]], docs: list[str | Path], source: str) -> list[Path]:
+def _replace_blocks(text: str, begin: str, end: str, render, doc: Path) -> str:
+    """Every ``begin spec -->`` ... ``end`` block of ``text`` regenerated as ``render(spec)``."""
+    out, rest = [], text
+    while begin in rest:
+        head, _, tail = rest.partition(begin)
+        spec, _, tail = tail.partition("-->")
+        if end not in tail:
+            raise ValueError(f"{doc}: '{begin}{spec}-->' has no closing '{end}'")
+        _, _, rest = tail.partition(end)
+        out.append(head + begin + spec + "-->\n" + render(spec) + "\n" + end)
+    return "".join(out) + rest
+
+
+def update_bench_tables(lines: list[dict[str, Any]], docs: list[str | Path], source: str,
+                        cost: str | None = None) -> list[Path]:
     """Regenerate every block ``<!-- bench-table: m1 m2 ... -->`` ... ``<!-- /bench-table -->`` of
-    ``docs`` with ``bench_table`` of the methods it names, so that no doc keeps an older table."""
+    ``docs`` with ``bench_table`` of the methods it names, so that no doc keeps an older table,
+    and every ``<!-- bench-cost: -->`` ... ``<!-- /bench-cost -->`` block with ``cost``."""
     changed = []
     for doc in map(Path, docs):
         if not doc.is_file():
             continue
         text = doc.read_text()
-        out, rest = [], text
-        while TABLE_BEGIN in rest:
-            head, _, tail = rest.partition(TABLE_BEGIN)
-            spec, _, tail = tail.partition("-->")
-            if TABLE_END not in tail:
-                raise ValueError(f"{doc}: '{TABLE_BEGIN}{spec}-->' has no closing '{TABLE_END}'")
-            _, _, rest = tail.partition(TABLE_END)
-            table = bench_table(lines, spec.split(), source)
-            out.append(head + TABLE_BEGIN + spec + "-->\n" + "\n".join(table) + "\n" + TABLE_END)
-        new = "".join(out) + rest
+        new = _replace_blocks(text, TABLE_BEGIN, TABLE_END,
+                              lambda spec: "\n".join(bench_table(lines, spec.split(), source)), doc)
+        if cost is not None:
+            new = _replace_blocks(new, COST_BEGIN, COST_END, lambda spec: cost, doc)
         if new != text:
             doc.write_text(new)
             changed.append(doc)
     return changed
+
+
+def cost_text(cost: dict[str, Any]) -> str:
+    """``cost_summary`` as a paragraph (docs/results.md and the README's cost block)."""
+    return (f"Training, summed over the {cost['runs']} (method, seed) runs of the table: {cost['train_minutes']:.0f} "
+            f"minutes ({cost['train_minutes'] / 60:.1f} h), of which the stage-1 backbones "
+            f"{cost['stage1_train_minutes']:.0f}. Wall clock, recorded for {cost['wall_timed_runs']} of the runs (from a "
+            f"run's start to its last tested split, so with its feature caching and testing): "
+            f"{cost['wall_minutes']:.0f} minutes ({cost['wall_minutes'] / 60:.1f} h), for "
+            f"{cost['train_minutes_of_timed_runs']:.0f} minutes of their training. The rows were measured in pieces, "
+            "over several sessions on the machine that ran them, at times beside other work; `make bench` has not "
+            "been timed in one go.")
 
 
 def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/results.md",
@@ -796,13 +835,15 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
             used = f"{_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}" if c else "-"
             md.append(f"| {ln['method']} | {claim['a']} − {claim['b']} > 0 | {claim['delta']:+.1f} | {ci} | {used} | "
                       f"{yes(c['ci_low'] > 0) if c else '-'} |")
+    cost = cost_text(cost_summary(results))
+    md += ["", "## What it cost", "", cost]
     md += ["", "![val_hard AP per method](images/bench_chart.png)", "",
            "The reading of these numbers, per method, is in [benchmarks/](../benchmarks/)."]
     if Path(realvideo).is_file():
         md += ["", *realvideo_markdown(json.loads(Path(realvideo).read_text()), Path(realvideo))]
     Path(doc).write_text("\n".join(md) + "\n")
     draw_chart(lines, Path(chart))
-    update_bench_tables(lines, [ROOT / d for d in table_docs], Path(results_path).as_posix())
+    update_bench_tables(lines, [ROOT / d for d in table_docs], Path(results_path).as_posix(), cost)
     return Path(doc)
 
 

@@ -13,6 +13,8 @@ from vidpose.bench import (
     archive_predictions,
     bench_table,
     bootstrap_all,
+    cost_summary,
+    cost_text,
     export_backbones,
     load_archived_predictions,
     method_config,
@@ -20,6 +22,7 @@ from vidpose.bench import (
     probe_runs,
     run_bench,
     summarise,
+    update_bench_tables,
     write_report,
 )
 from vidpose.data.annotations import load_posetrack
@@ -170,6 +173,33 @@ def test_the_committed_results_file_has_the_schema():
         assert r["split"] in ("val", "val_hard", "val_hard_clean")
         assert all(0.0 <= v <= 100.0 for v in r["AP"].values()), r
         assert r["steps"] > 0 and r["params_m"] > 0 and r["gflops"] > 0
+
+
+def test_cost_summary_counts_each_run_once_and_only_the_timed_ones_for_wall_clock():
+    def row(method, seed, split, stage, train, wall):
+        return {"method": method, "seed": seed, "split": split, "stage": stage, "train_minutes": train,
+                "wall_minutes": wall}
+
+    rows = [row("single_frame", 0, s, 1, 40.0, w) for s, w in (("val", 1.0), ("val_hard", 2.0))]
+    rows += [row("tdmi", seed, s, 2, 10.0 + seed, w) for seed, w in ((0, 12.0), (1, 0.0)) for s in ("val", "val_hard")]
+    cost = cost_summary({"rows": rows})
+    assert cost["runs"] == 3
+    assert cost["train_minutes"] == 40.0 + 10.0 + 11.0 and cost["stage1_train_minutes"] == 40.0
+    assert cost["wall_timed_runs"] == 2 and cost["wall_minutes"] == 2.0 + 12.0
+    assert cost["train_minutes_of_timed_runs"] == 50.0
+
+
+def test_the_cost_block_of_a_doc_is_regenerated_and_the_rest_kept(tmp_path):
+    doc = tmp_path / "README.md"
+    doc.write_text("before\n<!-- bench-cost: -->\nan old sum\n<!-- /bench-cost -->\nafter\n")
+    text = cost_text({"runs": 3, "train_minutes": 61.0, "stage1_train_minutes": 40.0, "wall_timed_runs": 2,
+                      "wall_minutes": 14.0, "train_minutes_of_timed_runs": 50.0})
+    assert update_bench_tables([], [doc], "bench.json", text) == [doc]
+    assert doc.read_text() == f"before\n<!-- bench-cost: -->\n{text}\n<!-- /bench-cost -->\nafter\n"
+    assert "61 minutes (1.0 h)" in text and "14 minutes" in text
+    doc.write_text("<!-- bench-cost: -->\nno end\n")
+    with pytest.raises(ValueError, match="no closing"):
+        update_bench_tables([], [doc], "bench.json", text)
 
 
 def test_context_probe_hides_every_neighbour_and_only_them():
