@@ -105,6 +105,12 @@ METHODS: dict[str, BenchMethod] = {
                                reference="sdtc", note="Table 5 (c): masking ratio 25%"),
     "sdtc_mask75": BenchMethod(C + "sdtc_tiny.yaml", ("model.mask_ratio=0.75",), init="single_frame_vit",
                                reference="sdtc", note="Table 5 (d): masking ratio 75%"),
+    # Table 5 (a) drops the masking and the reconstruction together; this row keeps the masks and
+    # drops only Eq. 15's two reconstruction losses, so that sdtc_plain_motion minus it is what masking
+    # the inputs costs and sdtc minus it is what the reconstruction buys back
+    "sdtc_mask_no_rec": BenchMethod(C + "sdtc_tiny.yaml", ("model.rec_weight=0", "model.pose_rec_weight=0"),
+                                    init="single_frame_vit", reference="sdtc",
+                                    note="masked inputs without the reconstruction losses (a diagnosis, not in the paper)"),
     "jmpose": BenchMethod(C + "jmpose_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "jmpose_no_cjl": BenchMethod(C + "jmpose_tiny.yaml", ("model.joint_learner=false",), init="single_frame",
                                  reference="jmpose", note="no joint learner (motion only)"),
