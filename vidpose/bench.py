@@ -50,6 +50,9 @@ class BenchMethod:
     #: the row this one is also compared with, paired (besides its backbone): a published method's
     #: naive baseline on the same backbone, an ablation's full method
     reference: str | None = None
+    #: a row of no paper's table, run to find out why a method or component behaves as it does: its
+    #: comparison with ``reference`` is reported, but no paper claims its sign
+    diagnosis: bool = False
 
 
 C = "configs/synthtrack/"
@@ -71,19 +74,23 @@ METHODS: dict[str, BenchMethod] = {
                               reference="tdmi", note="Table 7: RDM without the MI objective"),
     "tdmi_mi_no_cond": BenchMethod(C + "tdmi_tiny.yaml", ("+model.mi_terms=[mi_useful_noisy,mi_motion_useful]",),
                                    init="single_frame", reference="tdmi",
-                                   note="MI objective without its conditional terms (Eq. 8-9 only; a diagnosis, not in the paper)"),
+                                   note="MI objective without its conditional terms (Eq. 8-9 only; a diagnosis, not in the paper)",
+                                   diagnosis=True),
     "tdmi_mi_cond_only": BenchMethod(C + "tdmi_tiny.yaml", ("+model.mi_terms=[mi_cond_motion,mi_cond_visual]",),
                                      init="single_frame", reference="tdmi",
-                                     note="MI objective with its conditional terms only (Eq. 10-12; a diagnosis, not in the paper)"),
+                                     note="MI objective with its conditional terms only (Eq. 10-12; a diagnosis, not in the paper)",
+                                     diagnosis=True),
     "tdmi_mi_no_dependence": BenchMethod(C + "tdmi_tiny.yaml",
                                          ("+model.mi_terms=[mi_motion_useful,mi_cond_motion,mi_cond_visual]",),
                                          init="single_frame", reference="tdmi",
-                                         note="MI objective without Eq. 8 (a diagnosis, not in the paper)"),
+                                         note="MI objective without Eq. 8 (a diagnosis, not in the paper)",
+                                         diagnosis=True),
     "tdmi_mi_raw": BenchMethod(C + "tdmi_tiny.yaml", ("model.mi_read=raw", "model.mi_tau=0.05"), init="single_frame",
-                               reference="tdmi", note="MI terms read raw at tau 0.05 (before the fix: a larger M games Eq. 8)"),
+                               reference="tdmi", note="MI terms read raw at tau 0.05 (before the fix: a larger M games Eq. 8)",
+                               diagnosis=True),
     "tdmi_st_mi_raw": BenchMethod(C + "tdmi_st_tiny.yaml", ("model.mi_read=raw", "model.mi_tau=0.05"),
                                   init="single_frame", reference="tdmi_st",
-                                  note="TDMI-ST, MI terms read raw at tau 0.05 (before the fix)"),
+                                  note="TDMI-ST, MI terms read raw at tau 0.05 (before the fix)", diagnosis=True),
     "tdmi_st_no_mi": BenchMethod(C + "tdmi_st_tiny.yaml", ("model.mi_weight=0",), init="single_frame",
                                  reference="tdmi_st", note="TDMI-ST without the MI objective (Table 7's row, on TDMI-ST)"),
     "sdtc": BenchMethod(C + "sdtc_tiny.yaml", init="single_frame_vit", reference="naive_temporal_vit"),
@@ -110,7 +117,8 @@ METHODS: dict[str, BenchMethod] = {
     # the inputs costs and sdtc minus it is what the reconstruction buys back
     "sdtc_mask_no_rec": BenchMethod(C + "sdtc_tiny.yaml", ("model.rec_weight=0", "model.pose_rec_weight=0"),
                                     init="single_frame_vit", reference="sdtc",
-                                    note="masked inputs without the reconstruction losses (a diagnosis, not in the paper)"),
+                                    note="masked inputs without the reconstruction losses (a diagnosis, not in the paper)",
+                                    diagnosis=True),
     "jmpose": BenchMethod(C + "jmpose_tiny.yaml", init="single_frame", reference="naive_temporal"),
     "jmpose_no_cjl": BenchMethod(C + "jmpose_tiny.yaml", ("model.joint_learner=false",), init="single_frame",
                                  reference="jmpose", note="no joint learner (motion only)"),
@@ -741,6 +749,14 @@ def update_bench_tables(lines: list[dict[str, Any]], docs: list[str | Path], sou
     return changed
 
 
+def claim_cell(method: str, claim: dict[str, Any]) -> str:
+    """What the claims table says a row's paired comparison tests: a paper's claim ``a − b > 0``,
+    or, for a diagnostic row, the same difference marked as no paper's claim."""
+    if method in METHODS and METHODS[method].diagnosis:
+        return f"{claim['a']} − {claim['b']} (a diagnosis: no paper claims its sign)"
+    return f"{claim['a']} − {claim['b']} > 0"
+
+
 def cost_text(cost: dict[str, Any]) -> str:
     """``cost_summary`` as a paragraph (docs/results.md and the README's cost block)."""
     return (f"Training, summed over the {cost['runs']} (method, seed) runs of the table: {cost['train_minutes']:.0f} "
@@ -826,7 +842,8 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
     if claims:
         md += ["", "## The papers' claims, paired", "",
                "Each published method should beat the naive baseline on its backbone, and each of its components "
-               "should help (full method − ablation > 0). Δ: the difference of the `val_hard` means over all seeds; "
+               "should help (full method − ablation > 0); a diagnostic row, in no paper's table, shows its difference "
+               "with no sign expected, and its last column says where the interval lies. Δ: the difference of the `val_hard` means over all seeds; "
                "the interval: a paired bootstrap over videos (`--resamples`, default 1000) of the seeds whose predictions "
                "are kept (in `runs/` or archived beside the results file), "
                "averaging each side's seeds per draw.", "",
@@ -839,8 +856,11 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
                 continue
             ci = f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]" if c else "not measured (predictions gone)"
             used = f"{_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}" if c else "-"
-            md.append(f"| {ln['method']} | {claim['a']} − {claim['b']} > 0 | {claim['delta']:+.1f} | {ci} | {used} | "
-                      f"{yes(c['ci_low'] > 0) if c else '-'} |")
+            verdict = yes(c["ci_low"] > 0) if c else "-"
+            if c and METHODS.get(ln["method"]) and METHODS[ln["method"]].diagnosis:
+                verdict = "above 0" if c["ci_low"] > 0 else "below 0" if c["ci_high"] < 0 else "includes 0"
+            md.append(f"| {ln['method']} | {claim_cell(ln['method'], claim)} | {claim['delta']:+.1f} | {ci} | {used} | "
+                      f"{verdict} |")
     cost = cost_text(cost_summary(results))
     md += ["", "## What it cost", "", cost]
     md += ["", "![val_hard AP per method](images/bench_chart.png)", "",

@@ -13,6 +13,7 @@ from vidpose.bench import (
     archive_predictions,
     bench_table,
     bootstrap_all,
+    claim_cell,
     cost_summary,
     cost_text,
     export_backbones,
@@ -187,6 +188,16 @@ def test_cost_summary_counts_each_run_once_and_only_the_timed_ones_for_wall_cloc
     assert cost["train_minutes"] == 40.0 + 10.0 + 11.0 and cost["stage1_train_minutes"] == 40.0
     assert cost["wall_timed_runs"] == 2 and cost["wall_minutes"] == 2.0 + 12.0
     assert cost["train_minutes_of_timed_runs"] == 50.0
+
+
+def test_a_diagnostic_row_is_not_reported_as_a_papers_claim():
+    """Rows of no paper's table (bench --list notes "a diagnosis") keep their paired comparison
+    but the claims table does not say a paper expects it above 0."""
+    diagnostic = [n for n, m in METHODS.items() if m.diagnosis]
+    assert "sdtc_mask_no_rec" in diagnostic and all(METHODS[n].reference for n in diagnostic)
+    claim = {"a": "sdtc", "b": "x", "delta": 1.0}
+    assert claim_cell("sdtc_mask_no_rec", claim) == "sdtc − x (a diagnosis: no paper claims its sign)"
+    assert claim_cell("sdtc_plain_motion", claim) == "sdtc − x > 0"
 
 
 def test_the_cost_block_of_a_doc_is_regenerated_and_the_rest_kept(tmp_path):
