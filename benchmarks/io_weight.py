@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import SPLITS, archive_path, git_state, load_archived_predictions  # noqa: E402
+from vidpose.bench import SPLITS, archived_detections, git_state  # noqa: E402
 from vidpose.data.annotations import load_posetrack  # noqa: E402
-from vidpose.evaluation.bootstrap import paired_bootstrap, per_video_detections  # noqa: E402
+from vidpose.evaluation.bootstrap import paired_bootstrap  # noqa: E402
 
 WEIGHTS = {0.0: "jmpose_no_io", 0.1: "jmpose_io_0.1", 0.5: "jmpose_io_0.5", 1.0: "jmpose"}
 
@@ -45,10 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     gt, _ = load_posetrack(Path(args.data) / "annotations" / "val_hard")
 
     def runs(name: str) -> dict[int, list]:
-        """The seeds of ``name`` whose val_hard predictions are archived, as per-video detections."""
-        seeds = sorted({r["seed"] for r in rows if r["method"] == name and r["split"] == "val_hard"})
-        found = {s: archive_path(results_path, name, s) for s in seeds}
-        return {s: per_video_detections(gt, load_archived_predictions(p)) for s, p in found.items() if p.is_file()}
+        return archived_detections(results_path, rows, gt, name)
 
     table, missing = [], []
     zero = runs(WEIGHTS[0.0])

@@ -368,6 +368,16 @@ def load_archived_predictions(path: Path) -> list:
             for v in parse_posetrack(content, Path(path) / name)]
 
 
+def archived_detections(results_path: Path, rows: list[dict[str, Any]], gt: list, name: str) -> dict[int, list]:
+    """Per seed of ``name`` (its val_hard rows in ``rows``) whose predictions are archived beside
+    ``results_path``: the per-video detections against ``gt`` that ``paired_bootstrap`` resamples."""
+    from vidpose.evaluation.bootstrap import per_video_detections
+
+    seeds = sorted({r["seed"] for r in rows if r["method"] == name and r["split"] == "val_hard"})
+    found = {s: archive_path(results_path, name, s) for s in seeds}
+    return {s: per_video_detections(gt, load_archived_predictions(p)) for s, p in found.items() if p.is_file()}
+
+
 def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
     """Replace the row of the same (method, seed, split), or add it, in place. A row measured
     again with the same numbers (reused test results) keeps the commit it was measured at."""
