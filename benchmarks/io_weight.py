@@ -26,9 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import SPLITS, archived_detections, git_state  # noqa: E402
-from vidpose.data.annotations import load_posetrack  # noqa: E402
-from vidpose.evaluation.bootstrap import paired_bootstrap  # noqa: E402
+from vidpose.bench import SPLITS, ArchivedRuns, git_state  # noqa: E402
 
 WEIGHTS = {0.0: "jmpose_no_io", 0.1: "jmpose_io_0.1", 0.5: "jmpose_io_0.5", 1.0: "jmpose"}
 
@@ -40,15 +38,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default="benchmarks/results/io_weight.json")
     args = parser.parse_args(argv)
-    results_path = Path(args.results)
-    rows = json.loads(results_path.read_text())["rows"]
-    gt, _ = load_posetrack(Path(args.data) / "annotations" / "val_hard")
-
-    def runs(name: str) -> dict[int, list]:
-        return archived_detections(results_path, rows, gt, name)
+    archived = ArchivedRuns(args.results, args.data, args.resamples)
+    rows = archived.rows
 
     table, missing = [], []
-    zero = runs(WEIGHTS[0.0])
     for weight, name in WEIGHTS.items():
         measured = [r for r in rows if r["method"] == name]
         if not measured:
@@ -59,19 +52,17 @@ def main(argv: list[str] | None = None) -> dict:
         for split in SPLITS:
             values = [r["AP"]["Total"] for r in measured if r["split"] == split]
             line[f"AP_Total_{split}"] = round(sum(values) / len(values), 2)
-        these = runs(name)
-        if weight > 0 and these and zero:
-            line["val_hard_minus_lambda_0"] = {"seeds": sorted(these), "b_seeds": sorted(zero), **paired_bootstrap(
-                list(these.values()), list(zero.values()), args.resamples)}
+        c = archived.interval(name, WEIGHTS[0.0]) if weight > 0 else None
+        if c is not None:
+            line["val_hard_minus_lambda_0"] = c
         table.append(line)
         print(json.dumps(line))
     components = []
     for a, b, what in (("jmpose_no_io", "jmpose_no_jmml", "the JMML blocks, without the IO loss"),
                        ("jmpose_no_jmml", "jmpose_no_cjl", "the joint learner (CJL), without JMML or the IO loss")):
-        ra, rb = runs(a), runs(b)
-        if ra and rb:
-            components.append({"a": a, "b": b, "what_a_minus_b_measures": what, "seeds": sorted(ra), "b_seeds": sorted(rb),
-                               **paired_bootstrap(list(ra.values()), list(rb.values()), args.resamples)})
+        c = archived.interval(a, b)
+        if c is not None:
+            components.append({"a": a, "b": b, "what_a_minus_b_measures": what, **c})
             print(json.dumps(components[-1]))
     commit, dirty = git_state()
     best = max(table, key=lambda ln: ln["AP_Total_val"]) if table else None

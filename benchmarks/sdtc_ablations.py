@@ -27,9 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import SPLITS, archived_detections, git_state  # noqa: E402
-from vidpose.data.annotations import load_posetrack  # noqa: E402
-from vidpose.evaluation.bootstrap import paired_bootstrap  # noqa: E402
+from vidpose.bench import SPLITS, ArchivedRuns, git_state  # noqa: E402
 
 #: the paper's PoseTrack17 val mAP of each row (Tables 4 and 5; SDTC 87.5)
 PAPER = {"sdtc": ("SDTC", 87.5),
@@ -59,26 +57,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default="benchmarks/results/sdtc_ablations.json")
     args = parser.parse_args(argv)
-    results_path = Path(args.results)
-    rows = json.loads(results_path.read_text())["rows"]
-    gt, _ = load_posetrack(Path(args.data) / "annotations" / "val_hard")
-    cache: dict[str, dict[int, list]] = {}
-
-    def runs(name: str) -> dict[int, list]:
-        if name not in cache:
-            cache[name] = archived_detections(results_path, rows, gt, name)
-        return cache[name]
+    archived = ArchivedRuns(args.results, args.data, args.resamples)
+    rows, interval = archived.rows, archived.interval
 
     def mean_ap(name: str, split: str) -> float | None:
         values = [r["AP"]["Total"] for r in rows if r["method"] == name and r["split"] == split]
         return round(sum(values) / len(values), 2) if values else None
-
-    def interval(a: str, b: str) -> dict | None:
-        ra, rb = runs(a), runs(b)
-        if not ra or not rb:
-            return None
-        return {"seeds": sorted(ra), "b_seeds": sorted(rb),
-                **paired_bootstrap(list(ra.values()), list(rb.values()), args.resamples)}
 
     table, missing = [], []
     for name, (row, paper) in PAPER.items():

@@ -368,14 +368,38 @@ def load_archived_predictions(path: Path) -> list:
             for v in parse_posetrack(content, Path(path) / name)]
 
 
-def archived_detections(results_path: Path, rows: list[dict[str, Any]], gt: list, name: str) -> dict[int, list]:
-    """Per seed of ``name`` (its val_hard rows in ``rows``) whose predictions are archived beside
-    ``results_path``: the per-video detections against ``gt`` that ``paired_bootstrap`` resamples."""
-    from vidpose.evaluation.bootstrap import per_video_detections
+class ArchivedRuns:
+    """The rows of a results file, and what the benchmark scripts pair from its archived val_hard
+    predictions (beside the file): ``detections(name)``, the per-video detections per seed whose
+    predictions are archived (each read once), and ``interval(a, b)``, the paired bootstrap of
+    a − b over those seeds (None where one side has none)."""
 
-    seeds = sorted({r["seed"] for r in rows if r["method"] == name and r["split"] == "val_hard"})
-    found = {s: archive_path(results_path, name, s) for s in seeds}
-    return {s: per_video_detections(gt, load_archived_predictions(p)) for s, p in found.items() if p.is_file()}
+    def __init__(self, results_path: str | Path, data_root: str | Path, resamples: int = 1000):
+        from vidpose.data.annotations import load_posetrack
+
+        self.results_path, self.resamples = Path(results_path), resamples
+        self.rows: list[dict[str, Any]] = json.loads(self.results_path.read_text())["rows"]
+        self.gt, _ = load_posetrack(Path(data_root) / "annotations" / "val_hard")
+        self._detections: dict[str, dict[int, list]] = {}
+
+    def detections(self, name: str) -> dict[int, list]:
+        from vidpose.evaluation.bootstrap import per_video_detections
+
+        if name not in self._detections:
+            seeds = sorted({r["seed"] for r in self.rows if r["method"] == name and r["split"] == "val_hard"})
+            found = {s: archive_path(self.results_path, name, s) for s in seeds}
+            self._detections[name] = {s: per_video_detections(self.gt, load_archived_predictions(p))
+                                      for s, p in found.items() if p.is_file()}
+        return self._detections[name]
+
+    def interval(self, a: str, b: str) -> dict[str, Any] | None:
+        from vidpose.evaluation.bootstrap import paired_bootstrap
+
+        ra, rb = self.detections(a), self.detections(b)
+        if not ra or not rb:
+            return None
+        return {"seeds": sorted(ra), "b_seeds": sorted(rb),
+                **paired_bootstrap(list(ra.values()), list(rb.values()), self.resamples)}
 
 
 def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
@@ -759,12 +783,20 @@ def update_bench_tables(lines: list[dict[str, Any]], docs: list[str | Path], sou
     return changed
 
 
-def claim_cell(method: str, claim: dict[str, Any]) -> str:
-    """What the claims table says a row's paired comparison tests: a paper's claim ``a − b > 0``,
-    or, for a diagnostic row, the same difference marked as no paper's claim."""
+def yes(ok: bool) -> str:
+    """A verdict cell of the report: yes, or a bold no."""
+    return "yes" if ok else "**no**"
+
+
+def claim_cells(method: str, claim: dict[str, Any], comparison: dict[str, Any] | None) -> tuple[str, str]:
+    """The claims table's claim and verdict for a row's paired comparison: a paper's claim
+    ``a − b > 0`` and whether its interval lies above 0, or, for a diagnostic row, the same
+    difference marked as no paper's claim and where its interval lies."""
+    c = comparison
     if method in METHODS and METHODS[method].diagnosis:
-        return f"{claim['a']} − {claim['b']} (a diagnosis: no paper claims its sign)"
-    return f"{claim['a']} − {claim['b']} > 0"
+        where = "-" if c is None else "above 0" if c["ci_low"] > 0 else "below 0" if c["ci_high"] < 0 else "includes 0"
+        return f"{claim['a']} − {claim['b']} (a diagnosis: no paper claims its sign)", where
+    return f"{claim['a']} − {claim['b']} > 0", "-" if c is None else yes(c["ci_low"] > 0)
 
 
 def cost_text(cost: dict[str, Any]) -> str:
@@ -836,7 +868,6 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
            "| method | Δ ≥ 5 | CI excludes 0 | ≥ naive + 1 | recovery ≥ 40% | val ≥ single − 1 |",
            "|---|---|---|---|---|---|"]
     naive = {ln["method"]: ln for ln in lines}.get("naive_temporal")
-    yes = lambda ok: "yes" if ok else "**no**"  # noqa: E731
     for ln in lines:
         if ln["method"] not in MAIN_METHODS or ln["method"] == "naive_temporal" or "val_hard" not in ln:
             continue
@@ -866,11 +897,8 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
                 continue
             ci = f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]" if c else "not measured (predictions gone)"
             used = f"{_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}" if c else "-"
-            verdict = yes(c["ci_low"] > 0) if c else "-"
-            if c and METHODS.get(ln["method"]) and METHODS[ln["method"]].diagnosis:
-                verdict = "above 0" if c["ci_low"] > 0 else "below 0" if c["ci_high"] < 0 else "includes 0"
-            md.append(f"| {ln['method']} | {claim_cell(ln['method'], claim)} | {claim['delta']:+.1f} | {ci} | {used} | "
-                      f"{verdict} |")
+            text, verdict = claim_cells(ln["method"], claim, c)
+            md.append(f"| {ln['method']} | {text} | {claim['delta']:+.1f} | {ci} | {used} | {verdict} |")
     cost = cost_text(cost_summary(results))
     md += ["", "## What it cost", "", cost]
     md += ["", "![val_hard AP per method](images/bench_chart.png)", "",

@@ -13,7 +13,7 @@ from vidpose.bench import (
     archive_predictions,
     bench_table,
     bootstrap_all,
-    claim_cell,
+    claim_cells,
     cost_summary,
     cost_text,
     export_backbones,
@@ -196,8 +196,11 @@ def test_a_diagnostic_row_is_not_reported_as_a_papers_claim():
     diagnostic = [n for n, m in METHODS.items() if m.diagnosis]
     assert "sdtc_mask_no_rec" in diagnostic and all(METHODS[n].reference for n in diagnostic)
     claim = {"a": "sdtc", "b": "x", "delta": 1.0}
-    assert claim_cell("sdtc_mask_no_rec", claim) == "sdtc − x (a diagnosis: no paper claims its sign)"
-    assert claim_cell("sdtc_plain_motion", claim) == "sdtc − x > 0"
+    below = {"ci_low": -0.9, "ci_high": -0.2}
+    assert claim_cells("sdtc_mask_no_rec", claim, below) == ("sdtc − x (a diagnosis: no paper claims its sign)", "below 0")
+    assert claim_cells("sdtc_mask_no_rec", claim, {"ci_low": -0.9, "ci_high": 0.2})[1] == "includes 0"
+    assert claim_cells("sdtc_plain_motion", claim, below) == ("sdtc − x > 0", "**no**")
+    assert claim_cells("sdtc_plain_motion", claim, {"ci_low": 0.1, "ci_high": 0.9})[1] == "yes"
 
 
 def test_the_cost_block_of_a_doc_is_regenerated_and_the_rest_kept(tmp_path):
