@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Subset
 from vidpose.data.heatmaps import decode_heatmaps
 from vidpose.engine.data import make_dataset
 from vidpose.engine.tester import load_trained
-from vidpose.engine.trainer import _collate, load_checkpoint
+from vidpose.data.clips import collate
+from vidpose.engine.trainer import load_checkpoint
 from vidpose.models.layers import heatmap_loss
 
 
@@ -38,7 +39,7 @@ def split_scores(model: torch.nn.Module, cfg: dict, split: str, items: int, batc
     step = max(1, len(dataset) // items)
     subset = Subset(dataset, list(range(0, len(dataset), step))[:items])
     total, count, hits, joints = 0.0, 0, 0, 0
-    for batch in DataLoader(subset, batch_size=batch_size, collate_fn=_collate):
+    for batch in DataLoader(subset, batch_size=batch_size, collate_fn=collate):
         out = model(batch["images"], batch)["heatmaps"].float()
         total += heatmap_loss(out, batch["heatmaps"], batch["target_weight"]).item() * len(out)
         count += len(out)

@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from vidpose.bench import probe_runs  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
 from vidpose.engine.tester import load_trained  # noqa: E402
-from vidpose.engine.trainer import _collate, load_checkpoint  # noqa: E402
+from vidpose.data.clips import collate  # noqa: E402
+from vidpose.engine.trainer import load_checkpoint  # noqa: E402
 from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def measure(run: Path, clips: int, split: str = "val_hard") -> dict:
                                                      "useful_over_visual", "loss", "loss_without_motion")}
     with torch.no_grad():
         for i in range(0, len(index), 8):
-            batch = _collate([dataset[j] for j in index[i:i + 8]])
+            batch = collate([dataset[j] for j in index[i:i + 8]])
             parts = model.fusion_inputs(clip_features(model, batch["images"]))
             useful, visual = parts["useful"], parts["visual"]
             norm = lambda t: t.flatten(1).norm(dim=1)  # noqa: E731

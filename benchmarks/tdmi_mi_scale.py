@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 from vidpose.bench import probe_runs  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
 from vidpose.engine.tester import load_trained  # noqa: E402
-from vidpose.engine.trainer import _collate, load_checkpoint  # noqa: E402
+from vidpose.data.clips import collate  # noqa: E402
+from vidpose.engine.trainer import load_checkpoint  # noqa: E402
 from vidpose.models.layers import clip_features  # noqa: E402
 
 SCALES = (1 / 1024, 1 / 64, 1 / 4, 1.0, 4.0)
@@ -40,7 +41,7 @@ def measure(run: Path, clips: int = 16, split: str = "val_hard") -> dict:
     if model.probe is None:
         raise SystemExit(f"error: {run} was trained without the MI objective (no probe to read through)")
     dataset = make_dataset(cfg["data"], split, train=False)
-    batch = _collate([dataset[j] for j in range(0, len(dataset), max(1, len(dataset) // clips))][:clips])
+    batch = collate([dataset[j] for j in range(0, len(dataset), max(1, len(dataset) // clips))][:clips])
     out: dict = {"split": split, "clips": clips, "trained_with": cfg["model"].get("mi_read", "raw"), "scales": list(SCALES)}
     with torch.no_grad():
         parts = model.fusion_inputs(clip_features(model, batch["images"]))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from vidpose.bench import git_state  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
-from vidpose.engine.trainer import _collate  # noqa: E402
+from vidpose.data.clips import collate  # noqa: E402
 from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
 from vidpose.pipeline import load_model  # noqa: E402
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios, loss_head, loss_single = [], [], []
     with torch.no_grad():
         for i in range(0, len(index), 8):
-            batch = _collate([dataset[j] for j in index[i:i + 8]])
+            batch = collate([dataset[j] for j in index[i:i + 8]])
             parts = model.fusion_inputs(clip_features(model, batch["images"]))
             key = parts["key_visual"]
             fused = model.fuse(torch.cat([parts["useful"], parts["visual"]], 1))

@@ -271,7 +271,8 @@ def _head_config(head: str, realdata: Path) -> dict:
 @pytest.mark.parametrize("head", HEADS)
 def test_each_head_on_the_real_backbone_shapes_and_one_step(head, realdata):
     from vidpose.engine.data import make_dataset
-    from vidpose.engine.trainer import _collate, set_frozen
+    from vidpose.data.clips import collate
+    from vidpose.engine.trainer import set_frozen
     from vidpose.models.layers import heatmap_loss
     from vidpose.models.registry import build_model
 
@@ -282,7 +283,7 @@ def test_each_head_on_the_real_backbone_shapes_and_one_step(head, realdata):
     for name in getattr(model, "trainable_in_backbone", ()):
         getattr(model.backbone, name).requires_grad_(True)
     dataset = make_dataset(cfg["data"], "train", train=True)
-    batch = _collate([dataset[i] for i in range(2)])
+    batch = collate([dataset[i] for i in range(2)])
     params = [p for p in model.parameters() if p.requires_grad]
     assert params
     from vidpose.engine.trainer import lr_factor
@@ -422,14 +423,14 @@ def test_a_head_started_from_the_backbone_first_predicts_the_backbones_heatmaps(
     """configs/real set model.start_from_backbone: at step 0 the head's output is BlazePose's own
     heatmaps of the key frame (layers.StartFromBackbone), whatever the neighbours show."""
     from vidpose.engine.data import make_dataset
-    from vidpose.engine.trainer import _collate
+    from vidpose.data.clips import collate
     from vidpose.models.registry import build_model
 
     cfg = _head_config(head, realdata)
     assert cfg["model"]["start_from_backbone"] is True
     torch.manual_seed(0)
     model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).eval()
-    batch = _collate([make_dataset(cfg["data"], "train", train=True)[i] for i in range(2)])
+    batch = collate([make_dataset(cfg["data"], "train", train=True)[i] for i in range(2)])
     with torch.no_grad():
         out = model(batch["images"], batch)["heatmaps"]
         single = model.backbone.head(model.backbone.forward_features(batch["images"][:, 0])["feature"])

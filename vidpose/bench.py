@@ -91,6 +91,23 @@ METHODS: dict[str, BenchMethod] = {
     "tdmi_st_mi_raw": BenchMethod(C + "tdmi_st_tiny.yaml", ("model.mi_read=raw", "model.mi_tau=0.05"),
                                   init="single_frame", reference="tdmi_st",
                                   note="TDMI-ST, MI terms read raw at tau 0.05 (before the fix)", diagnosis=True),
+    # the readings the paper leaves open (docs/methods.md): what Eq. 8-9 may train, Eq. 9's teacher
+    # and sign, and their scale; each row changes one choice of tdmi's
+    "tdmi_mi_detached": BenchMethod(C + "tdmi_tiny.yaml", ("model.mi_route=detached",), init="single_frame",
+                                    reference="tdmi", diagnosis=True,
+                                    note="Eq. 8-9 read M detached, the gates live (a reading; the paper is silent)"),
+    "tdmi_mi_gates": BenchMethod(C + "tdmi_tiny.yaml", ("model.mi_route=gates",), init="single_frame",
+                                 reference="tdmi", diagnosis=True,
+                                 note="Eq. 8-9 train the RDM gates only (a reading; the paper is silent)"),
+    "tdmi_eq9_motion_probe": BenchMethod(C + "tdmi_tiny.yaml", ("model.mi_eq9=motion_probe",), init="single_frame",
+                                         reference="tdmi", diagnosis=True,
+                                         note="Eq. 9's teacher p(y|M) from a probe fitted on M (a reading)"),
+    "tdmi_eq9_lineage": BenchMethod(C + "tdmi_tiny.yaml", ("model.mi_eq9=lineage",), init="single_frame",
+                                    reference="tdmi", diagnosis=True,
+                                    note="Eq. 9 with the lineage code's sign: the divergence maximised (a reading)"),
+    "tdmi_mi_positions": BenchMethod(C + "tdmi_tiny.yaml", ("model.mi_scale=positions",), init="single_frame",
+                                     reference="tdmi", diagnosis=True,
+                                     note="Eq. 8-9 scaled by 1/(HW), the lineage's mean (a reading)"),
     "tdmi_st_no_mi": BenchMethod(C + "tdmi_st_tiny.yaml", ("model.mi_weight=0",), init="single_frame",
                                  reference="tdmi_st", note="TDMI-ST without the MI objective (Table 7's row, on TDMI-ST)"),
     "sdtc": BenchMethod(C + "sdtc_tiny.yaml", init="single_frame_vit", reference="naive_temporal_vit"),
@@ -126,6 +143,13 @@ METHODS: dict[str, BenchMethod] = {
                                   reference="jmpose", note="no mutual learning (concatenate)"),
     "jmpose_no_io": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0",), init="single_frame",
                                 reference="jmpose", note="no orthogonality loss"),
+    # what L_IO may train (the sources are silent; docs/methods.md): each row changes jmpose's io_route
+    "jmpose_io_detached": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_route=detached",), init="single_frame",
+                                      reference="jmpose", diagnosis=True,
+                                      note="L_IO reads M, J detached before the gates (a reading; the sources are silent)"),
+    "jmpose_io_gates": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_route=gates",), init="single_frame",
+                                   reference="jmpose", diagnosis=True,
+                                   note="L_IO trains the JMML gates only (a reading; the sources are silent)"),
     # the paper gives no lambda_IO (shared/specs/jmpose.md; we default to 1): its sensitivity, between
     # jmpose_no_io (0) and jmpose (1); benchmarks/io_weight.py pairs them
     "jmpose_io_0.1": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0.1",), init="single_frame",

@@ -6,7 +6,8 @@ import torch
 from conftest import tiny_config
 from vidpose.engine.data import make_dataset
 from vidpose.engine.feature_cache import CachedClips, build_cache, cache_folder, cache_identity, collate_cached
-from vidpose.engine.trainer import _collate, heatmap_loss, set_frozen, train
+from vidpose.data.clips import collate
+from vidpose.engine.trainer import heatmap_loss, set_frozen, train
 from vidpose.models.registry import build_model
 
 OFFSETS = [-1, 1]
@@ -44,7 +45,7 @@ def test_cached_and_uncached_paths_give_the_same_loss(synth_tiny, tmp_path, name
     for epoch in (0, 1):  # each augmentation pass is the dataset's epoch
         dataset.epoch = cached.epoch = epoch
         idx = [0, 3, 5, 8]
-        plain = _collate([dataset[i] for i in idx])
+        plain = collate([dataset[i] for i in idx])
         stored = collate_cached([cached[i] for i in idx])
         torch.manual_seed(1)
         a = losses(model(plain["images"], plain), plain)

@@ -7,7 +7,7 @@ import torch
 
 from vidpose.data.clips import sample_global_frames
 from vidpose.engine.data import make_dataset
-from vidpose.engine.trainer import _collate
+from vidpose.data.clips import collate
 from vidpose.models.glpose import topk_softmax
 from vidpose.models.registry import build_model
 
@@ -92,7 +92,7 @@ def test_each_proposal_is_embedded_once_per_video_and_the_cache_changes_nothing(
 
     model.features = counting
     items = [ds[i] for i in range(min(len(ds), 12))]
-    batch = _collate(items)
+    batch = collate(items)
     with torch.no_grad():
         cached = model(batch["images"], batch)["heatmaps"]
         again = model(batch["images"], batch)["heatmaps"]
@@ -137,7 +137,7 @@ def test_a_training_step_lowers_the_loss(synth_tiny):
 
     torch.manual_seed(0)
     ds = make_dataset(data_cfg(synth_tiny), "train", train=True)
-    batch = _collate([ds[i] for i in range(4)])
+    batch = collate([ds[i] for i in range(4)])
     model = build().train()
     model.backbone.requires_grad_(False).eval()  # GLPose trains on a frozen backbone
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)

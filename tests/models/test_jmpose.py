@@ -153,3 +153,31 @@ def test_a_training_step_lowers_the_loss():
         total().backward()
         opt.step()
     assert total().item() < first
+
+
+@pytest.mark.parametrize("route, reaches", [
+    ("all", {"motion": True, "cjl": True, "attention": True, "gate": True}),
+    ("detached", {"motion": True, "cjl": True, "attention": True, "gate": True}),
+    ("gates", {"motion": False, "cjl": False, "attention": False, "gate": True}),
+])
+def test_io_route_decides_what_the_io_terms_train(route, reaches):
+    """all: everything before the IO terms (the lineage); detached: the same parts, but only
+    through the gates' input (smaller); gates: the blocks' gate convolutions alone."""
+    torch.manual_seed(0)
+    model = build(io_route=route).train()
+    for io in model.io:  # probes that read something
+        for probe in (io.probe_m, io.probe_j, io.probe_mj):
+            torch.nn.init.normal_(probe.conv.weight, std=0.3)
+    out = model(torch.randn(2, 5, 3, 128, 96), batch())
+    model.zero_grad(set_to_none=True)
+    sum(v for k, v in out["aux_losses"].items() if not k.startswith("fit_")).backward()
+
+    def reached(params):
+        return any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+    attention = [p for b in model.blocks for n, p in b.named_parameters() if not n.startswith("gate")]
+    gate = [p for b in model.blocks for p in b.gate.parameters()]
+    got = {"motion": reached(model.motion.parameters()), "cjl": reached(model.cjl.parameters()),
+           "attention": reached(attention), "gate": reached(gate)}
+    assert got == reaches
+    with pytest.raises(ValueError, match="io_route"):
+        build(io_route="nowhere")

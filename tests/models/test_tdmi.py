@@ -134,8 +134,9 @@ def test_conditional_terms_are_zero_where_the_fused_feature_predicts_better():
     frames = torch.randn(2, 5, 3, 128, 96)
     with torch.no_grad():  # a head that outputs the targets exactly: nothing left to learn from X
         out = model(frames, b)
-    terms = model.information_terms(out["motion"], out["useful"], out["useful"] * 0.5,
-                                    torch.randn(2, 16, 32, 24), b["heatmaps"].clone(), b)
+    parts = {"motion": out["motion"], "useful": out["useful"], "noisy": out["useful"] * 0.5,
+             "key_visual": torch.randn(2, 16, 32, 24)}
+    terms = model.information_terms(parts, b["heatmaps"].clone(), b)
     assert terms["mi_cond_motion"].item() == 0.0 and terms["mi_cond_visual"].item() == 0.0
 
 
@@ -152,8 +153,9 @@ def test_the_divergence_terms_ignore_a_rescaled_motion_feature_only_when_read_st
     gate_u, gate_n = torch.rand(1, m.shape[1], 1, 1), torch.rand(1, m.shape[1], 1, 1)
 
     def terms(k: float) -> dict:
-        return model.information_terms(k * m, k * m * gate_u, k * m * gate_n, torch.randn(2, 16, 32, 24),
-                                       b["heatmaps"].clone(), b)
+        parts = {"motion": k * m, "useful": k * m * gate_u, "noisy": k * m * gate_n,
+                 "key_visual": torch.randn(2, 16, 32, 24)}
+        return model.information_terms(parts, b["heatmaps"].clone(), b)
 
     small, large = terms(1.0), terms(8.0)
     for name in ("mi_useful_noisy", "mi_motion_useful"):
@@ -230,3 +232,66 @@ def test_start_from_backbone_begins_as_the_single_frame_model_and_then_moves(nam
     out = model(frames, b)["heatmaps"]
     ((out - b["heatmaps"]) ** 2).mean().backward()
     assert model.head.to_feature.weight.grad.abs().max() > 0  # the temporal path is reached at once
+
+
+def _term_gradients(spec: dict, term: str) -> dict[str, bool]:
+    """Whether ``term`` of a fresh TDMI (probe made readable) sends gradient to the encoder, the RDM
+    gates and the probe."""
+    torch.manual_seed(0)
+    model = build_model({"name": "tdmi", "backbone": HRNET, **spec}).train()
+    torch.nn.init.normal_(model.probe.conv.weight, std=0.3)
+    out = model(torch.randn(2, 5, 3, 128, 96), batch())
+    model.zero_grad(set_to_none=True)
+    out["aux_losses"][term].backward()
+
+    def reached(module):
+        return any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+    return {"encoder": reached(model.encoder), "gates": reached(model.disentangle), "probe": reached(model.probe)}
+
+
+@pytest.mark.parametrize("term", ["mi_useful_noisy", "mi_motion_useful"])
+def test_mi_route_decides_what_eq_8_and_9_train(term):
+    """all: the encoder and the gates (the lineage); detached: the gates, and the encoder only
+    through the gates' pooled input; gates: the RDM alone. Never the probe (an estimator)."""
+    assert _term_gradients({"mi_route": "all"}, term) == {"encoder": True, "gates": True, "probe": False}
+    assert _term_gradients({"mi_route": "gates"}, term) == {"encoder": False, "gates": True, "probe": False}
+    torch.manual_seed(0)
+    full = build_model({"name": "tdmi", "backbone": HRNET, "mi_route": "all"}).train()
+    torch.manual_seed(0)
+    cut = build_model({"name": "tdmi", "backbone": HRNET, "mi_route": "detached"}).train()
+    for model in (full, cut):
+        torch.nn.init.normal_(model.probe.conv.weight, generator=torch.Generator().manual_seed(1), std=0.3)
+    frames, b = torch.randn(2, 5, 3, 128, 96), batch()
+    norms = []
+    for model in (full, cut):
+        model(frames, b)["aux_losses"][term].backward()
+        norms.append(sum(float(p.grad.norm()) ** 2 for p in model.encoder.parameters() if p.grad is not None) ** 0.5)
+    assert 0 < norms[1] < norms[0]
+
+
+def test_eq9_readings_and_scale():
+    """motion_probe gives Eq. 9 a teacher of its own, fitted on M; lineage flips Eq. 9's sign;
+    positions scales Eq. 8-9 by 1 / (H W) instead of the targets' cell fraction."""
+    from vidpose.models.mutual_info import cell_fraction
+
+    frames, b = torch.randn(2, 5, 3, 128, 96), batch()
+
+    def terms(**spec):
+        torch.manual_seed(0)
+        model = build_model({"name": "tdmi", "backbone": HRNET, **spec}).train()
+        torch.nn.init.normal_(model.probe.conv.weight, generator=torch.Generator().manual_seed(1), std=0.3)
+        return model, model(frames, b)["aux_losses"]
+
+    model, own = terms(mi_eq9="motion_probe")
+    assert model.probe_motion is not None
+    _, shared = terms()
+    _, lineage = terms(mi_eq9="lineage")
+    _, positions = terms(mi_scale="positions")
+    assert lineage["mi_motion_useful"].item() == pytest.approx(-shared["mi_motion_useful"].item())
+    assert own["mi_motion_useful"].item() != pytest.approx(shared["mi_motion_useful"].item())
+    hw = b["heatmaps"].shape[-1] * b["heatmaps"].shape[-2]
+    ratio = (1 / hw) / float(cell_fraction(b["heatmaps"]))
+    assert positions["mi_useful_noisy"].item() == pytest.approx(shared["mi_useful_noisy"].item() * ratio, rel=1e-4)
+    for key, bad in (("mi_route", "some"), ("mi_eq9", "teacher"), ("mi_scale", "pixels")):
+        with pytest.raises(ValueError, match=key):
+            build_model({"name": "tdmi", "backbone": HRNET, key: bad})

@@ -444,3 +444,12 @@ class TopDownClipDataset(Dataset):
                 keys[k] = f"{video.name}:{n}:{j}"
                 k += 1
         return {"global_crops": to_tensor(crops), "global_valid": torch.from_numpy(valid), "global_keys": keys}
+
+
+def collate(items: list[dict]) -> dict:
+    """A batch of dataset items: tensors stacked, anything else kept as a list."""
+    out = {}
+    for key in items[0]:
+        values = [it[key] for it in items]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return out

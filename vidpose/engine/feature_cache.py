@@ -37,6 +37,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from vidpose.data.clips import collate
+
 log = logging.getLogger(__name__)
 FORMAT = "vidpose-feature-cache-v1"
 TARGETS = ("heatmaps", "target_weight")  # plus a model's ``cached_targets`` (SDTC: every clip frame's targets)
@@ -96,8 +98,6 @@ def build_cache(model: nn.Module, dataset: Dataset, folder: str | os.PathLike, i
     boundaries: ``meta.json`` says how many rows are complete."""
     from tqdm import tqdm
 
-    from vidpose.engine.trainer import _collate
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     device = device or next(model.parameters()).device
@@ -121,7 +121,7 @@ def build_cache(model: nn.Module, dataset: Dataset, folder: str | os.PathLike, i
             start = done - copy * n if copy == done // n else 0
             indices = list(range(start, n))
             loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size, shuffle=False,
-                                num_workers=workers, collate_fn=_collate)
+                                num_workers=workers, collate_fn=collate)
             row = copy * n + start
             for batch in loader:
                 with torch.no_grad():

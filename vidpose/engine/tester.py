@@ -31,7 +31,8 @@ from vidpose.data.annotations import Person, save_videos
 from vidpose.data.detections import load_detections
 from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.engine.data import make_dataset
-from vidpose.engine.trainer import _collate, load_checkpoint, load_model_weights
+from vidpose.data.clips import collate
+from vidpose.engine.trainer import load_checkpoint, load_model_weights
 from vidpose.errors import CheckpointError
 from vidpose.evaluation import evaluate_posetrack, format_table
 from vidpose.models.registry import build_model
@@ -67,7 +68,7 @@ def predict(model: torch.nn.Module, dataset, device: torch.device, flip: bool = 
     """(video, frame, keypoints (17, 2) in image pixels, scores (17,)) per item."""
     from tqdm import tqdm
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
     stride = dataset.cfg.stride
     out = []
     for batch in tqdm(loader, desc="test", disable=not progress):

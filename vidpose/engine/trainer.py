@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from vidpose.engine.balance import estimator_parameters
 from vidpose.engine.config import save_config
+from vidpose.data.clips import collate
 from vidpose.engine.data import check_offsets, make_dataset
 from vidpose.models.layers import heatmap_loss
 from vidpose.models.pretrained import load_pretrained
@@ -400,7 +401,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         for name in getattr(model, "trainable_in_backbone", ()):
             getattr(model.backbone, name).requires_grad_(True)
     raw_model = model
-    collate = _collate
+    collate_batch = collate
     cached = bool(tcfg.get("feature_cache"))
     if cached:  # the head trains from the frozen backbone's stored outputs
         from vidpose.engine import feature_cache
@@ -414,7 +415,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         dataset = feature_cache.cached_dataset(raw_model, dataset, data_cfg, tcfg.get("feature_cache_dir", "runs/cache"),
                                                int(tcfg["feature_cache"]), batch_size=int(tcfg.get("batch_size", 32)),
                                                workers=int(data_cfg.get("workers", 0)), progress=progress and rank == 0)
-        collate = feature_cache.collate_cached
+        collate_batch = feature_cache.collate_cached
         model = feature_cache.CachedForward(raw_model)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
@@ -493,7 +494,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             skip = start_in_epoch * batch_size if epoch == start_epoch else 0
             sampler = EpochSampler(len(dataset), seed, epoch, rank, world, start=skip)
             loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data_cfg.get("workers", 0)),
-                                drop_last=False, collate_fn=collate)
+                                drop_last=False, collate_fn=collate_batch)
             model.train()
             set_frozen(raw_model, frozen)
             in_epoch = start_in_epoch if epoch == start_epoch else 0
@@ -596,14 +597,6 @@ def learning_curve_point(cfg: dict[str, Any], model: nn.Module, device: torch.de
     metrics.write(json.dumps(record) + "\n")
     metrics.flush()
     log.info("epoch %d (step %d): %s AP %.1f", epoch, step, result["split"], result["Total"])
-
-
-def _collate(items: list[dict]) -> dict:
-    out = {}
-    for key in items[0]:
-        values = [it[key] for it in items]
-        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
-    return out
 
 
 def _tensorboard(folder: Path):

@@ -45,7 +45,10 @@ from vidpose.models.flow import dis_flow
 from vidpose.models.layers import (BasicBlock, ResidualBlocks, check_clip, clip_features,
                                    conv_bn_relu, head_for)
 from vidpose.models.mutual_info import Probe, dependence, map_errors, standardise_maps
-from vidpose.models.tdmi import temporal_order
+from vidpose.models.tdmi import MI_ROUTES, temporal_order
+
+#: which parameters L_IO may train: the routes of TDMI's Eq. 8-9 (``JMPose.io_inputs``)
+IO_ROUTES = MI_ROUTES
 
 
 class LearnedMotion(nn.Module):
@@ -135,14 +138,22 @@ class JointMotionMutualLearning(nn.Module):
         self.out_motion, self.out_joint = nn.Conv2d(width, width, 1), nn.Conv2d(width, width, 1)
         self.gate = nn.Conv2d(2 * width, 2 * width, 1)
 
-    def forward(self, motion: torch.Tensor, joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def exchange(self, motion: torch.Tensor, joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two cross-attention paths with their residuals, before the gate."""
         qm, km, vm = self.qkv_motion(motion)
         qj, kj, vj = self.qkv_joint(joint)
         pm = motion + self.out_motion(channel_attention(qm, kj, vj, self.heads, self.temperature_motion))
         pj = joint + self.out_joint(channel_attention(qj, km, vm, self.heads, self.temperature_joint))
+        return pm, pj
+
+    def gated(self, pm: torch.Tensor, pj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """gate = sigmoid(conv(cat(pm, pj))), one half per path: (M, J, gate)."""
         gate = torch.sigmoid(self.gate(torch.cat([pm, pj], 1)))
         gm, gj = gate.chunk(2, 1)
         return pm * gm, pj * gj, gate
+
+    def forward(self, motion: torch.Tensor, joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.gated(*self.exchange(motion, joint))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -196,15 +207,20 @@ class JMPose(nn.Module):
     ResNet or ViT all do)."""
 
     trainable_in_backbone: tuple[str, ...] = ()
+    #: the parts the pose path shares with the information terms (engine/balance.py measures them)
+    shared_parts: tuple[str, ...] = ("motion", "cjl", "blocks")
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  width: int | None = None, motion: str = "learned", motion_blocks: int = 2, offset_groups: int = 4,
                  blocks: int = 3, heads: int = 1, joint_learner: bool = True, mutual_learning: bool = True,
-                 io_weight: float = 1.0, io_tau: float = 1.0, appearance: bool = True, fusion_blocks: int = 3,
-                 start_from_backbone: bool = False):
+                 io_weight: float = 1.0, io_tau: float = 1.0, io_route: str = "all", appearance: bool = True,
+                 fusion_blocks: int = 3, start_from_backbone: bool = False):
         super().__init__()
         if motion not in ("learned", "flow"):
             raise ValueError(f"JM-Pose: unknown motion source {motion!r}; expected learned or flow")
+        if io_route not in IO_ROUTES:
+            raise ValueError(f"JM-Pose: io_route must be one of {IO_ROUTES}, got {io_route!r}")
+        self.io_route = io_route
         self.offsets = tuple(offsets)
         left = [i for i, o in enumerate(self.offsets, 1) if o < 0]
         right = [i for i, o in enumerate(self.offsets, 1) if o > 0]
@@ -237,6 +253,21 @@ class JMPose(nn.Module):
         self.fuse = ResidualBlocks(streams, width, fusion_blocks)
         self.head = head_for(backbone, width, joints, start_from_backbone)  # off as published
 
+    def io_inputs(self, block: JointMotionMutualLearning, pm: torch.Tensor, pj: torch.Tensor, m: torch.Tensor,
+                  j: torch.Tensor, gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, J) as a block's IO terms read them, routed by ``io_route`` (the sources are silent on
+        what L_IO may train; docs/methods.md): "all" the block's live outputs (the lineage);
+        "detached" its pre-gate streams detached, times its live gate (the terms reach the shared
+        path only through the gate's input); "gates" the gate recomputed from the detached streams
+        as well, so only the block's gate convolution moves."""
+        if self.io_route == "all":
+            return m, j
+        pm, pj = pm.detach(), pj.detach()
+        if self.io_route == "gates":
+            gate = torch.sigmoid(block.gate(torch.cat([pm, pj], 1)))
+        gm, gj = gate.chunk(2, 1)
+        return pm * gm, pj * gj
+
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.backbone(x)
         return {"feature": out["feature"], "heatmaps": out["heatmaps"]}
@@ -266,10 +297,11 @@ class JMPose(nn.Module):
         else:
             j = self.cjl(context, m)
             for i, block in enumerate(self.blocks):
-                m, j, gate = block(m, j)
+                pm, pj = block.exchange(m, j)
+                m, j, gate = block.gated(pm, pj)
                 gates.append(gate)
                 if self.training and len(self.io):
-                    for name, value in self.io[i](m, j, context).items():
+                    for name, value in self.io[i](*self.io_inputs(block, pm, pj, m, j, gate), context).items():
                         aux[name] = aux.get(name, 0.0) + (value if name.startswith("fit_") else self.io_weight * value)
             fused = torch.cat([m, j], 1)
         if self.appearance:

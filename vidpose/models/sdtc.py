@@ -349,6 +349,8 @@ class SDTC(nn.Module):
     backbone through the token adapter (``token_patch``)."""
 
     trainable_in_backbone: tuple[str, ...] = ()
+    #: the parts the pose path shares with Eq. 15's reconstruction terms (engine/balance.py measures them)
+    shared_parts: tuple[str, ...] = ("embed", "patch_encoder", "frame_encoder")
     cached_targets = ("clip_heatmaps", "clip_weight")  # the pose reconstruction reads every clip frame's targets
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),

@@ -49,6 +49,18 @@ from vidpose.models.mutual_info import (Probe, cell_fraction, dependence, map_er
                                         standardise_maps)
 
 MI_READS = ("standardised", "raw")
+#: which parameters Eq. 8-9 may train (the paper is silent; ``information_terms``):
+#: "all" (the lineage: the terms read the live M_u, M_n and M), "detached" (they read M.detach()
+#: times the live gates, so they reach the encoder only through the gates' pooled input) and
+#: "gates" (M.detach() and gates recomputed from it: only the RDM's two MLPs move)
+MI_ROUTES = ("all", "detached", "gates")
+#: Eq. 9's estimate of -I(M; M_u) (``information_terms``): "motion_probe" (VSD with a teacher of its
+#: own, a probe fitted on M), "shared_probe" (the probe fitted on M_u read on the ungated M, our
+#: first reading) and "lineage" (the lineage code's sign: the divergence is maximised)
+MI_EQ9 = ("motion_probe", "shared_probe", "lineage")
+#: the factor Eq. 8-9's per-map divergences are multiplied by: "cell" (the targets' cell_fraction)
+#: or "positions" (1 / (H W), the lineage's ``reduction="mean"``; mutual_info.py)
+MI_SCALES = ("cell", "positions")
 MI_TERMS = ("mi_useful_noisy", "mi_motion_useful", "mi_cond_motion", "mi_cond_visual")  # Eq. 8, 9, 10-11, 12
 
 
@@ -151,16 +163,21 @@ class TDMI(nn.Module):
     a spatio-temporal feature of the whole clip (all frames' last-stage features, convolved)."""
 
     trainable_in_backbone: tuple[str, ...] = ()
+    #: the parts the pose path shares with the information terms (engine/balance.py measures them)
+    shared_parts: tuple[str, ...] = ("encoder", "disentangle")
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  width: int | None = None, intra_blocks: tuple[int, ...] = (3, 3, 2, 2),
                  stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
                  offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
                  mi_weight: float = 1.0, mi_tau: float = 1.0, mi_read: str = "standardised",
-                 mi_terms: tuple[str, ...] = MI_TERMS, start_from_backbone: bool = False):
+                 mi_terms: tuple[str, ...] = MI_TERMS, mi_route: str = "all", mi_eq9: str = "shared_probe",
+                 mi_scale: str = "cell", start_from_backbone: bool = False):
         super().__init__()
-        if mi_read not in MI_READS:
-            raise ValueError(f"TDMI: mi_read must be one of {MI_READS}, got {mi_read!r}")
+        for key, value, allowed in (("mi_read", mi_read, MI_READS), ("mi_route", mi_route, MI_ROUTES),
+                                    ("mi_eq9", mi_eq9, MI_EQ9), ("mi_scale", mi_scale, MI_SCALES)):
+            if value not in allowed:
+                raise ValueError(f"TDMI: {key} must be one of {allowed}, got {value!r}")
         if not set(mi_terms) <= set(MI_TERMS):
             raise ValueError(f"TDMI: mi_terms must be among {MI_TERMS}, got {list(mi_terms)}")
         channels = list(getattr(backbone, "stage_channels", None) or [])
@@ -191,9 +208,12 @@ class TDMI(nn.Module):
         self.head = head_for(backbone, width, joints, start_from_backbone)  # off as published
         self.mi_weight, self.mi_tau, self.mi_read = float(mi_weight), float(mi_tau), mi_read
         self.mi_terms = tuple(mi_terms)  # which of Eq. 8-12 train the network (all, as published)
+        self.mi_route, self.mi_eq9, self.mi_scale = mi_route, mi_eq9, mi_scale
         self.use_mi = rdm != "none" and self.mi_weight > 0
         upsample = stride_steps(getattr(backbone, "feature_stride", self.heatmap_stride), self.heatmap_stride)
         self.probe = Probe(width, joints, upsample) if self.use_mi else None  # q(y | M_u) for the information terms
+        # q(y | M), Eq. 9's teacher when it has its own (mi_eq9: motion_probe)
+        self.probe_motion = Probe(width, joints, upsample) if self.use_mi and mi_eq9 == "motion_probe" else None
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"stages": torch.stack(self.backbone.forward_features(x)["features"], 1)}  # (N, 4, C, h, w)
@@ -210,7 +230,7 @@ class TDMI(nn.Module):
         heatmaps = self.head(fused, key_visual)
         aux: dict[str, torch.Tensor] = {}
         if self.training and batch is not None and self.use_mi:
-            aux = self.information_terms(parts["motion"], useful, parts["noisy"], key_visual, heatmaps, batch)
+            aux = self.information_terms(parts, heatmaps, batch)
         return {"heatmaps": heatmaps, "aux_losses": aux, "motion": parts["motion"], "useful": useful}
 
     def fusion_inputs(self, clip: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
@@ -223,28 +243,54 @@ class TDMI(nn.Module):
         return {"motion": m, **self.disentangle(m), "key_visual": key_visual,
                 "visual": self.clip_visual(feats[-1].flatten(1, 2)) if self.spatiotemporal else key_visual}
 
-    def information_terms(self, m: torch.Tensor, useful: torch.Tensor, noisy: torch.Tensor | None,
-                          key_visual: torch.Tensor, heatmaps: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
-        """Eq. 8-13, each multiplied by alpha (Eq. 15), plus the probe's own fit (``fit_probe``,
-        which trains only the probe)."""
+    def information_inputs(self, parts: dict[str, torch.Tensor | None]) -> tuple[torch.Tensor, ...]:
+        """(M, M_u, M_n) as Eq. 8-9 read them, routed by ``mi_route`` (the paper is silent on what
+        these terms may train; docs/methods.md): "all" reads the live features, as the lineage code
+        does, so Eq. 8-9's gradients reach the motion encoder directly; "detached" multiplies
+        M.detach() by the live gates; "gates" recomputes the gates from M.detach() as well."""
+        m = parts["motion"]
+        if self.mi_route == "all":
+            return m, parts["useful"], parts["noisy"]
+        m = m.detach()
+        if self.mi_route == "detached":
+            gate_u, gate_n = parts["gate_useful"], parts["gate_noisy"]
+        else:
+            gate_u, gate_n = self.disentangle.gates(m)
+        return m, m * gate_u[..., None, None], None if gate_n is None else m * gate_n[..., None, None]
+
+    def information_terms(self, parts: dict[str, torch.Tensor | None], heatmaps: torch.Tensor,
+                          batch: dict) -> dict[str, torch.Tensor]:
+        """Eq. 8-13, each multiplied by alpha (Eq. 15), plus the probes' own fit (``fit_probe``,
+        which trains only the probes)."""
         tau, a = self.mi_tau, self.mi_weight
         read = standardise_maps if self.mi_read == "standardised" else (lambda x: x)  # a map's shape, not its scale
         target = batch["heatmaps"].to(heatmaps.device)
-        cell = cell_fraction(target)  # divergences per map -> the heatmap loss's scale
+        # divergences per map -> the heatmap loss's scale (mi_scale)
+        scale = cell_fraction(target) if self.mi_scale == "cell" else 1.0 / (target.shape[-1] * target.shape[-2])
         weight = batch["target_weight"].to(heatmaps.device)
+        useful = parts["useful"]
+        m, useful_mi, noisy_mi = self.information_inputs(parts)
         pred_useful = self.probe(useful)  # p(y | M_u)
         with torch.no_grad():  # p(y | F_t): the single-frame head, a fixed predictor (its side is not moved)
-            pred_visual = self.backbone.head(key_visual)
+            pred_visual = self.backbone.head(parts["key_visual"])
         err_fused = map_errors(heatmaps, target, weight)  # err(y | F~): F~'s prediction is the output
 
         def conditional(pred_x: torch.Tensor) -> torch.Tensor:  # I(X; y | F~) >= 0, X's side fixed
             return (err_fused - map_errors(pred_x, target, weight).detach()).clamp(min=0).mean()
 
+        def motion_useful() -> torch.Tensor:  # Eq. 9: -I(M; M_u) + c, VSD: KL(p(y | M) || p(y | M_u))
+            student = read(self.probe(useful_mi))
+            teacher = read((self.probe_motion if self.probe_motion is not None else self.probe)(m))
+            divergence = preservation(teacher, student, tau)
+            return -divergence if self.mi_eq9 == "lineage" else divergence
+
         terms = {
-            "mi_useful_noisy": lambda: a * cell * dependence(read(pred_useful), read(self.probe(noisy)), tau),  # Eq. 8, minimised
-            "mi_motion_useful": lambda: a * cell * preservation(read(self.probe(m)), read(pred_useful), tau),  # Eq. 9: -I(M; M_u) + c
+            "mi_useful_noisy": lambda: a * scale * dependence(read(self.probe(useful_mi)), read(self.probe(noisy_mi)), tau),  # Eq. 8, minimised
+            "mi_motion_useful": lambda: a * scale * motion_useful(),  # Eq. 9
             "mi_cond_motion": lambda: a * conditional(pred_useful),  # Eq. 10-11
             "mi_cond_visual": lambda: a * conditional(pred_visual),  # Eq. 10, 12
         }
-        return {**{name: term() for name, term in terms.items() if name in self.mi_terms},
-                "fit_probe": self.probe.fit_loss(useful, target, weight)}
+        fit = self.probe.fit_loss(useful, target, weight)
+        if self.probe_motion is not None:
+            fit = fit + self.probe_motion.fit_loss(parts["motion"], target, weight)
+        return {**{name: term() for name, term in terms.items() if name in self.mi_terms}, "fit_probe": fit}
