@@ -166,6 +166,51 @@ METHODS: dict[str, BenchMethod] = {
                                          reference="glpose", note="no feature enhancement module"),
 }
 
+#: how a stage-2 row trains: "frozen" (the backbone frozen, the method's modules trained for the
+#: configs' 3 epochs from cached features) or "paper" (the backbone fine-tuned with the method, with
+#: its paper's optimiser and step decays: ``PAPER_RECIPES``)
+PROTOCOLS = ("frozen", "paper")
+
+
+@dataclass(frozen=True)
+class PaperRecipe:
+    """A paper's training recipe: optimiser, learning rate, weight decay, the epochs at which the
+    rate is multiplied by 0.1, and how many epochs it trains (on PoseTrack)."""
+
+    optimizer: str
+    lr: float
+    weight_decay: float
+    milestones: tuple[int, ...]
+    epochs: int
+    source: str
+
+    def overrides(self, epochs: int) -> list[str]:
+        """The trainer overrides of this recipe compressed to ``epochs`` SynthTrack epochs: the
+        decays fall at the same fractions of training (TDMI's epochs 6, 12, 18 of 20 at 6 epochs:
+        1.8, 3.6, 5.4)."""
+        ms = [round(m * epochs / self.epochs, 3) for m in self.milestones]
+        return [f"train.optimizer={self.optimizer}", f"train.lr={self.lr}", f"train.weight_decay={self.weight_decay}",
+                "train.schedule=step", f"+train.milestones=[{','.join(map(str, ms))}]", "+train.gamma=0.1",
+                "train.warmup_steps=0", f"train.epochs={epochs}", "train.freeze_backbone=false",
+                "train.curve_every_epochs=1"]
+
+
+#: each paper's recipe, by model name (the naive baseline trains as TDMI, the HRNet lineage's recipe)
+PAPER_RECIPES = {
+    "tdmi": PaperRecipe("adam", 1e-3, 0.0, (6, 12, 18), 20, "TDMI Sec. 4.1 (Implementation details)"),
+    "naive_temporal": PaperRecipe("adam", 1e-3, 0.0, (6, 12, 18), 20, "TDMI's recipe (the HRNet lineage's)"),
+    "jmpose": PaperRecipe("adamw", 1e-3, 0.01, (6, 12, 18), 20,
+                          "JM-Pose's released config (shared/specs/jmpose.md: AdamW at PyTorch's default decay)"),
+    "glpose": PaperRecipe("adam", 1e-3, 0.0, (10, 15), 20, "GLPose (shared/specs/glpose.md)"),
+    "sdtc": PaperRecipe("adamw", 5e-4, 0.01, (20, 40), 50,
+                        "SDTC Sec. 4.1 (weight decay unstated: PyTorch's AdamW default)"),
+}
+#: SynthTrack epochs of a ``paper`` row: the papers' 20 (SDTC 50) PoseTrack epochs do not fit two CPU
+#: cores (one step of 32 clips with the backbone fine-tuned costs 1.6 to 10 s, docs/results.md), so
+#: each recipe is compressed to this many epochs with its decays at the same fractions of training;
+#: the learning curves (val AP every epoch) show whether it levels off. ``--paper-epochs`` changes it.
+PAPER_EPOCHS = 6
+
 #: the methods as published (at least 3 seeds each) and the naive baseline; ablations get 1 by default
 MAIN_METHODS = ["naive_temporal", "tdmi", "tdmi_st", "sdtc", "jmpose", "glpose"]
 #: what ``--methods`` means when not given: the stage-1 baselines and the main methods
@@ -192,15 +237,25 @@ def stage1_weights(name: str, folder: Path = BACKBONES) -> Path | None:
 
 def method_config(name: str, preset: str, runs: Path, steps: int | None, budget_minutes: float | None,
                   data_root: str | Path | None = None, seed: int = 0, backbone: Path | None = None,
-                  cache_copies: int | None = None, cache_dir: str | Path | None = None) -> dict[str, Any]:
+                  cache_copies: int | None = None, cache_dir: str | Path | None = None, protocol: str = "frozen",
+                  paper_epochs: int = PAPER_EPOCHS) -> dict[str, Any]:
     """The resolved config of one bench row (``backbone``: the stage-1 checkpoint a stage-2 row
-    loads and freezes; default the stage-1 run in ``runs``; ``cache_dir``: where its cached
-    backbone features live, default the config's)."""
+    loads; default the stage-1 run in ``runs``; ``cache_dir``: where its cached backbone features
+    live, default the config's). ``protocol`` "frozen": the backbone frozen, ``steps`` the budget;
+    "paper": fine-tuned with the paper's recipe over ``paper_epochs`` epochs, in ``runs/paper``."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"bench: unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     m = METHODS[name]
-    folder = runs / name if m.init is None else runs / name / f"seed{seed}"
+    paper = protocol == "paper" and m.init is not None
+    base = runs / "paper" if paper else runs
+    folder = runs / name if m.init is None else base / name / f"seed{seed}"
     overrides = list(m.overrides) + [f"data.root={data_root or f'data/synthtrack/{preset}'}",
                                      f"data.synth_preset={preset}", f"output={folder}"]
-    if m.init is not None:
+    if paper:
+        init = backbone or runs / m.init / "model.pt"
+        recipe = PAPER_RECIPES[load_config(m.config)["model"]["name"]]
+        overrides += [f"train.init_from={init}", f"train.seed={seed}", *recipe.overrides(paper_epochs)]
+    elif m.init is not None:
         init = backbone or runs / m.init / "model.pt"
         overrides += [f"train.init_from={init}", "train.freeze_backbone=true", f"train.seed={seed}"]
         if steps is not None:
@@ -332,6 +387,44 @@ def load_results(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {"rows": [], "bootstrap": {}}
 
 
+def row_protocol(row: dict[str, Any]) -> str:
+    """A row's protocol; rows written before protocols existed were all ``frozen``."""
+    return row.get("protocol", "frozen")
+
+
+def protocol_view(results: dict[str, Any], protocol: str) -> dict[str, Any]:
+    """The part of a results file one protocol owns, shaped as a whole file: its rows (stage 1
+    belongs to both) and its intervals (``frozen``: the top-level ``bootstrap`` and ``comparisons``,
+    where they always were; ``paper``: under ``protocols.paper``)."""
+    rows = [r for r in results.get("rows", []) if r.get("stage") == 1 or row_protocol(r) == protocol]
+    own = results if protocol == "frozen" else results.get("protocols", {}).get(protocol, {})
+    return {**{k: v for k, v in results.items() if k not in ("rows", "bootstrap", "comparisons", "protocols")},
+            "rows": rows, "bootstrap": dict(own.get("bootstrap", {})), "comparisons": dict(own.get("comparisons", {})),
+            "protocol": protocol}
+
+
+def merge_protocol(results: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+    """``results`` with ``view`` (from ``protocol_view``, then updated) put back in its place."""
+    protocol = view["protocol"]
+    others = [r for r in results.get("rows", []) if r.get("stage") != 1 and row_protocol(r) != protocol]
+    if protocol == "frozen":  # the frozen rows first, in their own order (the file does not churn)
+        rows = view["rows"] + others
+    else:  # the other rows as they stand (stage 1 as the view has it), then this protocol's
+        stage1 = {(r["method"], r["seed"], r["split"]): r for r in view["rows"] if r.get("stage") == 1}
+        kept = [stage1.pop((r["method"], r["seed"], r["split"]), r) if r.get("stage") == 1 else r
+                for r in results.get("rows", []) if r.get("stage") == 1 or row_protocol(r) != protocol]
+        rows = kept + list(stage1.values()) + [r for r in view["rows"] if r.get("stage") != 1]
+    merged = {**results, "rows": rows}
+    intervals = {"bootstrap": view.get("bootstrap", {}), "comparisons": view.get("comparisons", {})}
+    if protocol == "frozen":
+        merged.update(intervals)
+        merged.update({k: v for k, v in view.items() if k not in ("rows", "bootstrap", "comparisons", "protocol")})
+    else:
+        merged["protocols"] = {**results.get("protocols", {}), protocol: {
+            **intervals, **{k: view[k] for k in ("commit", "epochs") if k in view}}}
+    return merged
+
+
 def save_results(results: dict[str, Any], path: Path) -> None:
     from vidpose.data.annotations import write_json_atomic
 
@@ -339,10 +432,12 @@ def save_results(results: dict[str, Any], path: Path) -> None:
     write_json_atomic(results, path)
 
 
-def archive_path(results: Path, name: str, seed: int, split: str = "val_hard") -> Path:
+def archive_path(results: Path, name: str, seed: int, split: str = "val_hard", protocol: str = "frozen") -> Path:
     """Where a row's predictions are kept beside the results file, so that its interval can be
-    recomputed after ``runs/`` is gone: ``predictions/<method>-seed<k>-<split>.json.gz``."""
-    return Path(results).parent / "predictions" / f"{name}-seed{seed}-{split}.json.gz"
+    recomputed after ``runs/`` is gone: ``predictions/<method>-seed<k>-<split>.json.gz`` (a
+    ``paper`` row's under ``predictions/paper/``)."""
+    folder = Path(results).parent / "predictions"
+    return (folder / "paper" if protocol == "paper" else folder) / f"{name}-seed{seed}-{split}.json.gz"
 
 
 def _compact(data: dict[str, Any]) -> dict[str, Any]:
@@ -398,11 +493,12 @@ class ArchivedRuns:
     predictions are archived (each read once), and ``interval(a, b)``, the paired bootstrap of
     a − b over those seeds (None where one side has none)."""
 
-    def __init__(self, results_path: str | Path, data_root: str | Path, resamples: int = 1000):
+    def __init__(self, results_path: str | Path, data_root: str | Path, resamples: int = 1000,
+                 protocol: str = "frozen"):
         from vidpose.data.annotations import load_posetrack
 
-        self.results_path, self.resamples = Path(results_path), resamples
-        self.rows: list[dict[str, Any]] = json.loads(self.results_path.read_text())["rows"]
+        self.results_path, self.resamples, self.protocol = Path(results_path), resamples, protocol
+        self.rows: list[dict[str, Any]] = protocol_view(json.loads(self.results_path.read_text()), protocol)["rows"]
         self.gt, _ = load_posetrack(Path(data_root) / "annotations" / "val_hard")
         self._detections: dict[str, dict[int, list]] = {}
 
@@ -411,7 +507,9 @@ class ArchivedRuns:
 
         if name not in self._detections:
             seeds = sorted({r["seed"] for r in self.rows if r["method"] == name and r["split"] == "val_hard"})
-            found = {s: archive_path(self.results_path, name, s) for s in seeds}
+            stage2 = METHODS[name].init is not None if name in METHODS else True
+            found = {s: archive_path(self.results_path, name, s, protocol=self.protocol if stage2 else "frozen")
+                     for s in seeds}
             self._detections[name] = {s: per_video_detections(self.gt, load_archived_predictions(p))
                                       for s, p in found.items() if p.is_file()}
         return self._detections[name]
@@ -445,9 +543,11 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
               seeds: list[int] | None = None, ablation_seeds: list[int] | None = None, budget_minutes: float | None = None,
               runs: str | Path | None = None, data_root: str | Path | None = None, results: str | Path = RESULTS,
               retrain_backbones: bool = False, backbones: str | Path = BACKBONES, cache_copies: int | None = 2,
-              resamples: int = 1000, command: str | None = None, cache_dir: str | Path | None = None) -> dict[str, Any]:
-    """Train and test ``methods`` (default ``DEFAULT_METHODS``) and record every (method, seed,
-    split) row in ``results`` as it is measured; returns the results."""
+              resamples: int = 1000, command: str | None = None, cache_dir: str | Path | None = None,
+              protocol: str = "frozen", paper_epochs: int = PAPER_EPOCHS) -> dict[str, Any]:
+    """Train and test ``methods`` (default ``DEFAULT_METHODS``) under ``protocol`` and record every
+    (method, seed, split) row in ``results`` as it is measured; returns that protocol's view of the
+    results (``protocol_view``)."""
     from vidpose.engine.data import ensure_dataset
     from vidpose.engine.trainer import load_checkpoint
     from vidpose.models.registry import build_model
@@ -457,11 +557,18 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
     ablation_seeds = list(ablation_seeds if ablation_seeds is not None else seeds[:1])
     runs = Path(runs or f"runs/bench/{preset}")
     results_path = Path(results)
-    out = load_results(results_path)
+    out = protocol_view(load_results(results_path), protocol)
     command = command or "vidpose bench --preset " + preset + " --methods " + " ".join(names)
     commit, modified = git_state()
-    out.update({"commit": commit, "preset": preset, "steps": steps, "feature_cache_copies": cache_copies,
-                "command": FULL_COMMAND})
+    if protocol == "frozen":
+        out.update({"commit": commit, "preset": preset, "steps": steps, "feature_cache_copies": cache_copies,
+                    "command": FULL_COMMAND})
+    else:
+        out.update({"commit": commit, "epochs": paper_epochs})
+
+    def save() -> None:
+        save_results(merge_protocol(load_results(results_path), out), results_path)
+
     stage1: dict[str, Path] = {}
     for i, name in enumerate(names, 1):
         m = METHODS[name]
@@ -472,7 +579,7 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
         for seed in run_seeds:
             began = time.perf_counter()
             cfg = method_config(name, preset, runs, steps, budget_minutes, data_root, seed,
-                                stage1.get(m.init) if m.init else None, cache_copies, cache_dir)
+                                stage1.get(m.init) if m.init else None, cache_copies, cache_dir, protocol, paper_epochs)
             root = ensure_dataset(cfg["data"])
             log.info("[%d/%d] %s seed %d (%s)", i, len(names), name, seed, m.config)
             committed = stage1_weights(name, Path(backbones)) if m.init is None and not retrain_backbones else None
@@ -496,15 +603,18 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
                        "backbone": f"{cfg['model']['backbone']['name']}-{cfg['model']['backbone']['size']}",
                        "stage": 1 if m.init is None else 2, "note": m.note, "commit": commit,
                        "command": command, "wall_minutes": round((time.perf_counter() - began) / 60, 2)}
+                if m.init is not None:
+                    row["protocol"] = protocol
                 if modified:
                     row["tracked_files_modified"] = True  # measured with uncommitted code or config changes
                 if split == "val_hard":
                     row["AP_by_kind"] = ap_by_kind(root, test_dir / "predictions" / split)
-                    archive_predictions(test_dir / "predictions" / split, archive_path(results_path, name, seed))
+                    archive_predictions(test_dir / "predictions" / split,
+                                        archive_path(results_path, name, seed, protocol=row.get("protocol", "frozen")))
                 put_row(out, row)
-            save_results(out, results_path)
+            save()
     bootstrap_all(out, runs, preset, data_root, resamples, results_path)
-    save_results(out, results_path)
+    save()
     return out
 
 
@@ -525,12 +635,14 @@ def bootstrap_all(results: dict[str, Any], runs: Path, preset: str, data_root: s
     root = Path(data_root or f"data/synthtrack/{preset}")
     gt, _ = load_posetrack(root / "annotations" / "val_hard")
     cache: dict[tuple[str, int], list | None] = {}
+    protocol = results.get("protocol", "frozen")
 
     def detections(name: str, seed: int) -> list | None:
         if (name, seed) not in cache:
-            folder = (runs / name if METHODS[name].init is None else runs / name / f"seed{seed}")
-            folder = folder / "predictions" / "val_hard"
-            archive = archive_path(results_path, name, seed)
+            stage2 = METHODS[name].init is not None
+            base = runs / "paper" if protocol == "paper" and stage2 else runs
+            folder = (base / name / f"seed{seed}" if stage2 else runs / name) / "predictions" / "val_hard"
+            archive = archive_path(results_path, name, seed, protocol=protocol if stage2 else "frozen")
             pred = None
             if folder.is_dir():
                 pred, _ = load_posetrack(folder)
@@ -844,7 +956,8 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
     ``table_docs`` (relative to the repository, or absolute): ``vidpose bench --report``."""
     from vidpose.synth.dataset import VERSION as SYNTH_VERSION
 
-    results = json.loads(Path(results_path).read_text())
+    everything = json.loads(Path(results_path).read_text())
+    results = protocol_view(everything, "frozen")
     lines = summarise(results)
     steps2 = sorted({r["steps"] for r in results["rows"] if r.get("stage") == 2})
     stage2_steps = "/".join(map(str, steps2)) or "-"
@@ -923,6 +1036,7 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
             used = f"{_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}" if c else "-"
             text, verdict = claim_cells(ln["method"], claim, c)
             md.append(f"| {ln['method']} | {text} | {claim['delta']:+.1f} | {ci} | {used} | {verdict} |")
+    md += protocols_markdown(everything)
     cost = cost_text(cost_summary(results))
     md += ["", "## What it cost", "", cost]
     md += ["", "![val_hard AP per method](images/bench_chart.png)", "",
@@ -933,6 +1047,36 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
     draw_chart(lines, Path(chart))
     update_bench_tables(lines, [ROOT / d for d in table_docs], Path(results_path).as_posix(), cost)
     return Path(doc)
+
+
+def protocols_markdown(results: dict[str, Any]) -> list[str]:
+    """The two protocols side by side (every stage-2 row measured under ``paper``, beside its
+    ``frozen`` numbers and the paired intervals of each), or nothing before any ``paper`` row."""
+    paper = protocol_view(results, "paper")
+    paper_lines = [ln for ln in summarise(paper) if ln["stage"] == 2]
+    if not paper_lines:
+        return []
+    frozen = {ln["method"]: ln for ln in summarise(protocol_view(results, "frozen"))}
+    epochs = paper.get("epochs", PAPER_EPOCHS)
+
+    def cell(ln: dict[str, Any] | None, split: str) -> str:
+        return _mean_std(ln[split]) if ln and split in ln else "-"
+
+    def versus(ln: dict[str, Any] | None) -> str:
+        return _comparison_text(ln) if ln and ln.get("comparison") else "-"
+
+    md = ["", "## The two protocols", "",
+          f"`frozen`: the table above. `paper`: the backbone starts from the same stage-1 weights and is fine-tuned "
+          f"with the method, with its paper's optimiser and step decays (`PAPER_RECIPES` in `vidpose/bench.py`) "
+          f"compressed to {epochs} SynthTrack epochs, the decays at the same fractions of training; no feature cache "
+          "(the backbone changes). Rows of each protocol are paired only with rows of the same protocol.", "",
+          "| row | seeds (frozen / paper) | val frozen | val paper | val_hard frozen | val_hard paper | "
+          "vs reference, frozen | vs reference, paper |", "|---|---|---:|---:|---:|---:|---|---|"]
+    for ln in paper_lines:
+        f = frozen.get(ln["method"])
+        md.append(f"| {ln['method']} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
+                  f"{cell(f, 'val_hard')} | {cell(ln, 'val_hard')} | {versus(f)} | {versus(ln)} |")
+    return md
 
 
 def draw_chart(lines: list[dict[str, Any]], path: Path) -> None:

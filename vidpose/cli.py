@@ -229,7 +229,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.seeds, args.ablation_seeds,
                   args.budget_minutes, args.runs, data_root=args.data_root, results=args.results,
                   retrain_backbones=args.retrain_backbones, cache_copies=args.cache_copies or None,
-                  resamples=args.resamples, command=command, cache_dir=args.cache_dir)
+                  resamples=args.resamples, command=command, cache_dir=args.cache_dir, protocol=args.protocol,
+                  paper_epochs=args.paper_epochs)
         if args.export_backbones:
             names = [n for n in (args.methods or DEFAULT_METHODS) if METHODS[n].init is None]
             print(f"wrote {export_backbones(args.runs or f'runs/bench/{args.preset}', names, results=args.results)}")
@@ -388,6 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-backbones", action="store_true",
                    help="afterwards copy the stage-1 runs into weights/backbones with a manifest")
     p.add_argument("--budget-minutes", type=float, help="also cap each run's training time (machine-dependent)")
+    p.add_argument("--protocol", choices=["frozen", "paper"], default="frozen",
+                   help="frozen (default): the backbone frozen, the method trained --steps from cached features; "
+                        "paper: the backbone fine-tuned with the method, with its paper's optimiser and step decays "
+                        "over --paper-epochs epochs (rows in runs/bench/<preset>/paper; rerun to resume)")
+    p.add_argument("--paper-epochs", type=int, default=6,
+                   help="SynthTrack epochs of a paper-protocol row; each paper's decays fall at the same fractions "
+                        "of training (default %(default)s)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--results", default="benchmarks/results/bench.json", help="the results file (default %(default)s)")
     p.add_argument("--runs", help="run folders (default: runs/bench/<preset>)")

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vidpose.bench import (
     METHODS,
+    PAPER_RECIPES,
+    PROTOCOLS,
     archive_path,
     archive_predictions,
     bench_table,
@@ -18,9 +21,12 @@ from vidpose.bench import (
     cost_text,
     export_backbones,
     load_archived_predictions,
+    merge_protocol,
     method_config,
     order_methods,
     probe_runs,
+    protocol_view,
+    row_protocol,
     run_bench,
     summarise,
     update_bench_tables,
@@ -167,9 +173,10 @@ def test_the_committed_results_file_has_the_schema():
         pytest.skip("no committed bench.json yet")
     stored = json.loads(path.read_text())
     assert stored["commit"] and stored["command"].startswith("vidpose bench")
-    keys = [(r["method"], r["seed"], r["split"]) for r in stored["rows"]]
+    keys = [(r["method"], r["seed"], r["split"], row_protocol(r)) for r in stored["rows"]]
     assert len(keys) == len(set(keys)) and keys
     for r in stored["rows"]:
+        assert row_protocol(r) in PROTOCOLS
         assert set(r) >= ROW_KEYS and set(r["AP"]) == GROUPS, r["method"]
         assert r["split"] in ("val", "val_hard", "val_hard_clean")
         assert all(0.0 <= v <= 100.0 for v in r["AP"].values()), r
@@ -326,3 +333,81 @@ def test_io_weight_reads_the_archived_runs_pairs_them_and_chooses_on_val(tmp_pat
     assert blocks["delta"] == 0.0  # same predictions on both sides
     assert learner["delta"] == pytest.approx(
         evaluate_posetrack(gt, bad)["Total"] - evaluate_posetrack(gt, runs["jmpose_no_cjl"])["Total"], abs=1e-3)
+
+
+def test_paper_protocol_resolves_each_papers_recipe_compressed_to_the_epochs_asked():
+    """TDMI: Adam 1e-3, x0.1 at epochs 6, 12, 18 of 20 -> at 1.8, 3.6, 5.4 of 6; the backbone
+    trains (no cache); the run lives apart from the frozen one."""
+    runs = Path("runs/bench/standard")
+    frozen = method_config("tdmi", "standard", runs, 1500, None, cache_copies=2)
+    paper = method_config("tdmi", "standard", runs, 1500, None, cache_copies=2, protocol="paper", paper_epochs=6)
+    assert frozen["train"]["freeze_backbone"] and not paper["train"]["freeze_backbone"]
+    assert "feature_cache" not in paper["train"] and paper["train"]["max_steps"] is None
+    assert paper["train"]["optimizer"] == "adam" and paper["train"]["lr"] == 1e-3
+    assert paper["train"]["schedule"] == "step" and paper["train"]["milestones"] == [1.8, 3.6, 5.4]
+    assert paper["train"]["epochs"] == 6 and paper["train"]["curve_every_epochs"] == 1
+    assert Path(paper["output"]) == runs / "paper" / "tdmi" / "seed0" != Path(frozen["output"])
+    sdtc = method_config("sdtc", "standard", runs, None, None, protocol="paper", paper_epochs=5)
+    assert sdtc["train"]["optimizer"] == "adamw" and sdtc["train"]["milestones"] == [2.0, 4.0]
+    for name, m in METHODS.items():  # every stage-2 row has its paper's recipe
+        if m.init:
+            assert method_config(name, "standard", runs, None, None, protocol="paper")["train"]["schedule"] == "step"
+    assert set(PAPER_RECIPES) >= {"tdmi", "sdtc", "jmpose", "glpose", "naive_temporal"}
+    with pytest.raises(ValueError, match="protocol"):
+        method_config("tdmi", "standard", runs, None, None, protocol="thawed")
+
+
+def test_each_protocol_owns_its_rows_and_intervals_in_one_file():
+    old = {"commit": "c", "command": "vidpose bench --all", "rows": [
+        {"method": "single_frame", "seed": 0, "split": "val", "stage": 1},
+        {"method": "tdmi", "seed": 0, "split": "val", "stage": 2}],  # written before protocols: frozen
+        "bootstrap": {"tdmi": {"delta": 1.0}}, "comparisons": {"tdmi": {"delta": -1.0}}}
+    paper = protocol_view(old, "paper")
+    assert [r["method"] for r in paper["rows"]] == ["single_frame"] and paper["bootstrap"] == {}
+    paper["rows"].append({"method": "tdmi", "seed": 0, "split": "val", "stage": 2, "protocol": "paper"})
+    paper["bootstrap"]["tdmi"] = {"delta": 5.0}
+    merged = merge_protocol(old, paper)
+    assert merged["bootstrap"] == {"tdmi": {"delta": 1.0}}  # the frozen intervals stay where they were
+    assert merged["protocols"]["paper"]["bootstrap"] == {"tdmi": {"delta": 5.0}}
+    frozen = protocol_view(merged, "frozen")
+    assert [(r["method"], row_protocol(r)) for r in frozen["rows"]] == [("single_frame", "frozen"), ("tdmi", "frozen")]
+    assert [(r["method"], r.get("protocol")) for r in protocol_view(merged, "paper")["rows"]] == [
+        ("single_frame", None), ("tdmi", "paper")]
+    assert len(merged["rows"]) == 3
+    for protocol in PROTOCOLS:  # putting back an unchanged view changes nothing
+        assert merge_protocol(merged, protocol_view(merged, protocol))["rows"] == merged["rows"]
+
+
+def test_paper_protocol_fine_tunes_the_backbone_resumes_and_reports_beside_frozen(synth_tiny, tmp_path):
+    """One row under ``paper`` on the tiny preset from the committed stage-1 HRNet: the backbone's
+    weights move, the row says its protocol, its learning curve is recorded, a rerun reuses it, and
+    the report puts it beside the frozen row."""
+    from vidpose.engine.trainer import load_checkpoint
+
+    backbones = Path(__file__).resolve().parents[2] / "weights" / "backbones"
+    if not (backbones / "single_frame.pt").is_file():
+        pytest.skip("weights/backbones/single_frame.pt is absent")
+    results = tmp_path / "bench.json"
+    kw = dict(preset="tiny", methods=["naive_temporal"], steps=2, seeds=[0], runs=tmp_path / "runs",
+              data_root=synth_tiny, results=results, backbones=backbones, resamples=20, cache_copies=1,
+              cache_dir=tmp_path / "cache")
+    run_bench(**kw)  # frozen
+    run_bench(**kw, protocol="paper", paper_epochs=1)
+    stored = json.loads(results.read_text())
+    paper = [r for r in stored["rows"] if r.get("protocol") == "paper"]
+    assert {r["split"] for r in paper} == {"val", "val_hard", "val_hard_clean"}
+    assert {row_protocol(r) for r in stored["rows"] if r["stage"] == 2} == {"frozen", "paper"}
+    assert archive_path(results, "naive_temporal", 0, protocol="paper").is_file()
+    assert "naive_temporal" in stored["protocols"]["paper"]["bootstrap"] and "naive_temporal" in stored["bootstrap"]
+    run = tmp_path / "runs" / "paper" / "naive_temporal" / "seed0"
+    start, tuned = load_checkpoint(backbones / "single_frame.pt")["model"], load_checkpoint(run / "model.pt")["model"]
+    moved = [k for k in start if k.startswith("backbone.") and k in tuned and tuned[k].dtype.is_floating_point
+             and not torch.equal(start[k], tuned[k])]
+    assert moved, "the backbone did not train under the paper protocol"
+    curve = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"val_AP"' in x]
+    assert curve and curve[-1]["epoch"] == 1
+    before = (run / "model.pt").stat().st_mtime_ns
+    run_bench(**kw, protocol="paper", paper_epochs=1)
+    assert (run / "model.pt").stat().st_mtime_ns == before  # resumed: nothing retrained
+    doc = write_report(results, tmp_path / "results.md", tmp_path / "chart.png", table_docs=()).read_text()
+    assert "## The two protocols" in doc and "| naive_temporal | 1 / 1 |" in doc
