@@ -22,7 +22,7 @@ assets: setup
 demo: assets
 	$(BIN)/vidpose demo --out demo_out
 
-# retrain the stage-1 single-frame backbones and export them to weights/backbones
+# retrain the stage-1 single-frame backbones and export them to vidpose/weights/backbones
 weights: setup
 	$(BIN)/vidpose bench --methods single_frame single_frame_resnet single_frame_vit --retrain-backbones --export-backbones
 

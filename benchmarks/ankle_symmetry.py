@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from vidpose.engine.data import make_dataset
-from vidpose.engine.trainer import load_checkpoint
+from vidpose.engine.checkpoint import load_checkpoint
 from vidpose.models.registry import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def peak(t: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(ROOT / "weights" / "backbones" / "single_frame.pt"))
+    parser.add_argument("--checkpoint", default=str(ROOT / "vidpose" / "weights" / "backbones" / "single_frame.pt"))
     parser.add_argument("--data-root", default="data/synthtrack/standard")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ankle_symmetry.json")
     args = parser.parse_args()

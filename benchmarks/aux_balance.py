@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from vidpose.engine.balance import (SIZES, aux_gradient_ratios, clip_batch, estimator_parameters,  # noqa: E402
                                     fit_estimators, method_on_backbone, target_sigma)
-from vidpose.engine.trainer import load_checkpoint  # noqa: E402
+from vidpose.engine.checkpoint import load_checkpoint  # noqa: E402
 from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
 
 TDMI_ST = {"name": "tdmi", "spatiotemporal": True}
@@ -130,9 +130,9 @@ def along_training(root: Path, backbone: dict, steps: int, every: int, seed: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backbone", default=str(ROOT / "weights/single_frame.pt"), help="trained HRNet single-frame checkpoint")
+    ap.add_argument("--backbone", default=str(ROOT / "vidpose/weights/single_frame.pt"), help="trained HRNet single-frame checkpoint")
     ap.add_argument("--vit", default=None, help="trained ViT single-frame checkpoint (SDTC); default: random init")
-    ap.add_argument("--train-backbone", default=str(ROOT / "weights/backbones/single_frame.pt"),
+    ap.add_argument("--train-backbone", default=str(ROOT / "vidpose/weights/backbones/single_frame.pt"),
                     help="the bench's stage-1 HRNet, for the measurement along training")
     ap.add_argument("--steps", type=int, default=120, help="training steps of the along-training measurement (0: skip)")
     ap.add_argument("--every", type=int, default=40)

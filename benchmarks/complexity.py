@@ -16,7 +16,7 @@ from vidpose.models.registry import build_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("configs", nargs="*", default=sorted(str(p) for p in Path("configs").glob("**/*.yaml")))
+    parser.add_argument("configs", nargs="*", default=sorted(str(p) for p in Path("vidpose/configs").glob("**/*.yaml")))
     parser.add_argument("--out", default="benchmarks/results/complexity.json")
     args = parser.parse_args()
     rows = []

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from vidpose.bench import GROUPS, probe_runs  # noqa: E402
 from vidpose.engine.tester import load_trained, test_model  # noqa: E402
-from vidpose.engine.trainer import load_checkpoint  # noqa: E402
+from vidpose.engine.checkpoint import load_checkpoint  # noqa: E402
 
 
 class KeyFrameOnly(nn.Module):

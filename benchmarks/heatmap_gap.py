@@ -27,7 +27,7 @@ from vidpose.data.heatmaps import decode_heatmaps
 from vidpose.engine.data import make_dataset
 from vidpose.engine.tester import load_trained
 from vidpose.data.clips import collate
-from vidpose.engine.trainer import load_checkpoint
+from vidpose.engine.checkpoint import load_checkpoint
 from vidpose.models.layers import heatmap_loss
 
 

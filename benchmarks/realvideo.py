@@ -63,7 +63,7 @@ from vidpose.data.annotations import Person, Video, load_posetrack  # noqa: E402
 from vidpose.data.frames import open_frames  # noqa: E402
 from vidpose.data.schema import EVALUATED_JOINTS, JOINT_GROUPS, KEYPOINT_NAMES  # noqa: E402
 from vidpose.engine.smoothing import smooth_videos  # noqa: E402
-from vidpose.engine.trainer import frozen_backbone_keys  # noqa: E402
+from vidpose.engine.checkpoint import frozen_backbone_keys  # noqa: E402
 from vidpose.engine.video import VideoPredictor, load_video_boxes, predictions_video  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
 from vidpose.pipeline import SHIPPED, load_model  # noqa: E402

@@ -27,7 +27,7 @@ from vidpose.bench import probe_runs  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
 from vidpose.engine.tester import load_trained  # noqa: E402
 from vidpose.data.clips import collate  # noqa: E402
-from vidpose.engine.trainer import load_checkpoint  # noqa: E402
+from vidpose.engine.checkpoint import load_checkpoint  # noqa: E402
 from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
 
 

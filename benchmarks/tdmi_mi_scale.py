@@ -26,7 +26,7 @@ from vidpose.bench import probe_runs  # noqa: E402
 from vidpose.engine.data import make_dataset  # noqa: E402
 from vidpose.engine.tester import load_trained  # noqa: E402
 from vidpose.data.clips import collate  # noqa: E402
-from vidpose.engine.trainer import load_checkpoint  # noqa: E402
+from vidpose.engine.checkpoint import load_checkpoint  # noqa: E402
 from vidpose.models.layers import clip_features  # noqa: E402
 
 SCALES = (1 / 1024, 1 / 64, 1 / 4, 1.0, 4.0)

@@ -160,14 +160,15 @@ def test_every_shipped_temporal_head_is_committed_checksummed_and_loads():
 
     import torch
 
-    from vidpose.pipeline import ROOT, SHIPPED, TEMPORAL_MODEL, load_model
+    from vidpose.pipeline import SHIPPED, TEMPORAL_MODEL, load_model
+    from vidpose.resources import package_path
 
     _require_assets()
-    manifest = json.loads((ROOT / "weights" / "real" / "manifest.json").read_text())
+    manifest = json.loads(package_path("weights/real/manifest.json").read_text())
     heads = [name for name, spec in SHIPPED.items() if spec.weights]
     assert heads and (TEMPORAL_MODEL is None or TEMPORAL_MODEL in heads)
     for name in heads:
-        path = ROOT / SHIPPED[name].weights
+        path = package_path(SHIPPED[name].weights)
         assert manifest[name]["weights"] == SHIPPED[name].weights
         assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest[name]["sha256"], f"{path} changed"
         model, cfg = load_model(name, device=torch.device("cpu"))

@@ -29,6 +29,7 @@ import torch
 
 from vidpose.assets import AssetError, asset_path
 from vidpose.data.annotations import Frame, Person, Video, load_posetrack
+from vidpose.data.clips import KeyFrameDegradation
 from vidpose.data.schema import EVALUATED_JOINTS
 from vidpose import realdata as rd
 
@@ -172,11 +173,11 @@ def test_training_key_frame_degradation_leaves_neighbours_clean(realdata):
     from vidpose.engine.config import load_config
     from vidpose.engine.data import make_dataset
 
-    data = load_config(ROOT / "configs/real/naive_temporal_blazepose.yaml")["data"]
+    data = load_config(ROOT / "vidpose/configs/real/naive_temporal_blazepose.yaml")["data"]
     data = {**data, "root": str(realdata), "key_degrade": 1.0, "workers": 0}
     wrapped = make_dataset(data, "train", train=True)
     plain = make_dataset({**data, "key_degrade": 0.0}, "train", train=True)
-    assert isinstance(wrapped, rd.KeyFrameDegradation) and len(wrapped) == len(plain) > 0
+    assert isinstance(wrapped, KeyFrameDegradation) and len(wrapped) == len(plain) > 0
     wrapped.epoch = plain.epoch = 1
     assert wrapped.dataset.epoch == 1
     a, b = wrapped[0], plain[0]
@@ -263,7 +264,7 @@ def test_people_without_a_track_are_left_alone():
 def _head_config(head: str, realdata: Path) -> dict:
     from vidpose.engine.config import load_config
 
-    cfg = load_config(ROOT / f"configs/real/{head}_blazepose.yaml")
+    cfg = load_config(ROOT / f"vidpose/configs/real/{head}_blazepose.yaml")
     cfg["data"].update(root=str(realdata), key_degrade=0.0, workers=0)
     return cfg
 
@@ -326,7 +327,8 @@ def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
     assert meta["shapes"]["feature.feature"] == [5, 48, 64, 64]  # tokens follow from the map
     # the shipped form: the head alone, the frozen backbone loaded from its asset again
     from vidpose.engine.tester import load_trained
-    from vidpose.engine.trainer import CheckpointError, export_head, load_checkpoint
+    from vidpose.engine.trainer import CheckpointError
+    from vidpose.engine.checkpoint import export_head, load_checkpoint
 
     full = load_checkpoint(tmp_path / "run" / "model.pt")
     head = export_head(tmp_path / "run" / "model.pt", tmp_path / "head.pt")
@@ -354,10 +356,10 @@ def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
 def test_the_baselines_final_layer_is_part_of_the_exported_head():
     _require("blazepose_full")
     from vidpose.engine.config import load_config
-    from vidpose.engine.trainer import frozen_backbone_keys
+    from vidpose.engine.checkpoint import frozen_backbone_keys
     from vidpose.models.registry import build_model
 
-    cfg = load_config(ROOT / "configs/real/naive_temporal_blazepose.yaml")
+    cfg = load_config(ROOT / "vidpose/configs/real/naive_temporal_blazepose.yaml")
     model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
     frozen = frozen_backbone_keys(model)
     trained = [k for k in model.state_dict() if k not in frozen]

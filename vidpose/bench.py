@@ -32,6 +32,7 @@ import numpy as np
 
 from vidpose.engine.complexity import count_gflops, count_params
 from vidpose.engine.config import load_config
+from vidpose.resources import package_path, shipped_name
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +219,8 @@ DEFAULT_METHODS = ["single_frame", "single_frame_resnet", "single_frame_vit", "n
 #: what ``make bench`` runs: every row of the table (bench.json's top-level ``command``; each row also
 #: records the invocation that measured it)
 FULL_COMMAND = "vidpose bench --all"
-ROOT = Path(__file__).resolve().parents[1]  # the repository
-BACKBONES = Path("weights/backbones")
+ROOT = package_path("").parent  # the checkout (git state, the docs the report updates)
+BACKBONES = package_path("weights/backbones")
 RESULTS = Path("benchmarks/results/bench.json")
 
 
@@ -293,7 +294,8 @@ def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def ensure_trained(name: str, cfg: dict[str, Any]) -> Path:
-    from vidpose.engine.trainer import load_checkpoint, train
+    from vidpose.engine.trainer import train
+    from vidpose.engine.checkpoint import load_checkpoint
 
     run = Path(cfg["output"])
     for ckpt in (run / "model.pt", run / "last.pt"):
@@ -353,8 +355,8 @@ def git_state(root: str | Path | None = None) -> tuple[str, bool]:
     root = Path(root) if root is not None else ROOT
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=root).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "vidpose", "configs",
-                                 "benchmarks/*.py", "weights", "pyproject.toml", "Makefile"], capture_output=True,
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "vidpose",
+                                 "benchmarks/*.py", "pyproject.toml", "Makefile"], capture_output=True,
                                 text=True, cwd=root).stdout.strip())
     return commit, dirty
 
@@ -549,7 +551,7 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
     (method, seed, split) row in ``results`` as it is measured; returns that protocol's view of the
     results (``protocol_view``)."""
     from vidpose.engine.data import ensure_dataset
-    from vidpose.engine.trainer import load_checkpoint
+    from vidpose.engine.checkpoint import load_checkpoint
     from vidpose.models.registry import build_model
 
     names = order_methods(list(methods or DEFAULT_METHODS))
@@ -966,7 +968,7 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
           f"[`{Path(results_path).as_posix()}`](../{Path(results_path).as_posix()}) (commit `{results['commit']}`), "
           "which `make bench` writes. Command:", "", f"```bash\n{results['command']}\n```", "",
           f"SynthTrack `{results['preset']}` (version {SYNTH_VERSION}, [synthtrack.md](synthtrack.md)). Stage 1: the single-frame "
-          "backbones, committed under `weights/backbones/`. Stage 2: every temporal method and the naive baseline "
+          "backbones, committed under `vidpose/weights/backbones/`. Stage 2: every temporal method and the naive baseline "
           f"load their stage-1 backbone, keep it frozen and train their own modules for the same "
           f"{stage2_steps} steps (their configs' 3 epochs over the cached passes; `--steps` "
           f"{results['steps']} is the cap) from cached backbone features ({results.get('feature_cache_copies')} "
@@ -1137,7 +1139,7 @@ def export_backbones(runs: str | Path, names: list[str], dest: str | Path = BACK
         rows = [r for r in measured["rows"] if r["method"] == name]
         metrics = {r["split"]: r["AP"]["Total"] for r in rows}
         trained = rows[0] if rows else {}  # the run's own commit, command and cost, not this export's
-        manifest[name] = {"weights": f"{dest.as_posix()}/{name}.pt", "config": METHODS[name].config,
+        manifest[name] = {"weights": shipped_name(dest / f"{name}.pt"), "config": METHODS[name].config,
                           "command": trained.get("command") or command or
                           f"vidpose bench --methods {name} --retrain-backbones",
                           "commit": trained.get("commit") or git_state()[0], "AP_Total": metrics,

@@ -83,7 +83,7 @@ def _guess_root(path: Path) -> Path:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from vidpose.engine.config import ConfigError
+    from vidpose.errors import ConfigError
     from vidpose.evaluation import evaluate_posetrack, format_table
 
     if args.json and Path(args.json).is_dir():
@@ -170,7 +170,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from vidpose.engine.config import ConfigError
+    from vidpose.errors import ConfigError
     from vidpose.pipeline import Pipeline
 
     for option, value in (("--out", args.out), ("--render", args.render)):
@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "scores of benchmarks/results/realvideo.json.")
     q.add_argument("names", nargs="+", metavar="NAME", help="run names, e.g. tdmi_blazepose")
     q.add_argument("--runs", default="runs/real", help="folder of the runs (default: runs/real)")
-    q.add_argument("--dest", default="weights/real", help="where the heads go (default: weights/real)")
+    q.add_argument("--dest", default=None, help="where the heads go (default: the package's weights/real)")
     q.set_defaults(func=_cmd_realdata)
     return parser
 

@@ -9,7 +9,7 @@ SynthTrack (``run_demo``, ``vidpose demo --synthtrack``):
 
 1. Generate a ``small`` SynthTrack (unless it is there already).
 2. Test the single-frame baseline and the temporal model whose small checkpoints are committed
-   under ``weights/`` (``weights/manifest.json`` names them and their configs; ``make weights``
+   under ``vidpose/weights/`` (``weights/manifest.json`` names them and their configs; ``make weights``
    retrains them with ``vidpose bench``) on ``val_hard``, with GT boxes, and print both tables.
 3. Write ``compare.mp4``: the video where the temporal model recovers the most joints, single
    frame (left) against temporal (right), ground truth in green, predictions in red / blue.
@@ -35,6 +35,7 @@ from vidpose.engine.config import load_config
 from vidpose.engine.data import ensure_dataset
 from vidpose.engine.tester import run_test
 from vidpose.evaluation import format_table
+from vidpose.resources import locate
 
 GT_COLOR, SINGLE_COLOR, TEMPORAL_COLOR = (40, 200, 40), (230, 40, 40), (40, 110, 255)
 #: the 15 joints PoseTrack evaluates (slots 3 and 4 are unused)
@@ -50,7 +51,7 @@ def degradations(frame) -> list[str]:
 
 
 def load_manifest(path: str | Path = "weights/manifest.json") -> dict[str, Any]:
-    path = Path(path)
+    path = locate(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no weights manifest; run `make weights` to train the demo checkpoints")
     manifest = json.loads(path.read_text())

@@ -15,3 +15,7 @@ class CheckpointError(VidposeError, ValueError):
 
 class TrainingInterrupted(VidposeError, KeyboardInterrupt):
     """Training stopped by the user (Ctrl-C) after writing a resumable checkpoint."""
+
+
+class ConfigError(VidposeError, ValueError):
+    """A config file or override that cannot be used; names the file or key."""

@@ -39,17 +39,17 @@ from vidpose.engine.config import load_config
 from vidpose.data.annotations import save_posetrack
 from vidpose.engine.video import VideoBoxes, VideoPredictor, load_video_boxes, predictions_video, render_video
 from vidpose.errors import VidposeError
+from vidpose.resources import package_path
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
 class ShippedModel:
     """A model vidpose ships: a config and, where the weights are not all in an asset, a
-    checkpoint under ``weights/``."""
+    checkpoint under ``vidpose/weights/``."""
 
-    config: str  # relative to the repository root
+    config: str  # a shipped config (vidpose/configs; resources.locate)
     weights: str | None
     kind: str  # "single-frame" or "temporal"
     backbone: str
@@ -124,9 +124,10 @@ def load_model(name: str | None = None, config: str | os.PathLike | dict | None 
     """A shipped model by name, or a custom ``config`` (file or dict) and/or ``checkpoint``;
     returns (model, config). A checkpoint carries the config it was trained with: without
     ``config`` that one is used, and a model or input setting that contradicts it is an error."""
-    from vidpose.engine.config import ConfigError, apply_overrides
+    from vidpose.engine.config import apply_overrides
+    from vidpose.errors import ConfigError
     from vidpose.engine.tester import load_trained
-    from vidpose.engine.trainer import load_checkpoint
+    from vidpose.engine.checkpoint import load_checkpoint
     from vidpose.models.registry import build_model
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -138,8 +139,8 @@ def load_model(name: str | None = None, config: str | os.PathLike | dict | None 
         config = stored
     if config is None:
         spec = shipped(name or DEFAULT_MODEL)
-        config = ROOT / spec.config
-        checkpoint = checkpoint or (ROOT / spec.weights if spec.weights else None)
+        config = package_path(spec.config)
+        checkpoint = checkpoint or (package_path(spec.weights) if spec.weights else None)
     cfg = apply_overrides(config, overrides, "the checkpoint's config") if isinstance(config, dict) \
         else load_config(config, overrides)
     if checkpoint is None:  # every weight comes from the backbone's asset

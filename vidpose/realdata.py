@@ -131,19 +131,20 @@ import numpy as np
 import torch
 
 from vidpose.data.annotations import Frame, Person, Video, write_json_atomic
-from vidpose.data.degrade import Cutout, FrameContext, degrade
+from vidpose.data.degrade import (DEGRADE_WEIGHTS, REF_PERSON_HEIGHT, SCALED_KINDS, SEVERITY, Cutout,
+                                  degrade_real_frame, pixel_scale, ragged_patch)
 from vidpose.data.frames import FrameSource, open_frames
 from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.data.schema import EVALUATED_JOINTS, KEYPOINT_NAMES, NUM_KEYPOINTS
+from vidpose.data.versions import REALDATA_KIND, REALDATA_VERSION
 from vidpose.data.transforms import apply_transform, box_to_center_size, crop_transform, invert_transform, warp_image
 from vidpose.errors import VidposeError
+from vidpose.resources import package_path, shipped_name
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[1]
 
-KIND = "realdata"
-#: bumped whenever what is written changes; a --resume of another version is refused
-VERSION = 1
+#: bumped whenever what is written changes (vidpose/data/versions.py); a --resume of another version is refused
+KIND, VERSION = REALDATA_KIND, REALDATA_VERSION
 SPLITS = ("train", "test")
 HARD, HARD_CLEAN = "test_hard", "test_hard_clean"
 ALL_SPLITS = SPLITS + (HARD, HARD_CLEAN)
@@ -166,11 +167,6 @@ HEAD_BOX_SCALE = 1.2
 HEAD_LENGTH_CLAMP = (0.06, 0.35)  # x the person's box height
 
 HARD_LABEL_EVERY, HARD_LABEL_OFFSET = 3, 2
-#: SynthTrack's mix (vidpose.synth.scene.SceneConfig) and severities
-DEGRADE_WEIGHTS = {"motion_blur": 0.3, "defocus": 0.25, "occluder": 0.3, "noise": 0.05, "jpeg": 0.05, "lighting": 0.05}
-SEVERITY = (0.5, 1.0)
-REF_PERSON_HEIGHT = 106.0  # median person box height of SynthTrack standard val_hard, pixels
-SCALED_KINDS = ("motion_blur", "defocus")  # pixel-sized kinds, applied at the people's scale
 CUTOUT_MIN_GAP = 5  # cut-outs come from frames at least this far from the key frame
 CUTOUT_FRAMES = 6  # frames per video the cut-out pool is cut from
 
@@ -414,7 +410,7 @@ def box_polygon(box: np.ndarray) -> np.ndarray:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package_path(""), capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -462,44 +458,6 @@ def label_frame(frame: np.ndarray, boxes: np.ndarray, tracks: np.ndarray, teache
 # ----------------------------------------------------------------------------------------------
 
 
-def draw_kind(rng: np.random.Generator, exclude: Iterable[str] = ()) -> str:
-    kinds = [k for k in DEGRADE_WEIGHTS if k not in set(exclude)]
-    weights = np.array([DEGRADE_WEIGHTS[k] for k in kinds], dtype=float)
-    return kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
-
-
-def pixel_scale(boxes: Sequence[np.ndarray]) -> float:
-    """Median person box height / ``REF_PERSON_HEIGHT`` (1 without people), clamped to [0.25, 12]:
-    the ``scale`` of ``vidpose.data.degrade.degrade`` that makes a severity mean the same to a
-    70-pixel pedestrian as to a 1000-pixel Pose2Sim person."""
-    heights = [float(b[3]) for b in boxes if b[3] > 0]
-    if not heights:
-        return 1.0
-    return float(np.clip(np.median(heights) / REF_PERSON_HEIGHT, 0.25, 12.0))
-
-
-def ragged_patch(image: np.ndarray, rng: np.random.Generator, side: float, avoid: np.ndarray | None = None) -> Cutout:
-    """A textured cut-out with a ragged outline (as SynthTrack's patches), about ``side`` pixels,
-    cut at a random place of ``image`` (float RGB); with ``avoid`` (a box x, y, w, h) a place
-    whose centre lies outside that box is preferred (up to 10 draws)."""
-    h, w = image.shape[:2]
-    ph = int(np.clip(round(side * rng.uniform(0.7, 1.3)), 8, h - 1))
-    pw = int(np.clip(round(side * rng.uniform(0.7, 1.3)), 8, w - 1))
-    for _ in range(10):
-        y0, x0 = int(rng.integers(0, h - ph)), int(rng.integers(0, w - pw))
-        if avoid is None:
-            break
-        cx, cy = x0 + pw / 2, y0 + ph / 2
-        if not (avoid[0] <= cx <= avoid[0] + avoid[2] and avoid[1] <= cy <= avoid[1] + avoid[3]):
-            break
-    angles = np.sort(rng.uniform(0, 2 * np.pi, 9))
-    radius = rng.uniform(0.35, 0.5, 9)
-    poly = np.stack([pw / 2 + np.cos(angles) * radius * pw, ph / 2 + np.sin(angles) * radius * ph], 1)
-    alpha = np.zeros((ph, pw), np.float32)
-    cv2.fillPoly(alpha, [np.round(poly * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
-    return Cutout(image[y0:y0 + ph, x0:x0 + pw].copy(), alpha, "patch", -1)
-
-
 def frame_cutouts(image: np.ndarray, boxes: Sequence[np.ndarray], masks: Sequence[np.ndarray], tracks: Sequence[int],
                   rng: np.random.Generator) -> list[Cutout]:
     """Occluders cut from one clean frame (float RGB): each segmented person's silhouette (its
@@ -544,110 +502,6 @@ def hidden_joints(alpha: np.ndarray | None, keypoints: np.ndarray) -> np.ndarray
         y = min(max(int(round(keypoints[j, 1])), 0), h - 1)
         out[j] = alpha[y, x] > 0.5
     return out
-
-
-def degrade_real_frame(image: np.ndarray, rng: np.random.Generator, boxes: Sequence[np.ndarray],
-                       masks: Sequence[np.ndarray | None] | None = None, joints: Sequence[np.ndarray | None] | None = None,
-                       ids: Sequence[int] | None = None, prev: np.ndarray | None = None, nxt: np.ndarray | None = None,
-                       cutouts: list[Cutout] | None = None, kind: str | None = None,
-                       severity: float | None = None) -> tuple[np.ndarray, dict, np.ndarray | None]:
-    """One real frame (float RGB 0..1) degraded with the shared module: the kind drawn with
-    SynthTrack's weights (an occluder only when there are cut-outs to paste), severity uniform in
-    ``SEVERITY``, pixel strengths at the people's scale (``pixel_scale``). Returns (image, record,
-    occluder alpha or None); the input is not modified."""
-    if kind is None:
-        kind = draw_kind(rng, exclude=() if cutouts else ("occluder",))
-    if severity is None:
-        severity = float(rng.uniform(*SEVERITY))
-    ctx = FrameContext(prev=prev, next=nxt, boxes=[np.asarray(b, float) for b in boxes],
-                       masks=list(masks) if masks is not None else None,
-                       joints=list(joints) if joints is not None else None, cutouts=cutouts,
-                       ids=[int(i) for i in ids] if ids is not None else None)
-    return degrade(image, kind, severity, rng, ctx, scale=pixel_scale(boxes) if kind in SCALED_KINDS else 1.0)
-
-
-def degrade_key_frame(images: np.ndarray, rng: np.random.Generator, offsets: Sequence[int], box: np.ndarray,
-                      joints: np.ndarray | None = None, probability: float = 0.5
-                      ) -> tuple[np.ndarray, dict | None]:
-    """Training-time degradation of a clip's key frame, its neighbours untouched.
-
-    ``images``: (T, H, W, 3) uint8 or float 0..1 crops, key frame first, then the neighbours in
-    the order of ``offsets`` (``vidpose.data.clips``); ``box`` and ``joints`` (17, 3) are the
-    person in crop coordinates. With probability ``probability`` the key frame is degraded as
-    test_hard's are (``degrade_real_frame``): motion along the person's motion between the clean
-    -1 and +1 neighbours, occluders cut from the farthest neighbour's crop (outside the person's
-    box: texture, never the person themselves). Returns the images (a copy when degraded, of the
-    input's dtype) and the record (None when left clean)."""
-    if probability <= 0 or rng.random() >= probability:
-        return images, None
-    as_float = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
-    offsets = list(offsets)
-    prev = as_float[1 + offsets.index(-1)] if -1 in offsets else None
-    nxt = as_float[1 + offsets.index(1)] if 1 in offsets else None
-    cutouts = []
-    if offsets:
-        far = 1 + int(np.argmax([abs(o) for o in offsets]))
-        cutouts.append(ragged_patch(as_float[far], rng, max(0.35 * float(box[3]), 8.0), avoid=np.asarray(box, float)))
-    out, record, _ = degrade_real_frame(as_float[0], rng, [np.asarray(box, float)],
-                                        joints=[joints] if joints is not None else None, ids=[0],
-                                        prev=prev, nxt=nxt, cutouts=cutouts)
-    result = as_float.copy()
-    result[0] = out
-    if images.dtype == np.uint8:
-        result = np.clip(result * 255 + 0.5, 0, 255).astype(np.uint8)
-    return result, record
-
-
-class KeyFrameDegradation(torch.utils.data.Dataset):
-    """A training ``TopDownClipDataset`` whose key frames are degraded on the fly with probability
-    ``probability`` (``degrade_key_frame``), from a generator seeded by (seed, epoch, item, 2): the
-    same item in the same epoch gets the same degradation (exact resume, a valid feature cache).
-    Set by ``data.key_degrade`` (``vidpose.engine.data.make_dataset``); everything else passes
-    through to the wrapped dataset."""
-
-    def __init__(self, dataset: Any, probability: float):
-        self.dataset, self.probability = dataset, float(probability)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getattr__(self, name: str) -> Any:  # videos, cfg, items, skipped, image_root, ...
-        if name == "dataset":
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    @property
-    def epoch(self) -> int:
-        return self.dataset.epoch
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self.dataset.epoch = value
-
-    def __getitem__(self, i: int) -> dict:
-        from vidpose.data.clips import IMAGENET_MEAN, IMAGENET_STD
-
-        item = self.dataset[i]
-        ds = self.dataset
-        rng = np.random.default_rng([ds.seed, ds.epoch, i, 2])
-        _, _, box, keypoints, _ = ds.items[i]
-        to_crop = invert_transform(item["crop_to_image"].numpy().astype(np.float64))
-        crop_joints = None
-        if keypoints is not None:
-            crop_joints = np.asarray(keypoints, float).copy()
-            crop_joints[:, :2] = apply_transform(crop_joints[:, :2], to_crop)
-        x0, y0, bw, bh = np.asarray(box, float)
-        corners = apply_transform(np.array([[x0, y0], [x0 + bw, y0], [x0, y0 + bh], [x0 + bw, y0 + bh]]), to_crop)
-        crop_box_ = np.array([*corners.min(0), *(corners.max(0) - corners.min(0))])
-        x = item["images"].numpy().transpose(0, 2, 3, 1)
-        images = np.clip(x * IMAGENET_STD + IMAGENET_MEAN, 0, 1).astype(np.float32)
-        out, record = degrade_key_frame(images, rng, ds.cfg.offsets, crop_box_, crop_joints, self.probability)
-        if record is not None:  # only the key frame's tensor is replaced: the neighbours stay bit for bit
-            key = ((out[0] - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
-            images_t = item["images"].clone()
-            images_t[0] = torch.from_numpy(np.ascontiguousarray(key, dtype=np.float32))
-            item["images"] = images_t
-        return item
 
 
 # ----------------------------------------------------------------------------------------------
@@ -983,17 +837,9 @@ def write_stats(out: Path, opts: BuildOptions, seconds: float) -> dict[str, Any]
     return stats
 
 
-def check_version(root: str | os.PathLike) -> None:
-    """A RealData folder of another version is refused (``vidpose.engine.data``)."""
-    stats = Path(root) / "stats.json"
-    found = json.loads(stats.read_text()).get("version")
-    if found != VERSION:
-        raise ValueError(f"{root}: RealData version {found}, but this vidpose reads version {VERSION}; build it "
-                         f"again: vidpose realdata build --out {root}")
-
-
-HEADS = ROOT / "weights" / "real"
-REALVIDEO_RESULTS = ROOT / "benchmarks" / "results" / "realvideo.json"
+HEADS = package_path("weights/real")
+#: relative to the working directory: a checkout's benchmarks/results (benchmarks/realvideo.py writes it)
+REALVIDEO_RESULTS = Path("benchmarks/results/realvideo.json")
 
 
 def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", dest: str | os.PathLike = HEADS,
@@ -1005,7 +851,7 @@ def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", de
     its held-out scores in ``results`` (``benchmarks/realvideo.py``) where they exist."""
     import hashlib
 
-    from vidpose.engine.trainer import export_head
+    from vidpose.engine.checkpoint import export_head
 
     dest = Path(dest)
     manifest_path = dest / "manifest.json"
@@ -1022,7 +868,7 @@ def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", de
         row = measured.get(name, {})
         scores = {split: row[split]["PCKh"]["Total"] for split in ("test", HARD, HARD_CLEAN) if split in row}
         manifest[name] = {
-            "method": head["model_name"], "weights": _relative(target), "config": f"configs/real/{name}.yaml",
+            "method": head["model_name"], "weights": shipped_name(target), "config": f"configs/real/{name}.yaml",
             "command": f"vidpose realdata build --out data/realdata && vidpose train configs/real/{name}.yaml "
                        f"&& vidpose realdata export {name}",
             "backbone": "from its asset (vidpose assets fetch)", "exported_at_commit": _git_commit(),
@@ -1036,19 +882,12 @@ def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", de
     return manifest_path
 
 
-def _relative(path: Path) -> str:
-    """``path`` relative to the repository (as manifests name files), else as given."""
-    try:
-        return path.resolve().relative_to(ROOT).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def run_cli(args: Any) -> int:
     """``vidpose realdata build`` and ``export`` (the parser is in ``vidpose/cli.py``)."""
     if args.realdata_command == "export":
-        path = export_heads(args.names, runs=args.runs, dest=args.dest)
-        print(f"wrote {', '.join(str(Path(args.dest) / (n + '.pt')) for n in args.names)} and {path}")
+        dest = Path(args.dest or HEADS)
+        path = export_heads(args.names, runs=args.runs, dest=dest)
+        print(f"wrote {', '.join(str(dest / (n + '.pt')) for n in args.names)} and {path}")
         return 0
     stats = build(args.out, segments=args.segments, max_frames=args.max_frames, resume=args.resume,
                   progress=not args.quiet, detect_every=args.detect_every)

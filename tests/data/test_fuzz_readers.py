@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from vidpose.data.annotations import load_posetrack
 from vidpose.data.detections import load_detections
-from vidpose.engine.trainer import CHECKPOINT_FORMAT, load_checkpoint
+from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from vidpose.errors import VidposeError
 from vidpose.evaluation import evaluate_posetrack
 

@@ -382,9 +382,9 @@ def test_paper_protocol_fine_tunes_the_backbone_resumes_and_reports_beside_froze
     """One row under ``paper`` on the tiny preset from the committed stage-1 HRNet: the backbone's
     weights move, the row says its protocol, its learning curve is recorded, a rerun reuses it, and
     the report puts it beside the frozen row."""
-    from vidpose.engine.trainer import load_checkpoint
+    from vidpose.engine.checkpoint import load_checkpoint
 
-    backbones = Path(__file__).resolve().parents[2] / "weights" / "backbones"
+    backbones = Path(__file__).resolve().parents[2] / "vidpose" / "weights" / "backbones"
     if not (backbones / "single_frame.pt").is_file():
         pytest.skip("weights/backbones/single_frame.pt is absent")
     results = tmp_path / "bench.json"

@@ -42,7 +42,8 @@ import yaml
 from conftest import guide_commands
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs" / "posetrack18").glob("*.yaml"))
+CONFIGS = sorted(p.relative_to(ROOT / "vidpose").as_posix()  # as users name them: configs/posetrack18/...
+                 for p in (ROOT / "vidpose" / "configs" / "posetrack18").glob("*.yaml"))
 DETECTIONS = "annotations/test_posetrack18_human_detections.json"
 MIN_SCORE = 0.97
 NARROW = {"hrnet": "tiny", "vit": "small"}  # backbone name -> the width the smoke run uses
@@ -57,7 +58,7 @@ def narrow(config: str) -> list[str]:
     """The narrower backbone. A head whose ``width: null`` follows the backbone's feature width
     follows the narrower one too, unless that breaks the head (JM-Pose's 12 deformable offset
     groups need a width divisible by 12): then it is pinned to the paper's, HRNet-W48's 48."""
-    model = yaml.safe_load((ROOT / config).read_text())["model"]
+    model = yaml.safe_load((ROOT / "vidpose" / config).read_text())["model"]
     name = model["backbone"]["name"]
     out = [f"model.backbone.size={NARROW[name]}"]
     groups = int(model.get("offset_groups") or 1)
@@ -106,7 +107,7 @@ def workspace(fixtures, tmp_path, monkeypatch):
     (data / "images").symlink_to(fixtures / "images")
     (data / "annotations").symlink_to(fixtures / "annotations")
     (data / "detections" / "val_boxes.json").symlink_to(fixtures / DETECTIONS)
-    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    (tmp_path / "configs").symlink_to(ROOT / "vidpose" / "configs")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -139,7 +140,7 @@ def test_the_layout_check_of_the_guide(workspace, capsys):
 def test_a_paper_config_trains_tests_and_evaluates_on_real_posetrack18_files(config, workspace, fixtures, capsys,
                                                                              caplog):
     lines = guide_by_config()[config]
-    original = yaml.safe_load((ROOT / config).read_text())
+    original = yaml.safe_load((ROOT / "vidpose" / config).read_text())
 
     # one training step at the paper's input size, window and heads
     with caplog.at_level("WARNING", logger="vidpose.data.clips"):

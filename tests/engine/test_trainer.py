@@ -11,9 +11,11 @@ import yaml
 
 from conftest import guide_commands, tiny_config
 from vidpose.engine import trainer as trainer_module
-from vidpose.engine.config import ConfigError, apply_overrides, load_config
+from vidpose.engine.config import apply_overrides, load_config
+from vidpose.errors import ConfigError
 from vidpose.engine.tester import run_test
-from vidpose.engine.trainer import TrainingDiverged, heatmap_loss, load_checkpoint, train
+from vidpose.engine.trainer import TrainingDiverged, heatmap_loss, train
+from vidpose.engine.checkpoint import load_checkpoint
 from vidpose.models.registry import build_model
 
 
@@ -171,7 +173,7 @@ def test_config_overrides(tmp_path):
 def test_shipped_configs_parse_and_build():
     from pathlib import Path
 
-    for path in sorted(Path(__file__).resolve().parents[2].glob("configs/**/*.yaml")):
+    for path in sorted(Path(__file__).resolve().parents[2].glob("vidpose/configs/**/*.yaml")):
         cfg = load_config(path)
         if "w48" in path.name:
             continue  # paper size: built in the backbone tests
@@ -220,7 +222,7 @@ def test_an_estimators_gradient_does_not_clip_the_pose_networks_update(synth_tin
 
 
 def test_a_folder_with_a_finished_run_is_refused_without_resume_or_overwrite(synth_tiny, tmp_path):
-    from vidpose.engine.config import ConfigError
+    from vidpose.errors import ConfigError
 
     cfg = tiny_config(synth_tiny, max_steps=2)
     train(cfg, tmp_path / "run", progress=False)
@@ -234,7 +236,7 @@ def test_a_folder_with_a_finished_run_is_refused_without_resume_or_overwrite(syn
 
 
 def test_resume_checks_the_config_before_writing_anything(synth_tiny, tmp_path):
-    from vidpose.engine.config import ConfigError
+    from vidpose.errors import ConfigError
 
     cfg = tiny_config(synth_tiny, max_steps=4, stop_at_step=2)
     train(cfg, tmp_path / "run", progress=False)
@@ -253,7 +255,7 @@ def test_resume_checks_the_config_before_writing_anything(synth_tiny, tmp_path):
 @pytest.mark.parametrize("key,value", [("max_steps", "abc"), ("batch_size", 0), ("epochs", -1), ("lr", 0),
                                        ("amp_dtype", "fp8"), ("compile", 3)])
 def test_bad_training_numbers_fail_before_the_run_folder_exists(synth_tiny, tmp_path, key, value):
-    from vidpose.engine.config import ConfigError
+    from vidpose.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"train.{key}"):
         train(tiny_config(synth_tiny, **{key: value}), tmp_path / "run", progress=False)
@@ -322,7 +324,7 @@ def test_bad_checkpoints_are_clear_errors_and_never_run_code(synth_tiny, tmp_pat
 def test_a_checkpoint_older_than_a_setting_loads_with_the_behaviour_it_was_trained_under(tmp_path):
     """TDMI checkpoints written before ``mi_read`` existed were trained reading raw maps: their
     stored config gets mi_read 'raw' on load, not today's default; a stored value is kept."""
-    from vidpose.engine.trainer import CHECKPOINT_FORMAT, upgrade_stored_config
+    from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, upgrade_stored_config
 
     old = {"model": {"name": "tdmi", "mi_tau": 0.05}, "data": {"input_size": [64, 48]}}
     torch.save({"format": CHECKPOINT_FORMAT, "model_name": "tdmi", "config": old}, tmp_path / "old.pt")

@@ -9,7 +9,7 @@ import torch
 
 from vidpose.data.annotations import AnnotationError, load_posetrack
 from vidpose.data.frames import open_frames
-from vidpose.engine.trainer import CHECKPOINT_FORMAT, save_checkpoint
+from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from vidpose.engine.video import VideoPredictor, link_tracks, load_video_boxes
 from vidpose.models.registry import build_model
 

@@ -13,7 +13,7 @@ from vidpose.engine.balance import (SIZES, aux_gradient_ratios, clip_batch, esti
                                     method_on_backbone, own_parameters)
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKBONE = ROOT / "weights" / "single_frame.pt"
+BACKBONE = ROOT / "vidpose" / "weights" / "single_frame.pt"
 
 # a term may pull at most this many times harder than the heatmap loss, and at least this fraction
 HIGHEST, LOWEST = 10.0, 0.01
@@ -40,7 +40,7 @@ def balance_inputs(synth_tiny):
 
 
 def measured(spec: dict, batch: dict) -> dict:
-    from vidpose.engine.trainer import load_checkpoint
+    from vidpose.engine.checkpoint import load_checkpoint
 
     state = load_checkpoint(BACKBONE)
     torch.manual_seed(0)
@@ -68,9 +68,9 @@ def test_auxiliary_gradients_stay_within_a_factor_of_the_heatmap_loss(balance_in
 
 def test_sdtc_reconstruction_terms_stay_within_a_factor_on_the_trained_vit(synth_tiny):
     """SDTC's Eq. 15 at the bench's lambda = 0.01, on the bench's frozen ViT (stride-2 heatmaps)."""
-    from vidpose.engine.trainer import load_checkpoint
+    from vidpose.engine.checkpoint import load_checkpoint
 
-    vit = ROOT / "weights" / "backbones" / "single_frame_vit.pt"
+    vit = ROOT / "vidpose" / "weights" / "backbones" / "single_frame_vit.pt"
     if not vit.exists():
         pytest.skip("weights/backbones/single_frame_vit.pt is absent")
     state = load_checkpoint(vit)

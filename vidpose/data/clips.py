@@ -45,6 +45,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidpose.data.annotations import Video
+from vidpose.data.degrade import degrade_key_frame
 from vidpose.data.detections import DetectionSet
 from vidpose.data.frames import FrameError, FrameSource, ImageFolderFrames, open_frames
 from vidpose.data.heatmaps import encode_gaussian, encode_limbs
@@ -453,3 +454,53 @@ def collate(items: list[dict]) -> dict:
         values = [it[key] for it in items]
         out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
     return out
+
+
+class KeyFrameDegradation(Dataset):
+    """A training ``TopDownClipDataset`` whose key frames are degraded on the fly with probability
+    ``probability`` (``degrade_key_frame``), from a generator seeded by (seed, epoch, item, 2): the
+    same item in the same epoch gets the same degradation (exact resume, a valid feature cache).
+    Set by ``data.key_degrade`` (``vidpose.engine.data.make_dataset``); everything else passes
+    through to the wrapped dataset."""
+
+    def __init__(self, dataset: TopDownClipDataset, probability: float):
+        self.dataset, self.probability = dataset, float(probability)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str) -> object:  # videos, cfg, items, skipped, image_root, ...
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    @property
+    def epoch(self) -> int:
+        return self.dataset.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.dataset.epoch = value
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.dataset[i]
+        ds = self.dataset
+        rng = np.random.default_rng([ds.seed, ds.epoch, i, 2])
+        _, _, box, keypoints, _ = ds.items[i]
+        to_crop = invert_transform(item["crop_to_image"].numpy().astype(np.float64))
+        crop_joints = None
+        if keypoints is not None:
+            crop_joints = np.asarray(keypoints, float).copy()
+            crop_joints[:, :2] = apply_transform(crop_joints[:, :2], to_crop)
+        x0, y0, bw, bh = np.asarray(box, float)
+        corners = apply_transform(np.array([[x0, y0], [x0 + bw, y0], [x0, y0 + bh], [x0 + bw, y0 + bh]]), to_crop)
+        crop_box_ = np.array([*corners.min(0), *(corners.max(0) - corners.min(0))])
+        x = item["images"].numpy().transpose(0, 2, 3, 1)
+        images = np.clip(x * IMAGENET_STD + IMAGENET_MEAN, 0, 1).astype(np.float32)
+        out, record = degrade_key_frame(images, rng, ds.cfg.offsets, crop_box_, crop_joints, self.probability)
+        if record is not None:  # only the key frame's tensor is replaced: the neighbours stay bit for bit
+            key = ((out[0] - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+            images_t = item["images"].clone()
+            images_t[0] = torch.from_numpy(np.ascontiguousarray(key, dtype=np.float32))
+            item["images"] = images_t
+        return item

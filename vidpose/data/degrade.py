@@ -20,16 +20,27 @@ footage:
 record (kind, severity and the parameters drawn, written into the annotations so results can be
 split by kind) and the occlusion alpha. Everything random comes from the ``rng`` passed in: the
 same seed gives the same bytes. The input image is never modified.
+
+Real frames (RealData's test_hard, the demo's panel, training-time key frames): ``degrade_real_frame``
+draws the kind with SynthTrack's mix and the severity, and applies pixel-sized kinds at the people's
+scale (``pixel_scale``); ``degrade_key_frame`` degrades a clip's key frame and leaves its neighbours
+untouched (``vidpose.data.clips.KeyFrameDegradation`` applies it while training).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 KINDS = ("motion_blur", "defocus", "occluder", "noise", "jpeg", "lighting")
+#: SynthTrack's mix (vidpose.synth.scene.SceneConfig) and severities
+DEGRADE_WEIGHTS = {"motion_blur": 0.3, "defocus": 0.25, "occluder": 0.3, "noise": 0.05, "jpeg": 0.05, "lighting": 0.05}
+SEVERITY = (0.5, 1.0)
+REF_PERSON_HEIGHT = 106.0  # median person box height of SynthTrack standard val_hard, pixels
+SCALED_KINDS = ("motion_blur", "defocus")  # pixel-sized kinds, applied at the people's scale
 
 
 @dataclass
@@ -280,3 +291,98 @@ def degrade(image: np.ndarray, kind: str, severity: float, rng: np.random.Genera
         out = relight(image, gain, gamma, tint)
         record.update({"gain": round(gain, 3), "gamma": round(gamma, 3)})
     return np.clip(out, 0, 1).astype(np.float32), record, alpha
+
+
+# ----------------------------------------------------------------------------------------------
+# Real frames
+# ----------------------------------------------------------------------------------------------
+
+
+def draw_kind(rng: np.random.Generator, exclude: Iterable[str] = ()) -> str:
+    kinds = [k for k in DEGRADE_WEIGHTS if k not in set(exclude)]
+    weights = np.array([DEGRADE_WEIGHTS[k] for k in kinds], dtype=float)
+    return kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+
+
+def pixel_scale(boxes: Sequence[np.ndarray]) -> float:
+    """Median person box height / ``REF_PERSON_HEIGHT`` (1 without people), clamped to [0.25, 12]:
+    the ``scale`` of ``vidpose.data.degrade.degrade`` that makes a severity mean the same to a
+    70-pixel pedestrian as to a 1000-pixel Pose2Sim person."""
+    heights = [float(b[3]) for b in boxes if b[3] > 0]
+    if not heights:
+        return 1.0
+    return float(np.clip(np.median(heights) / REF_PERSON_HEIGHT, 0.25, 12.0))
+
+
+def ragged_patch(image: np.ndarray, rng: np.random.Generator, side: float, avoid: np.ndarray | None = None) -> Cutout:
+    """A textured cut-out with a ragged outline (as SynthTrack's patches), about ``side`` pixels,
+    cut at a random place of ``image`` (float RGB); with ``avoid`` (a box x, y, w, h) a place
+    whose centre lies outside that box is preferred (up to 10 draws)."""
+    h, w = image.shape[:2]
+    ph = int(np.clip(round(side * rng.uniform(0.7, 1.3)), 8, h - 1))
+    pw = int(np.clip(round(side * rng.uniform(0.7, 1.3)), 8, w - 1))
+    for _ in range(10):
+        y0, x0 = int(rng.integers(0, h - ph)), int(rng.integers(0, w - pw))
+        if avoid is None:
+            break
+        cx, cy = x0 + pw / 2, y0 + ph / 2
+        if not (avoid[0] <= cx <= avoid[0] + avoid[2] and avoid[1] <= cy <= avoid[1] + avoid[3]):
+            break
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 9))
+    radius = rng.uniform(0.35, 0.5, 9)
+    poly = np.stack([pw / 2 + np.cos(angles) * radius * pw, ph / 2 + np.sin(angles) * radius * ph], 1)
+    alpha = np.zeros((ph, pw), np.float32)
+    cv2.fillPoly(alpha, [np.round(poly * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+    return Cutout(image[y0:y0 + ph, x0:x0 + pw].copy(), alpha, "patch", -1)
+
+
+def degrade_real_frame(image: np.ndarray, rng: np.random.Generator, boxes: Sequence[np.ndarray],
+                       masks: Sequence[np.ndarray | None] | None = None, joints: Sequence[np.ndarray | None] | None = None,
+                       ids: Sequence[int] | None = None, prev: np.ndarray | None = None, nxt: np.ndarray | None = None,
+                       cutouts: list[Cutout] | None = None, kind: str | None = None,
+                       severity: float | None = None) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """One real frame (float RGB 0..1) degraded with the shared module: the kind drawn with
+    SynthTrack's weights (an occluder only when there are cut-outs to paste), severity uniform in
+    ``SEVERITY``, pixel strengths at the people's scale (``pixel_scale``). Returns (image, record,
+    occluder alpha or None); the input is not modified."""
+    if kind is None:
+        kind = draw_kind(rng, exclude=() if cutouts else ("occluder",))
+    if severity is None:
+        severity = float(rng.uniform(*SEVERITY))
+    ctx = FrameContext(prev=prev, next=nxt, boxes=[np.asarray(b, float) for b in boxes],
+                       masks=list(masks) if masks is not None else None,
+                       joints=list(joints) if joints is not None else None, cutouts=cutouts,
+                       ids=[int(i) for i in ids] if ids is not None else None)
+    return degrade(image, kind, severity, rng, ctx, scale=pixel_scale(boxes) if kind in SCALED_KINDS else 1.0)
+
+
+def degrade_key_frame(images: np.ndarray, rng: np.random.Generator, offsets: Sequence[int], box: np.ndarray,
+                      joints: np.ndarray | None = None, probability: float = 0.5
+                      ) -> tuple[np.ndarray, dict | None]:
+    """Training-time degradation of a clip's key frame, its neighbours untouched.
+
+    ``images``: (T, H, W, 3) uint8 or float 0..1 crops, key frame first, then the neighbours in
+    the order of ``offsets`` (``vidpose.data.clips``); ``box`` and ``joints`` (17, 3) are the
+    person in crop coordinates. With probability ``probability`` the key frame is degraded as
+    test_hard's are (``degrade_real_frame``): motion along the person's motion between the clean
+    -1 and +1 neighbours, occluders cut from the farthest neighbour's crop (outside the person's
+    box: texture, never the person themselves). Returns the images (a copy when degraded, of the
+    input's dtype) and the record (None when left clean)."""
+    if probability <= 0 or rng.random() >= probability:
+        return images, None
+    as_float = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    offsets = list(offsets)
+    prev = as_float[1 + offsets.index(-1)] if -1 in offsets else None
+    nxt = as_float[1 + offsets.index(1)] if 1 in offsets else None
+    cutouts = []
+    if offsets:
+        far = 1 + int(np.argmax([abs(o) for o in offsets]))
+        cutouts.append(ragged_patch(as_float[far], rng, max(0.35 * float(box[3]), 8.0), avoid=np.asarray(box, float)))
+    out, record, _ = degrade_real_frame(as_float[0], rng, [np.asarray(box, float)],
+                                        joints=[joints] if joints is not None else None, ids=[0],
+                                        prev=prev, nxt=nxt, cutouts=cutouts)
+    result = as_float.copy()
+    result[0] = out
+    if images.dtype == np.uint8:
+        result = np.clip(result * 255 + 0.5, 0, 255).astype(np.uint8)
+    return result, record

@@ -1,6 +1,6 @@
 """YAML configs with ``key=value`` overrides.
 
-A config is one YAML file (see ``configs/``). Overrides use dotted paths and YAML values:
+A config is one YAML file (see ``vidpose/configs/``). Overrides use dotted paths and YAML values:
 
     vidpose train configs/synthtrack/single_frame_resnet_tiny.yaml train.epochs=3 model.backbone.size=r18
 
@@ -17,15 +17,14 @@ from typing import Any
 
 import yaml
 
-from vidpose.errors import VidposeError
-
-
-class ConfigError(VidposeError, ValueError):
-    """A config file or override that cannot be used; names the file or key."""
+from vidpose.errors import ConfigError
+from vidpose.resources import locate
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    path = Path(path)
+    """The config at ``path`` (or the shipped one of that name, ``configs/...``: ``resources.locate``)
+    with ``overrides`` applied."""
+    path = locate(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:

@@ -15,7 +15,7 @@
       global_per_frame: 4              # proposals per sampled frame (every person, up to 4)
       global_mode: offline             # or streaming (past frames only; needs past-only offsets)
       key_degrade: 0.0                 # training only: chance that a clip's key frame is degraded on the
-                                       # fly, neighbours clean (vidpose.realdata.KeyFrameDegradation)
+                                       # fly, neighbours clean (vidpose.data.clips.KeyFrameDegradation)
       workers: 2
 """
 
@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vidpose.data.annotations import Video, load_posetrack
-from vidpose.data.clips import ClipConfig, TopDownClipDataset
+from vidpose.data.clips import ClipConfig, KeyFrameDegradation, TopDownClipDataset
 from vidpose.data.detections import DetectionSet
 from vidpose.data.transforms import AugmentConfig
-
-if TYPE_CHECKING:
-    from vidpose.realdata import KeyFrameDegradation
+from vidpose.data.versions import check_dataset_version
+from vidpose.synth.dataset import SynthConfig, generate
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +55,11 @@ def clip_config(data: dict[str, Any]) -> ClipConfig:
                       limb_maps=bool(data.get("limb_maps", False)))
 
 
-def check_synthtrack_version(root: Path) -> None:
-    """A SynthTrack folder written by another generator version is refused, never mixed."""
-    stats = root / "stats.json"
-    if not stats.is_file():
-        return  # not SynthTrack (PoseTrack has no stats.json)
-    import json
-
-    from vidpose.synth.dataset import VERSION
-
-    try:
-        doc = json.loads(stats.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{stats}: unreadable SynthTrack statistics ({e})") from e
-    if isinstance(doc, dict) and doc.get("kind") == "realdata":  # real video with pseudo labels (vidpose/realdata.py)
-        from vidpose.realdata import check_version
-
-        check_version(root)
-        return
-    found = doc.get("version", 1) if isinstance(doc, dict) else None
-    if found != VERSION:
-        raise ValueError(f"{root}: SynthTrack version {found}, but this vidpose writes and reads version {VERSION} "
-                         f"(see docs/synthtrack.md). Delete the folder and generate it again: "
-                         f"vidpose synth --out {root} --preset <preset>")
-
-
 def ensure_dataset(data: dict[str, Any]) -> Path:
     """The dataset root; SynthTrack is generated there first when missing and allowed."""
     root = Path(data["root"])
     if (root / "annotations").is_dir():
-        check_synthtrack_version(root)
+        check_dataset_version(root)
         return root
     preset = data.get("synth_preset")
     default = Path("data/synthtrack") / str(preset)
@@ -96,8 +70,6 @@ def ensure_dataset(data: dict[str, Any]) -> Path:
             "set data.root to a PoseTrack or SynthTrack folder"
         raise FileNotFoundError(f"{root}: no annotations/ folder; {how}"
                                 + (f" (data.synth_preset generates only into {default})" if preset else ""))
-    from vidpose.synth.dataset import SynthConfig, generate
-
     log.info("generating SynthTrack %s in %s", preset, root)
     generate(root, SynthConfig(preset=preset, seed=int(data.get("synth_seed", 0))))
     return root
@@ -120,7 +92,5 @@ def make_dataset(data: dict[str, Any], split: str, train: bool, detections: Dete
     if not 0.0 <= key_degrade <= 1.0:
         raise ValueError(f"data.key_degrade is a probability in [0, 1], got {key_degrade}")
     if train and key_degrade > 0:  # key frames degraded on the fly, neighbours clean (as SynthTrack's val_hard)
-        from vidpose.realdata import KeyFrameDegradation
-
         return KeyFrameDegradation(dataset, key_degrade)
     return dataset

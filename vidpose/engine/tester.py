@@ -32,7 +32,7 @@ from vidpose.data.detections import load_detections
 from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.engine.data import make_dataset
 from vidpose.data.clips import collate
-from vidpose.engine.trainer import load_checkpoint, load_model_weights
+from vidpose.engine.checkpoint import load_checkpoint, load_model_weights
 from vidpose.errors import CheckpointError
 from vidpose.evaluation import evaluate_posetrack, format_table
 from vidpose.models.registry import build_model
