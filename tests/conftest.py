@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -13,6 +14,37 @@ from vidpose.data.annotations import Frame, Person, Video
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "posetrack18"
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "posetrack.md"
+
+
+#: what the default pipeline (detector, tracker, BlazePose) needs
+PIPELINE_ASSETS = ("blazepose_full", "movenet_multipose", "movenet_multipose_weights")
+
+
+def require_assets(*names: str) -> None:
+    """Skip unless every named asset is fetched (``vidpose assets fetch``). Under CI, which fetches
+    them (``make test``), a missing asset fails the test instead: there it must run."""
+    from vidpose.assets import AssetError, asset_path
+
+    missing = []
+    for name in names:
+        try:
+            asset_path(name)
+        except AssetError as e:
+            missing.append(f"{name} ({e})")
+    if missing:
+        message = "assets not fetched: " + "; ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message + " -- CI fetches the assets, so a needs_assets test must run there")
+        pytest.skip(message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """``@pytest.mark.needs_assets("name", ...)`` (default: the pipeline's) checks its assets before
+    any fixture is built."""
+    marker = item.get_closest_marker("needs_assets")
+    if marker is not None:
+        require_assets(*(marker.args or PIPELINE_ASSETS))
 
 
 @pytest.fixture

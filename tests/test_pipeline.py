@@ -1,8 +1,8 @@
 """vidpose.Pipeline and `vidpose predict` on real video with the real models: the PoseTrack18 file
 and the rendered video, a truncated video, missing assets, `vidpose models --json`, and a folder
-of frame_N.png frames. Tests that need the fetched assets skip (with the reason) when
-``vidpose.assets.asset_path`` raises ``AssetError``; those that need the fixture clip skip when
-``../shared/fixtures/posetrack18`` is absent."""
+of frame_N.png frames. Tests that need the fetched assets are marked ``needs_assets`` (they skip
+with the reason without them, and fail under CI, which fetches them); those that need the fixture
+clip skip when ``../shared/fixtures/posetrack18`` is absent."""
 
 from __future__ import annotations
 
@@ -11,22 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from vidpose.assets import AssetError, asset_path
+from vidpose.assets import AssetError
 from vidpose.data.annotations import load_posetrack
 from vidpose.data.frames import open_frames, read_image
 from vidpose.errors import VidposeError
-
-#: what Pipeline() with the default model and the detector needs
-PIPELINE_ASSETS = ("blazepose_full", "movenet_multipose", "movenet_multipose_weights")
-
-
-def _require_assets() -> None:
-    for name in PIPELINE_ASSETS:
-        try:
-            asset_path(name)
-        except AssetError as e:
-            pytest.skip(f"asset {name} is not fetched: {e}")
-
 
 @pytest.fixture
 def clip(fixtures):
@@ -39,7 +27,7 @@ def clip(fixtures):
 
 @pytest.fixture(scope="module")
 def pipeline():
-    _require_assets()
+    """The default pipeline (its tests are marked ``needs_assets``, which checks the assets first)."""
     import vidpose
 
     return vidpose.Pipeline()
@@ -68,6 +56,7 @@ def _check_predictions(path, frames: int) -> dict:
     return doc
 
 
+@pytest.mark.needs_assets
 def test_pipeline_on_the_fixture_clip_writes_posetrack18_and_a_video(pipeline, clip, tmp_path):
     out, render = tmp_path / "preds.json", tmp_path / "out.mp4"
     timings = pipeline.predict(clip, out=out, render=render, progress=False)
@@ -82,6 +71,7 @@ def test_pipeline_on_the_fixture_clip_writes_posetrack18_and_a_video(pipeline, c
     assert len(rendered) == 5 and rendered.read(0).shape == (720, 1280, 3)
 
 
+@pytest.mark.needs_assets
 def test_a_truncated_video_is_a_vidpose_error_naming_the_file(pipeline, clip, tmp_path, capsys):
     """The first half of the clip's bytes: PyAV cannot open it (the index, ``moov``, is at the end
     of this file), and ``open_frames`` raises ``FrameError`` ("cannot open video") naming it."""
@@ -113,6 +103,7 @@ def _faststart_copy(src, dst) -> None:
                 out.mux(packet)
 
 
+@pytest.mark.needs_assets
 def test_a_truncated_faststart_video_fails_at_the_first_missing_frame(pipeline, clip, tmp_path):
     """With the index first, the first half opens (the header still says 5 frames) and the
     first frame past the cut raises ``FrameError`` naming the file and the frame: no partial
@@ -153,6 +144,7 @@ def test_models_json_lists_the_shipped_models(capsys):
     assert [r["name"] for r in rows if r["default"]] == [DEFAULT_MODEL]
 
 
+@pytest.mark.needs_assets
 def test_every_shipped_temporal_head_is_committed_checksummed_and_loads():
     """weights/real holds each shipped head (without the backbone) as its manifest says, and it
     loads onto the BlazePose asset with every key fitting."""
@@ -163,7 +155,6 @@ def test_every_shipped_temporal_head_is_committed_checksummed_and_loads():
     from vidpose.pipeline import SHIPPED, TEMPORAL_MODEL, load_model
     from vidpose.resources import package_path
 
-    _require_assets()
     manifest = json.loads(package_path("weights/real/manifest.json").read_text())
     heads = [name for name, spec in SHIPPED.items() if spec.weights]
     assert heads and (TEMPORAL_MODEL is None or TEMPORAL_MODEL in heads)
@@ -178,8 +169,8 @@ def test_every_shipped_temporal_head_is_committed_checksummed_and_loads():
         assert out["heatmaps"].shape == (1, 17, 64, 64) and torch.isfinite(out["heatmaps"]).all()
 
 
+@pytest.mark.needs_assets
 def test_predict_on_a_folder_of_frame_n_png_needs_only_out(clip, tmp_path, capsys):
-    _require_assets()
     import cv2
 
     from vidpose.cli import main

@@ -12,8 +12,8 @@ and the temporal heads on the real BlazePose backbone (configs/real/*_blazepose.
   config on the real backbone, gives (B, 17, 64, 64) heatmaps and one step lowers its loss; the
   trainer runs from cached features on a tiny RealData.
 
-Tests that need the fetched assets skip (with the reason) when ``vidpose.assets.asset_path``
-raises ``AssetError``. The tiny RealData is 5 frames of each Sports2D segment (built once).
+Tests that need the fetched assets are marked ``needs_assets`` (they skip with the reason without
+them, and fail under CI, which fetches them). The tiny RealData is 5 frames of each Sports2D segment (built once).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_assets
 
-from vidpose.assets import AssetError, asset_path
 from vidpose.data.annotations import Frame, Person, Video, load_posetrack
 from vidpose.data.clips import KeyFrameDegradation
 from vidpose.data.schema import EVALUATED_JOINTS
@@ -39,17 +39,9 @@ BUILD_ASSETS = ("blazepose_full", "blazepose_heavy", "movenet_multipose", "moven
 HEADS = ("naive_temporal", "tdmi", "tdmi_st", "jmpose", "glpose", "sdtc")
 
 
-def _require(*names: str) -> None:
-    for name in names:
-        try:
-            asset_path(name)
-        except AssetError as e:
-            pytest.skip(f"asset {name} is not fetched: {e}")
-
-
 @pytest.fixture(scope="module")
 def tools():
-    _require(*BUILD_ASSETS)
+    require_assets(*BUILD_ASSETS)
     return rd.Teacher(), rd.Segmenter()
 
 
@@ -86,6 +78,7 @@ def test_pseudo_person_keeps_only_confident_joints():
     assert rd.pseudo_person(xy, peaks, np.array([0, 0, 20.0, 30.0]), 1) is None  # under MIN_HEIGHT
 
 
+@pytest.mark.needs_assets(*BUILD_ASSETS)
 def test_label_files_are_posetrack18_that_reader_and_evaluator_accept(realdata):
     from vidpose.data.detections import load_detections
     from vidpose.engine.data import ensure_dataset
@@ -124,6 +117,7 @@ def _bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+@pytest.mark.needs_assets(*BUILD_ASSETS)
 def test_test_hard_degrades_key_frames_and_copies_the_rest(realdata, tools, tmp_path):
     name = rd.video_name(rd.HARD, 0)
     hard, clean = realdata / "images" / rd.HARD / name, realdata / "images" / rd.HARD_CLEAN / name
@@ -169,6 +163,7 @@ def test_real_frame_degradation_is_seeded(kind):
         assert json.loads(runs[0][1])["px_scale"] == pytest.approx(100 / rd.REF_PERSON_HEIGHT, abs=1e-3)
 
 
+@pytest.mark.needs_assets(*BUILD_ASSETS)
 def test_training_key_frame_degradation_leaves_neighbours_clean(realdata):
     from vidpose.engine.config import load_config
     from vidpose.engine.data import make_dataset
@@ -270,6 +265,7 @@ def _head_config(head: str, realdata: Path) -> dict:
 
 
 @pytest.mark.parametrize("head", HEADS)
+@pytest.mark.needs_assets(*BUILD_ASSETS)
 def test_each_head_on_the_real_backbone_shapes_and_one_step(head, realdata):
     from vidpose.engine.data import make_dataset
     from vidpose.data.clips import collate
@@ -315,6 +311,7 @@ def test_each_head_on_the_real_backbone_shapes_and_one_step(head, realdata):
         assert model.backbone.grid == (16, 16) and model.backbone.dim == 48 * 16
 
 
+@pytest.mark.needs_assets(*BUILD_ASSETS)
 def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
     from vidpose.engine.trainer import train
 
@@ -353,8 +350,8 @@ def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
         load_trained(full["config"], tmp_path / "broken.pt", torch.device("cpu"))
 
 
+@pytest.mark.needs_assets("blazepose_full")
 def test_the_baselines_final_layer_is_part_of_the_exported_head():
-    _require("blazepose_full")
     from vidpose.engine.config import load_config
     from vidpose.engine.checkpoint import frozen_backbone_keys
     from vidpose.models.registry import build_model
@@ -394,6 +391,7 @@ def test_the_demo_burst_degrades_every_third_frame_only_and_is_seeded():
         assert np.array_equal(burst.read(f), source.read(f)) == (f not in replaced)
 
 
+@pytest.mark.needs_assets(*BUILD_ASSETS)
 def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(realdata, tmp_path):
     import sys
 
@@ -421,6 +419,7 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
 
 
 @pytest.mark.parametrize("head", ("tdmi", "tdmi_st", "jmpose", "glpose", "sdtc"))
+@pytest.mark.needs_assets(*BUILD_ASSETS)
 def test_a_head_started_from_the_backbone_first_predicts_the_backbones_heatmaps(head, realdata):
     """configs/real set model.start_from_backbone: at step 0 the head's output is BlazePose's own
     heatmaps of the key frame (layers.StartFromBackbone), whatever the neighbours show."""

@@ -173,7 +173,9 @@ def test_config_overrides(tmp_path):
 def test_shipped_configs_parse_and_build():
     from pathlib import Path
 
-    for path in sorted(Path(__file__).resolve().parents[2].glob("vidpose/configs/**/*.yaml")):
+    paths = sorted(Path(__file__).resolve().parents[2].glob("vidpose/configs/**/*.yaml"))
+    assert len(paths) >= 20, f"only {len(paths)} shipped configs found: the glob no longer matches the tree"
+    for path in paths:
         cfg = load_config(path)
         if "w48" in path.name:
             continue  # paper size: built in the backbone tests

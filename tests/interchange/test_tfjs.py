@@ -180,24 +180,15 @@ def test_errors_name_file_and_problem(tiny_model, tmp_path):
 
 # --- the real model (skips when the assets are not fetched) ----------------------------------
 
-def _asset(name: str):
-    try:
-        from vidpose.assets import AssetError, asset_path
-    except ImportError as e:
-        pytest.skip(f"vidpose.assets is not available ({e})")
-    try:
-        return asset_path(name)
-    except AssetError as e:
-        pytest.skip(f"asset {name!r} is absent: {e}")
-
-
+@pytest.mark.needs_assets("movenet_multipose", "movenet_multipose_weights", "sports2d_demo")
 def test_movenet_finds_people_on_sports2d():
     from vidpose.data.frames import open_frames
     from vidpose.models.movenet import MoveNetMultiPose, decode_heads, letterbox
 
-    model_json = _asset("movenet_multipose")
-    _asset("movenet_multipose_weights")  # the shard beside model.json
-    video = _asset("sports2d_demo")
+    from vidpose.assets import asset_path
+
+    model_json = asset_path("movenet_multipose")  # its weight shard lies beside it
+    video = asset_path("sports2d_demo")
     frame = open_frames(video).read(100)  # the jumping-jacks person on the box and the walker
     detector = MoveNetMultiPose(model_json, input_size=512)
     people = detector(frame)

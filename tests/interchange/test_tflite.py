@@ -154,12 +154,11 @@ VARIANTS = ("blazepose_full", "blazepose_lite", "blazepose_heavy")
 
 
 def _model_path(name: str):
-    from vidpose.assets import AssetError, asset_path
+    from conftest import require_assets
+    from vidpose.assets import asset_path
 
-    try:
-        return asset_path(name)
-    except AssetError as e:
-        pytest.skip(f"asset {name} is absent ({e})")
+    require_assets(name)
+    return asset_path(name)
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +208,7 @@ def _litert(path, crops01: np.ndarray) -> list[dict[str, np.ndarray]]:
 
 
 @pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.needs_assets(*VARIANTS)
 def test_blazepose_matches_litert_on_real_crops(name, person_crops):
     path = _model_path(name)
     crops01 = person_crops[0].astype(np.float32) / 255.0
@@ -238,6 +238,7 @@ def test_blazepose_matches_litert_on_real_crops(name, person_crops):
         assert seg < 3e-3, f"{name} crop {i}: segmentation logits differ by {seg} of their range"
 
 
+@pytest.mark.needs_assets("blazepose_full")
 def test_pruned_module_and_cut_share_no_work():
     path = _model_path("blazepose_full")
     graph = read_tflite(path)

@@ -91,13 +91,11 @@ def test_local_mean_and_gaussian_round_trip():
 
 
 def _build(variant: str = "full", **kw):
-    from vidpose.assets import AssetError
+    from conftest import require_assets
     from vidpose.models.registry import build_backbone
 
-    try:
-        return build_backbone({"name": "blazepose", "variant": variant, **kw}).eval()
-    except AssetError as e:
-        pytest.skip(f"asset blazepose_{variant} is absent ({e})")
+    require_assets(f"blazepose_{variant}")
+    return build_backbone({"name": "blazepose", "variant": variant, **kw}).eval()
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +104,7 @@ def full():
     return _build("full")
 
 
+@pytest.mark.needs_assets("blazepose_full")
 def test_interface_shapes_and_ranges(full):
     x = torch.randn(2, 3, 256, 256)
     with torch.no_grad():
@@ -130,6 +129,7 @@ def test_interface_shapes_and_ranges(full):
     assert kp.shape == (2, 17, 3)
 
 
+@pytest.mark.needs_assets("blazepose_full")
 def test_input_checks_and_unit_input(full):
     with pytest.raises(ValueError, match="256, 256"):
         full.forward_features(torch.zeros(1, 3, 256, 192))
@@ -145,19 +145,18 @@ def test_input_checks_and_unit_input(full):
         bp.build_blazepose(variant="huge")
 
 
+@pytest.mark.needs_assets("blazepose_full")
 def test_single_frame_model_from_the_registry(full):
     from vidpose.models.registry import build_model
 
-    try:
-        model = build_model({"name": "single_frame", "backbone": {"name": "blazepose"}}).eval()
-    except OSError as e:
-        pytest.skip(str(e))
+    model = build_model({"name": "single_frame", "backbone": {"name": "blazepose"}}).eval()
     with torch.no_grad():
         out = model(torch.randn(1, 1, 3, 256, 256))
     assert out["heatmaps"].shape == (1, 17, 64, 64)
 
 
 @pytest.mark.parametrize("variant,channels", [("lite", 32), ("heavy", 48)])
+@pytest.mark.needs_assets("blazepose_lite", "blazepose_heavy")
 def test_other_variants(variant, channels):
     model = _build(variant)
     with torch.no_grad():
@@ -192,6 +191,7 @@ def _fixture_crops():
     return np.stack(crops), np.stack(joints)
 
 
+@pytest.mark.needs_assets("blazepose_full")
 def test_joints_on_real_crops(full):
     """On the 14 fixture people (crowded MPII scenes) the median error over the 15 evaluated
     joints is about 14 px from the landmarks and 10 px from the heatmaps in 256-pixel crops;
@@ -216,6 +216,7 @@ def test_joints_on_real_crops(full):
     assert swapped > 1.5 * from_landmarks
 
 
+@pytest.mark.needs_assets("blazepose_full")
 def test_backbone_outputs_are_litert_outputs_in_vidpose_conventions(full):
     """Through ImageNet normalisation, channels-last and the split graph, the backbone gives
     LiteRT's outputs: x, y - 0.5 (pixel centres), sigmoid visibility and presence."""
