@@ -131,13 +131,14 @@ import numpy as np
 import torch
 
 from vidpose.data.annotations import Frame, Person, Video, write_json_atomic
+from vidpose.data.clips import ClipConfig
 from vidpose.data.degrade import (DEGRADE_WEIGHTS, REF_PERSON_HEIGHT, SCALED_KINDS, SEVERITY, Cutout,
                                   degrade_real_frame, pixel_scale, ragged_patch)
 from vidpose.data.frames import FrameSource, open_frames
-from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.data.schema import EVALUATED_JOINTS, KEYPOINT_NAMES, NUM_KEYPOINTS
+from vidpose.data.transforms import invert_transform, warp_image
 from vidpose.data.versions import REALDATA_KIND, REALDATA_VERSION
-from vidpose.data.transforms import apply_transform, box_to_center_size, crop_transform, invert_transform, warp_image
+from vidpose.engine.topdown import TopDownSettings, crop_matrix, keypoints_from_heatmaps
 from vidpose.errors import VidposeError
 from vidpose.resources import package_path, shipped_name
 
@@ -265,15 +266,22 @@ def resize_to(image: np.ndarray, max_side: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
-def _crop(frame: np.ndarray, box: np.ndarray, enlarge: float) -> tuple[np.ndarray, np.ndarray]:
-    """The square 256x256 crop of a box and its image -> crop matrix."""
-    center, size = box_to_center_size(box, 1.0, enlarge)
-    matrix = crop_transform(center, size, (256, 256))
-    return warp_image(frame, matrix, (256, 256)), matrix
+def crop_geometry(model: torch.nn.Module, enlarge: float) -> ClipConfig:
+    """BlazePose's square crops: its input size, its heatmap stride, the box grown by ``enlarge``."""
+    side = int(model.input_size[0])
+    maps = side // int(model.heatmap_stride)
+    return ClipConfig(input_size=(side, side), heatmap_size=(maps, maps), aspect_ratio=1.0, enlarge=enlarge, offsets=())
+
+
+def _crop(frame: np.ndarray, box: np.ndarray, clip: ClipConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The crop of a box and its image -> crop matrix."""
+    matrix = crop_matrix(box, clip)
+    return warp_image(frame, matrix, clip.input_size), matrix
 
 
 class Teacher:
-    """BlazePose GHUM (heavy by default) on box crops with flip averaging (module docstring)."""
+    """BlazePose GHUM (heavy by default) on box crops with flip averaging (module docstring), through
+    the one top-down path (``vidpose/engine/topdown.py``)."""
 
     def __init__(self, variant: str = "heavy", enlarge: float = TEACHER_ENLARGE, flip: bool = True,
                  flip_shift: bool = FLIP_SHIFT, decode: str = "dark", device: torch.device | None = None):
@@ -282,47 +290,37 @@ class Teacher:
         self.model = build_blazepose(variant).eval()
         self.device = device or torch.device("cpu")
         self.model.to(self.device)
-        self.enlarge, self.flip, self.flip_shift, self.decode = enlarge, flip, flip_shift, decode
+        self.enlarge = enlarge
+        self.clip = crop_geometry(self.model, enlarge)
+        self.settings = TopDownSettings(flip=flip, flip_shift=flip_shift, decode=decode)
         self.seconds = 0.0
         self.crops = 0
 
     @torch.no_grad()
-    def raw_heatmaps(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, list]:
-        """Heatmaps (N, 17, 64, 64) of the crops and of their mirrors (None without flip), and
-        the image -> crop matrices."""
+    def _maps(self, crops: np.ndarray) -> np.ndarray:
         from vidpose.data.clips import to_tensor
 
-        crops, matrices = zip(*[_crop(frame, b, self.enlarge) for b in boxes])
-        batch = np.stack(crops)
-        if self.flip:
-            batch = np.concatenate([batch, batch[:, :, ::-1]])
         began = time.perf_counter()
-        x = to_tensor(batch).to(self.device)
+        x = to_tensor(crops).to(self.device)
         maps = self.model.head(self.model.forward_features(x)["feature"]).float().cpu().numpy()
         self.seconds += time.perf_counter() - began
-        self.crops += len(batch)
-        n = len(boxes)
-        return maps[:n], (maps[n:] if self.flip else None), list(matrices)
-
-    def heatmaps(self, frame: np.ndarray, boxes: np.ndarray, shift: bool | None = None) -> tuple[np.ndarray, list]:
-        plain, flipped, matrices = self.raw_heatmaps(frame, boxes)
-        if flipped is None:
-            return plain, matrices
-        return flip_test_average(plain, flipped, shift=self.flip_shift if shift is None else shift), matrices
-
-    def decode_maps(self, maps: np.ndarray, matrices: list) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 17, 2) image coordinates and (N, 17) peaks of (flip-averaged) heatmaps."""
-        coords, peaks = decode_heatmaps(maps, self.decode)
-        xy = np.stack([heatmap_to_image(coords[i], invert_transform(m), 4.0) for i, m in enumerate(matrices)])
-        return xy, peaks
+        self.crops += len(crops)
+        return maps
 
     def __call__(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (N, 17, 2) in image pixels and their heatmap peaks (N, 17) for xywh boxes (N, 4)."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         if not len(boxes):
             return np.zeros((0, NUM_KEYPOINTS, 2)), np.zeros((0, NUM_KEYPOINTS))
-        maps, matrices = self.heatmaps(frame, boxes)
-        return self.decode_maps(maps, matrices)
+        crops, matrices = zip(*[_crop(frame, b, self.clip) for b in boxes])
+        batch = np.stack(crops)
+        if self.settings.flip:  # the crops and their mirrors in one pass
+            maps = self._maps(np.concatenate([batch, batch[:, :, ::-1]]))
+            plain, mirrored = maps[:len(boxes)], maps[len(boxes):]
+        else:
+            plain, mirrored = self._maps(batch), None
+        return keypoints_from_heatmaps(lambda flip: mirrored if flip else plain, [invert_transform(m) for m in matrices],
+                                       self.clip.stride, self.settings)
 
 
 class Segmenter:
@@ -339,7 +337,7 @@ class Segmenter:
             raise RealDataError(f"{graph.path}: no single 256x256x1 segmentation output")
         self.name = graph.tensors[seg[0]].name
         self.module = build_module(graph, outputs=seg).eval()
-        self.enlarge = enlarge
+        self.clip = ClipConfig(input_size=(256, 256), heatmap_size=(64, 64), aspect_ratio=1.0, enlarge=enlarge, offsets=())
 
     @torch.no_grad()
     def __call__(self, frame: np.ndarray, boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -347,7 +345,7 @@ class Segmenter:
         h, w = frame.shape[:2]
         if not len(boxes):
             return []
-        crops, matrices = zip(*[_crop(frame, np.asarray(b, float), self.enlarge) for b in boxes])
+        crops, matrices = zip(*[_crop(frame, np.asarray(b, float), self.clip) for b in boxes])
         x = torch.from_numpy(np.stack(crops).astype(np.float32) / 255.0).permute(0, 3, 1, 2)
         out = self.module(x.contiguous(memory_format=torch.channels_last))
         prob = torch.sigmoid(out[self.name] if isinstance(out, dict) else out)[:, 0].numpy()

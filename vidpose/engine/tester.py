@@ -29,8 +29,8 @@ from torch.utils.data import DataLoader
 
 from vidpose.data.annotations import Person, save_videos
 from vidpose.data.detections import load_detections
-from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
 from vidpose.engine.data import make_dataset
+from vidpose.engine.topdown import TopDownSettings, keypoints_from_heatmaps
 from vidpose.data.clips import collate
 from vidpose.engine.checkpoint import load_checkpoint, load_model_weights
 from vidpose.errors import CheckpointError
@@ -62,10 +62,11 @@ def flip_batch(batch: dict) -> dict:
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, dataset, device: torch.device, flip: bool = True, flip_shift: bool = True,
-            method: str = "dark", batch_size: int = 64, workers: int = 0, progress: bool = True
+def predict(model: torch.nn.Module, dataset, device: torch.device, settings: TopDownSettings = TopDownSettings(),
+            batch_size: int = 64, workers: int = 0, progress: bool = True
             ) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """(video, frame, keypoints (17, 2) in image pixels, scores (17,)) per item."""
+    """(video, frame, keypoints (17, 2) in image pixels, scores (17,)) per item, through the one
+    top-down path (``engine/topdown.py``)."""
     from tqdm import tqdm
 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
@@ -73,14 +74,14 @@ def predict(model: torch.nn.Module, dataset, device: torch.device, flip: bool = 
     out = []
     for batch in tqdm(loader, desc="test", disable=not progress):
         images = batch["images"].to(device)
-        heatmaps = model(images, batch)["heatmaps"].float().cpu().numpy()
-        if flip:
-            flipped = model(images.flip(-1), flip_batch(batch))["heatmaps"].float().cpu().numpy()
-            heatmaps = flip_test_average(heatmaps, flipped, shift=flip_shift)
-        coords, maxvals = decode_heatmaps(heatmaps, method)
-        for i in range(len(heatmaps)):
-            xy = heatmap_to_image(coords[i], batch["crop_to_image"][i].numpy(), stride)
-            out.append((batch["video"][i], batch["frame"][i], xy, maxvals[i] * float(batch["box_score"][i])))
+
+        def heatmaps_of(mirrored: bool) -> np.ndarray:
+            x, b = (images.flip(-1), flip_batch(batch)) if mirrored else (images, batch)
+            return model(x, b)["heatmaps"].float().cpu().numpy()
+
+        xy, peaks = keypoints_from_heatmaps(heatmaps_of, batch["crop_to_image"].numpy(), stride, settings)
+        for i in range(len(xy)):
+            out.append((batch["video"][i], batch["frame"][i], xy[i], peaks[i] * float(batch["box_score"][i])))
     return out
 
 
@@ -111,8 +112,7 @@ def test_model(cfg: dict[str, Any], model: torch.nn.Module, device: torch.device
     dataset = make_dataset(cfg["data"], split, train=False, detections=detections,
                            min_box_score=float(tcfg.get("min_box_score", 0.2)))
     began = time.perf_counter()
-    items = predict(model, dataset, device, flip=bool(tcfg.get("flip", True)), flip_shift=bool(tcfg.get("flip_shift", True)),
-                    method=tcfg.get("decode", "dark"), batch_size=int(tcfg.get("batch_size", 64)),
+    items = predict(model, dataset, device, TopDownSettings.from_config(cfg), batch_size=int(tcfg.get("batch_size", 64)),
                     workers=int(cfg["data"].get("workers", 0)), progress=progress)
     seconds = time.perf_counter() - began
     predictions = [v.empty_like() for v in dataset.videos]

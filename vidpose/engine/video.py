@@ -36,9 +36,8 @@ import torch
 from vidpose.data.annotations import AnnotationError, Frame, Person, Video, load_json, save_posetrack
 from vidpose.data.clips import clip_indices, make_clip, sample_global_frames, to_tensor
 from vidpose.data.frames import FrameSource
-from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
-from vidpose.data.transforms import box_to_center_size, crop_transform, invert_transform
 from vidpose.engine.data import clip_config
+from vidpose.engine.topdown import TopDownSettings, crop_to_image_of, keypoints_from_heatmaps
 
 log = logging.getLogger(__name__)
 
@@ -260,9 +259,7 @@ class VideoPredictor:
         self.clip = clip_config(cfg["data"])
         self.cache_enabled, self.window_boxes, self.batch_size = cache, window_boxes, batch_size
         self.global_cache_size = global_cache_size
-        test = cfg.get("test", {})
-        self.flip, self.flip_shift = bool(test.get("flip", False)), bool(test.get("flip_shift", True))
-        self.decode = test.get("decode", "dark")
+        self.settings = TopDownSettings.from_config(cfg)
         self.stats = {"crops_computed": 0, "windows": 0, "cache_peak": 0}
 
     @torch.no_grad()
@@ -324,8 +321,8 @@ class VideoPredictor:
     def _predict_boxes(self, source: FrameSource, boxes: VideoBoxes, by_track: list[dict], t: int, idx: list[int],
                        cache: dict) -> list[tuple[np.ndarray, np.ndarray, int]]:
         n = len(source)
-        outputs = []
-        for flip in ([False, True] if self.flip else [False]):
+
+        def heatmaps_of(flip: bool) -> np.ndarray:
             windows = []
             for k in idx:
                 key_box = boxes.boxes[t][k]
@@ -344,19 +341,12 @@ class VideoPredictor:
             feats = {name: torch.stack([torch.stack([cache[k][name] for k in w]) for w in windows])
                      for name in cache[windows[0][0]] if name != "_crop"}
             frames = torch.stack([torch.stack([cache[k]["_crop"] for k in w]) for w in windows]).to(self.device)
-            outputs.append(self.model.forward_features(feats, frames, batch)["heatmaps"].float().cpu().numpy())
             self.stats["windows"] += len(idx)
-        heatmaps = outputs[0]
-        if self.flip:
-            heatmaps = flip_test_average(outputs[0], outputs[1], shift=self.flip_shift)
-        coords, maxvals = decode_heatmaps(heatmaps, self.decode)
-        out = []
-        for i, k in enumerate(idx):
-            center, size = box_to_center_size(boxes.boxes[t][k], self.clip.aspect_ratio, self.clip.enlarge)
-            crop_to_image = invert_transform(crop_transform(center, size, self.clip.input_size))
-            xy = heatmap_to_image(coords[i], crop_to_image, self.clip.stride)
-            out.append((xy, maxvals[i] * float(boxes.scores[t][k]), int(boxes.tracks[t][k])))
-        return out
+            return self.model.forward_features(feats, frames, batch)["heatmaps"].float().cpu().numpy()
+
+        crop_to_image = [crop_to_image_of(boxes.boxes[t][k], self.clip) for k in idx]
+        xy, peaks = keypoints_from_heatmaps(heatmaps_of, crop_to_image, self.clip.stride, self.settings)
+        return [(xy[i], peaks[i] * float(boxes.scores[t][k]), int(boxes.tracks[t][k])) for i, k in enumerate(idx)]
 
     def _global_batch(self, source: FrameSource, boxes: VideoBoxes, t: int, count: int, flip: bool,
                       cache: dict) -> dict[str, torch.Tensor]:
