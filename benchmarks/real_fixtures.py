@@ -60,19 +60,19 @@ sys.path.insert(0, str(ROOT))
 from vidpose.bench import git_state  # noqa: E402
 from vidpose.data.annotations import Person, Video, load_posetrack  # noqa: E402
 from vidpose.data.frames import FrameSource, ImageFolderFrames, read_image  # noqa: E402
-from vidpose.data.schema import EVALUATED_JOINTS, JOINT_GROUPS, KEYPOINT_NAMES  # noqa: E402
+from vidpose.data.schema import EVALUATED_JOINTS, GROUP_NAMES, KEYPOINT_NAMES  # noqa: E402
 from vidpose.data.transforms import keypoints_box  # noqa: E402
 from vidpose.engine.config import load_config  # noqa: E402
 from vidpose.engine.video import VideoPredictor, iou, load_video_boxes  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
+from vidpose.evaluation.pckh import PCKh  # noqa: E402
 from vidpose.pipeline import SHIPPED, load_model  # noqa: E402
 
 DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures" / "posetrack18"
 ENLARGE = (1.0, 1.1, 1.25, 1.4, 1.6)
 #: (name, test.flip, test.flip_shift)
 FLIPS = (("no_flip", False, True), ("flip_shift", True, True), ("flip_noshift", True, False))
-GROUPS = tuple(JOINT_GROUPS) + ("Total",)
-PCKH_THRESHOLD = 0.5
+GROUPS = GROUP_NAMES
 
 
 class ListFrames(FrameSource):
@@ -201,38 +201,6 @@ def predict_case(predictor: VideoPredictor, case: Case, boxes: list[list[tuple[n
     return [[(xy, scores) for xy, scores, _ in frame] for frame in results]
 
 
-class PCKh:
-    def __init__(self):
-        self.hit = {s: 0 for s in EVALUATED_JOINTS}
-        self.total = {s: 0 for s in EVALUATED_JOINTS}
-        self.people = 0
-
-    def add(self, gt: Person, xy: np.ndarray | None) -> None:
-        """One GT person against predicted keypoints (17, 2) (None: a missed person)."""
-        if gt.bbox_head is None:
-            return
-        self.people += 1
-        head = 0.6 * float(np.hypot(gt.bbox_head[2], gt.bbox_head[3]))
-        for s in EVALUATED_JOINTS:
-            if gt.keypoints[s, 2] > 0:
-                self.total[s] += 1
-                if xy is not None and np.hypot(*(xy[s] - gt.keypoints[s, :2])) <= PCKH_THRESHOLD * head:
-                    self.hit[s] += 1
-
-    def result(self) -> dict[str, Any]:
-        def pct(slots) -> float | None:
-            t = sum(self.total[s] for s in slots)
-            return round(100.0 * sum(self.hit[s] for s in slots) / t, 2) if t else None
-
-        out: dict[str, Any] = {g: pct(slots) for g, slots in JOINT_GROUPS.items()}
-        out["Total"] = pct(EVALUATED_JOINTS)
-        out["joints_within"] = sum(self.hit.values())
-        out["joints"] = sum(self.total.values())
-        out["people"] = self.people
-        out["per_joint"] = {KEYPOINT_NAMES[s]: pct([s]) for s in EVALUATED_JOINTS}
-        return out
-
-
 def eval_gt(cases: list[Case]) -> list[Video]:
     """GT videos with people only on the evaluated frames (frames without an image drop out of
     poseval's frame selection: it keeps frames with at least one GT person)."""
@@ -281,7 +249,7 @@ def score_gt_boxes(cases, predictions, only=None) -> dict[str, Any]:
                 if only is None or r in only[c][p]:
                     pckh.add(case.video.frames[f].people[k], xy)
                     video.add(case.video.frames[f].people[k], xy)
-    out = pckh.result()
+    out = pckh.result(per_joint=True)
     out["per_video_Total"] = {name: {k: v.result()[k] for k in ("Total", "joints_within", "joints", "people")}
                               for name, v in per_video.items()}
     return out
@@ -350,7 +318,7 @@ def score_detector_boxes(cases, matches, predictions) -> tuple[dict[str, Any], d
                 if xy is not None:
                     matched.add(gt, xy)
                 everyone.add(gt, xy)
-    return matched.result(), everyone.result()
+    return matched.result(per_joint=True), everyone.result(per_joint=True)
 
 
 # --- the command itself, once per model ------------------------------------------------------
@@ -456,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             for enlarge in ENLARGE:
                 for flip_name, flip, shift in FLIPS:
                     key = f"enlarge={enlarge} {flip_name}"
-                    cfg = load_config(ROOT / spec.config, framing_overrides(enlarge, flip, shift))
+                    cfg = load_config(spec.config, framing_overrides(enlarge, flip, shift))
                     predictor = VideoPredictor(model, cfg)
                     min_score = float(cfg["test"]["min_box_score"])
                     preds = [predict_case(predictor, c, b, tmp, min_score) for c, b in zip(cases, boxes)]

@@ -61,7 +61,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from vidpose.bench import git_state  # noqa: E402
 from vidpose.data.annotations import Person, Video, load_posetrack  # noqa: E402
 from vidpose.data.frames import open_frames  # noqa: E402
-from vidpose.data.schema import EVALUATED_JOINTS, JOINT_GROUPS, KEYPOINT_NAMES  # noqa: E402
+from vidpose.evaluation.pckh import PCKh, head_size  # noqa: E402
+from vidpose.data.schema import GROUP_NAMES  # noqa: E402
 from vidpose.engine.smoothing import smooth_videos  # noqa: E402
 from vidpose.engine.checkpoint import frozen_backbone_keys  # noqa: E402
 from vidpose.engine.video import VideoPredictor, load_video_boxes, predictions_video  # noqa: E402
@@ -71,58 +72,11 @@ from vidpose.pipeline import SHIPPED, load_model  # noqa: E402
 SPLITS = ("test", "test_hard", "test_hard_clean")
 SINGLE = "blazepose"
 SMOOTHERS = ("median", "one_euro")
-PCKH_THRESHOLD = 0.5
 FAST_SPEED = 0.25  # head sizes per frame (a head size is ~0.6 x head-box diagonal)
 VERY_FAST_SPEED = 1.0
-GROUPS = tuple(JOINT_GROUPS) + ("Total",)
+GROUPS = GROUP_NAMES
 #: the single-frame backbone first, then every shipped temporal head (``vidpose models``)
 DEFAULT_MODELS = (SINGLE,) + tuple(name for name, spec in SHIPPED.items() if spec.kind == "temporal")
-
-
-class PCKh:
-    """Joints within 0.5 head sizes, pooled per group; ``mask`` picks the joints that count."""
-
-    def __init__(self) -> None:
-        self.hit = np.zeros(len(KEYPOINT_NAMES), int)
-        self.total = np.zeros(len(KEYPOINT_NAMES), int)
-        self.people = 0
-        self.missed = 0
-
-    def add(self, gt: Person, xy: np.ndarray | None, mask: np.ndarray | None = None) -> None:
-        head = head_size(gt)
-        if head is None:
-            return
-        use = np.zeros(len(KEYPOINT_NAMES), bool)
-        use[list(EVALUATED_JOINTS)] = True
-        use &= gt.keypoints[:, 2] > 0
-        if mask is not None:
-            use &= mask
-        if not use.any():
-            return
-        self.people += 1
-        self.total += use
-        if xy is None:
-            self.missed += 1
-            return
-        self.hit += use & (np.hypot(*(xy - gt.keypoints[:, :2]).T) <= PCKH_THRESHOLD * head)
-
-    def result(self) -> dict[str, Any]:
-        def pct(slots) -> float | None:
-            t = int(self.total[list(slots)].sum())
-            return round(100.0 * int(self.hit[list(slots)].sum()) / t, 2) if t else None
-
-        out: dict[str, Any] = {g: pct(s) for g, s in JOINT_GROUPS.items()}
-        out["Total"] = pct(EVALUATED_JOINTS)
-        out["joints"] = int(self.total.sum())
-        out["people"] = self.people
-        if self.missed:
-            out["people_without_prediction"] = self.missed
-        return out
-
-
-def head_size(person: Person) -> float | None:
-    """PoseTrack's head size: 0.6 x the head box diagonal (None without a head box)."""
-    return None if person.bbox_head is None else 0.6 * float(np.hypot(person.bbox_head[2], person.bbox_head[3]))
 
 
 def fast_masks(video: Video, threshold: float = FAST_SPEED) -> dict[tuple[int, int], np.ndarray]:

@@ -30,6 +30,7 @@ from conftest import require_assets
 
 from vidpose.data.annotations import Frame, Person, Video, load_posetrack
 from vidpose.data.clips import KeyFrameDegradation
+from vidpose.evaluation.pckh import head_size
 from vidpose.data.schema import EVALUATED_JOINTS
 from vidpose import realdata as rd
 
@@ -404,7 +405,7 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
     for g, e, s in zip(gt, exact, shifted):
         for f, frame in enumerate(g.frames):
             e.frames[f].people = [Person.predicted(p.keypoints[:, :2], np.ones(17), p.track_id) for p in frame.people]
-            s.frames[f].people = [Person.predicted(p.keypoints[:, :2] + 0.6 * realvideo.head_size(p), np.ones(17),
+            s.frames[f].people = [Person.predicted(p.keypoints[:, :2] + 0.6 * head_size(p), np.ones(17),
                                                    p.track_id) for p in frame.people]
     assert realvideo.score(gt, exact)["PCKh"]["Total"] == 100.0
     assert realvideo.score(gt, shifted)["PCKh"]["Total"] == 0.0

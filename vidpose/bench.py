@@ -30,13 +30,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vidpose.data.schema import GROUP_NAMES
 from vidpose.engine.complexity import count_gflops, count_params
 from vidpose.engine.config import load_config
 from vidpose.resources import package_path, shipped_name
 
 log = logging.getLogger(__name__)
 
-GROUPS = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
+GROUPS = list(GROUP_NAMES)
 SPLITS = ("val", "val_hard", "val_hard_clean")
 
 
@@ -152,7 +153,7 @@ METHODS: dict[str, BenchMethod] = {
                                    reference="jmpose", diagnosis=True,
                                    note="L_IO trains the JMML gates only (a reading; the sources are silent)"),
     # the paper gives no lambda_IO (shared/specs/jmpose.md; we default to 1): its sensitivity, between
-    # jmpose_no_io (0) and jmpose (1); benchmarks/io_weight.py pairs them
+    # jmpose_no_io (0) and jmpose (1); analysis/io_weight.py pairs them
     "jmpose_io_0.1": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0.1",), init="single_frame",
                                  note="lambda_IO = 0.1 (the paper gives none)"),
     "jmpose_io_0.5": BenchMethod(C + "jmpose_tiny.yaml", ("model.io_weight=0.5",), init="single_frame",
@@ -526,6 +527,15 @@ class ArchivedRuns:
                 **paired_bootstrap(list(ra.values()), list(rb.values()), self.resamples)}
 
 
+def learning_curve(metrics: Path) -> list[dict[str, Any]]:
+    """The val AP Total the trainer recorded every ``train.curve_every_epochs`` (``metrics.jsonl``):
+    ``[{"epoch", "step", "AP"}]``, empty without a run folder."""
+    if not metrics.is_file():
+        return []
+    points = [json.loads(line) for line in metrics.read_text().splitlines() if '"val_AP"' in line]
+    return [{"epoch": p["epoch"], "step": p["step"], "AP": p["val_AP"]["Total"]} for p in points]
+
+
 def put_row(results: dict[str, Any], row: dict[str, Any]) -> None:
     """Replace the row of the same (method, seed, split), or add it, in place. A row measured
     again with the same numbers (reused test results) keeps the commit it was measured at."""
@@ -607,6 +617,8 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
                        "command": command, "wall_minutes": round((time.perf_counter() - began) / 60, 2)}
                 if m.init is not None:
                     row["protocol"] = protocol
+                    if protocol == "paper" and split == "val":  # the learning curve, to see it level off
+                        row["val_curve"] = learning_curve(test_dir / "metrics.jsonl")
                 if modified:
                     row["tracked_files_modified"] = True  # measured with uncommitted code or config changes
                 if split == "val_hard":

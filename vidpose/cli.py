@@ -95,8 +95,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(format_table(result))
     if args.mota:
         m = result["MOTA"]
-        names = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
-        print("MOTA     " + " ".join(f"{m[n]:8.2f}" for n in names))
+        from vidpose.data.schema import GROUP_NAMES
+
+        print("MOTA     " + " ".join(f"{m[n]:8.2f}" for n in GROUP_NAMES))
         print(f"MOTP {m['MOTP']:.2f}  precision {m['precision']:.2f}  recall {m['recall']:.2f}  "
               f"switches {m['switches']}")
     if args.json:

@@ -30,11 +30,12 @@ import numpy as np
 
 from vidpose.data.annotations import load_posetrack
 from vidpose.data.frames import open_frames, write_video
-from vidpose.data.schema import SKELETON
+from vidpose.data.schema import GROUP_NAMES, SKELETON
 from vidpose.engine.config import load_config
 from vidpose.engine.data import ensure_dataset
 from vidpose.engine.tester import run_test
 from vidpose.evaluation import format_table
+from vidpose.evaluation.pckh import correct_joints
 from vidpose.resources import locate
 
 GT_COLOR, SINGLE_COLOR, TEMPORAL_COLOR = (40, 200, 40), (230, 40, 40), (40, 110, 255)
@@ -65,17 +66,6 @@ def load_manifest(path: str | Path = "weights/manifest.json") -> dict[str, Any]:
             if not file.is_file():
                 raise FileNotFoundError(f"{file}: named by {path} but missing")
     return manifest
-
-
-def correct_joints(pred: np.ndarray, gt: np.ndarray, head: np.ndarray | None) -> np.ndarray:
-    """PCKh@0.5 per joint (17,) for one person; False where GT has no joint."""
-    ok = np.zeros(17, bool)
-    if head is None:
-        return ok
-    size = 0.6 * np.hypot(head[2], head[3])
-    has = gt[:, 2] > 0
-    ok[has] = np.linalg.norm(pred[has, :2] - gt[has, :2], axis=1) <= 0.5 * size
-    return ok
 
 
 def paired_people(video, *predictions):
@@ -322,8 +312,7 @@ def run_demo(out: str | Path = "demo_out", preset: str = "small", data_root: str
           f"{found['temporal_correct']} of {found['joints']}; recovered by the temporal model {found['recovered']}, "
           f"lost {found['lost']}")
     print(f"[4/4] wrote {out / 'compare.mp4'} and {out / 'recovered.png'} ({time.time() - began:.0f} s)")
-    summary = {"results": {k: {g: v[g] for g in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle",
-                                                 "Total")} for k, v in results.items()}, "comparison": found}
+    summary = {"results": {k: {g: v[g] for g in GROUP_NAMES} for k, v in results.items()}, "comparison": found}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -338,8 +327,8 @@ def compare(gt_videos: list, preds: dict[str, dict], root: Path, out: Path) -> d
             continue
         gain = 0
         for f, frame, p, person, (single_person, temporal_person) in paired_people(video, single, temporal):
-            a = correct_joints(single_person.keypoints, person.keypoints, person.bbox_head)
-            b = correct_joints(temporal_person.keypoints, person.keypoints, person.bbox_head)
+            a = correct_joints(single_person.keypoints, person)
+            b = correct_joints(temporal_person.keypoints, person)
             recovered = b & ~a
             recovered[[3, 4]] = False
             person_gain = int(recovered.sum()) - int((a & ~b)[EVALUATED].sum())

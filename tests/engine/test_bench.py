@@ -223,33 +223,6 @@ def test_the_cost_block_of_a_doc_is_regenerated_and_the_rest_kept(tmp_path):
         update_bench_tables([], [doc], "bench.json", text)
 
 
-def test_context_probe_hides_every_neighbour_and_only_them():
-    """benchmarks/context_probe.py: the wrapped model sees the key frame (index 0 of a clip) in
-    every slot, so its output no longer depends on the neighbours, and equals the model's on a
-    clip made of the key frame alone."""
-    import sys
-
-    import torch
-
-    from vidpose.models.registry import build_model
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from context_probe import KeyFrameOnly
-
-    torch.manual_seed(0)
-    model = build_model({"name": "naive_temporal", "backbone": {"name": "hrnet", "size": "tiny"}, "pretrained": None},
-                        input_size=(96, 128)).eval()
-    clip = torch.randn(2, 5, 3, 128, 96)
-    other = clip.clone()
-    other[:, 1:] = torch.randn_like(other[:, 1:])
-    probe = KeyFrameOnly(model).eval()
-    with torch.no_grad():
-        hidden = probe(clip)["heatmaps"]
-        assert torch.allclose(hidden, probe(other)["heatmaps"])
-        assert torch.allclose(hidden, model(clip[:, :1].repeat(1, 5, 1, 1, 1))["heatmaps"], atol=1e-6)
-        assert not torch.allclose(model(clip)["heatmaps"], model(other)["heatmaps"])
-
-
 def test_a_row_measured_again_with_the_same_numbers_keeps_its_provenance():
     from vidpose.bench import put_row
 
@@ -276,63 +249,6 @@ def test_probe_runs_merges_each_run_by_name_with_its_commit_and_refuses_an_untra
     assert stored["command"] == "cmd" and stored["runs"]["b/seed0"]["commit"]
     with pytest.raises(SystemExit, match="c/seed0.model.pt"):
         probe_runs(["c/seed0"], runs, out, lambda run: {}, "cmd", "what")
-
-
-def test_io_weight_reads_the_archived_runs_pairs_them_and_chooses_on_val(tmp_path):
-    """benchmarks/io_weight.py: each lambda_IO row's val_hard difference to lambda_IO = 0 is the
-    paired bootstrap of their archived predictions (its delta is the pooled AP difference); the
-    weight is chosen on val, never on val_hard; the rows not run yet are listed, not invented."""
-    import dataclasses
-    import sys
-
-    from conftest import make_person, make_video
-    from vidpose.data.annotations import save_videos
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import io_weight
-
-    gt = [make_video([[make_person(seed=10 * v + f, center=(200.0 + 150 * k, 200.0), track_id=k) for k in range(2)]
-                      for f in range(3)], name=f"00000{v}_mpii_test") for v in range(5)]
-    save_videos(gt, tmp_path / "data" / "annotations" / "val_hard")
-
-    def shifted(videos, every):  # every ``every``-th person of a video lands far from its joints
-        out = []
-        for v, video in enumerate(videos):
-            frames = []
-            for f, frame in enumerate(video.frames):
-                people = [dataclasses.replace(p, keypoints=p.keypoints + np.array([80.0, 0.0, 0.0]))
-                          if (f * 2 + k + v) % every == 0 else p for k, p in enumerate(frame.people)]
-                frames.append(dataclasses.replace(frame, people=people))
-            out.append(dataclasses.replace(video, frames=frames))
-        return out
-
-    results = tmp_path / "results" / "bench.json"
-    good, bad = gt, shifted(gt, 3)
-    runs = {"jmpose": good, "jmpose_no_io": bad, "jmpose_no_jmml": bad, "jmpose_no_cjl": shifted(gt, 2)}
-    stored_ap = {"jmpose": {"val": 80.0, "val_hard": 60.0}, "jmpose_no_io": {"val": 70.0, "val_hard": 90.0}}
-    rows = []
-    for name, videos in runs.items():
-        save_videos(videos, tmp_path / "pred" / name)
-        archive_predictions(tmp_path / "pred" / name, archive_path(results, name, 0))
-        for split in ("val", "val_hard", "val_hard_clean"):
-            ap = stored_ap.get(name, {}).get(split, 50.0)
-            rows.append({"method": name, "seed": 0, "split": split, "AP": {"Total": ap}, "commit": "abc"})
-    results.write_text(json.dumps({"rows": rows}))
-    out = io_weight.main(["--results", str(results), "--data", str(tmp_path / "data"), "--resamples", "50",
-                          "--out", str(tmp_path / "io.json")])
-    assert json.loads((tmp_path / "io.json").read_text()) == out
-    assert out["not_measured"] == ["jmpose_io_0.1", "jmpose_io_0.5"]
-    assert out["chosen_on_val"] == 1.0  # higher on val, lower on val_hard: chosen on val
-    full = next(line for line in out["weights"] if line["lambda_io"] == 1.0)
-    gap = full["val_hard_minus_lambda_0"]
-    expected = evaluate_posetrack(gt, good)["Total"] - evaluate_posetrack(gt, bad)["Total"]
-    assert expected > 5 and gap["delta"] == pytest.approx(expected, abs=1e-3)
-    assert gap["ci_low"] <= gap["delta"] <= gap["ci_high"] and gap["videos"] == 5
-    assert "val_hard_minus_lambda_0" not in out["weights"][0]  # lambda_IO = 0 has no difference to itself
-    blocks, learner = out["components_without_io_val_hard"]
-    assert blocks["delta"] == 0.0  # same predictions on both sides
-    assert learner["delta"] == pytest.approx(
-        evaluate_posetrack(gt, bad)["Total"] - evaluate_posetrack(gt, runs["jmpose_no_cjl"])["Total"], abs=1e-3)
 
 
 def test_paper_protocol_resolves_each_papers_recipe_compressed_to_the_epochs_asked():
@@ -406,6 +322,8 @@ def test_paper_protocol_fine_tunes_the_backbone_resumes_and_reports_beside_froze
     assert moved, "the backbone did not train under the paper protocol"
     curve = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"val_AP"' in x]
     assert curve and curve[-1]["epoch"] == 1
+    stored_curve = next(r["val_curve"] for r in paper if r["split"] == "val")  # committed with the row
+    assert [p["AP"] for p in stored_curve] == [c["val_AP"]["Total"] for c in curve]
     before = (run / "model.pt").stat().st_mtime_ns
     run_bench(**kw, protocol="paper", paper_epochs=1)
     assert (run / "model.pt").stat().st_mtime_ns == before  # resumed: nothing retrained

@@ -2,7 +2,7 @@
 heatmap loss's, on a trained backbone, at the CPU configs' 32x24 heatmaps and the papers' 96x72;
 and on the parts the pose path shares with the information terms (the motion encoder, CJL), the
 reading that cuts the terms off at M keeps them within a stated factor where the lineage's reading
-does not (benchmarks/aux_balance.py writes the full table to benchmarks/results/aux_balance.json)."""
+does not (analysis/aux_balance.py writes the full table to analysis/results/aux_balance.json)."""
 
 from pathlib import Path
 

@@ -4,7 +4,7 @@ A loss weight copied from a paper (TDMI's alpha, JM-Pose's lambda_IO, SDTC's lam
 what it meant there if our loss terms are scaled as the authors' were. This module measures the
 balance directly: for one batch, the L2 norm of the gradient of every term on the parameters the
 method trains (everything outside the backbone, estimators excluded), divided by the heatmap
-loss's. ``benchmarks/aux_balance.py`` writes these ratios for every method at two heatmap sizes;
+loss's. ``analysis/aux_balance.py`` writes these ratios for every method at two heatmap sizes;
 ``tests/models/test_balance.py`` holds them to a stated band.
 
 A ratio over all of a method's parameters can hide where a term pulls: TDMI's Eq. 9 measured 0.23x

@@ -14,7 +14,7 @@ Scale. A divergence between two maps is a quantity per map (nats); the heatmap l
 (SimpleBaseline's JointsMSELoss) is a mean over positions, and its mass lives where the target
 Gaussian is, a fraction 2 pi sigma^2 / (H W) of the map. The lineage code divides its divergences
 by H W (``F.kl_div(..., reduction="mean")``), which ties their weight against the heatmap loss to
-the heatmap size: measured 10x weaker at 96x72 than at 32x24 (``benchmarks/aux_balance.py``).
+the heatmap size: measured 10x weaker at 96x72 than at 32x24 (``analysis/aux_balance.py``).
 That is right for divergences of smooth maps, whose mass spreads over every position (JM-Pose's
 feature-feature term on standardised maps), but not for divergences of heatmap-like predictions,
 whose mass sits in one target-sized blob. Those are multiplied by ``cell_fraction`` of the

@@ -183,7 +183,7 @@ class MotionDecoder(nn.Module):
         self.pose_head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, joints * patch_pixels))
         # the pose head predicts heatmap values, so its last layer starts as the lineage's heatmap
         # layers do (normal, std 0.001, bias 0): a default-initialised layer starts the pose term
-        # about 10x above the heatmap loss (benchmarks/aux_balance.py)
+        # about 10x above the heatmap loss (analysis/aux_balance.py)
         nn.init.normal_(self.pose_head[-1].weight, std=0.001)
         nn.init.zeros_(self.pose_head[-1].bias)
 

@@ -19,7 +19,7 @@ Choices where the paper is silent (also in docs/methods.md):
   softmax at ``mi_tau`` = 1). Mutual information does not change when a feature is rescaled, so
   its estimate must not either: read raw at the lineage's tau = 0.05 (``mi_read: raw``), Eq. 8's
   dependence keeps falling as M grows (0.0020 -> 0.0007 for M x 1 -> 4 on the trained model,
-  ``benchmarks/tdmi_mi_scale.py``; standardised: flat) and training inflated M until the head
+  ``analysis/tdmi_mi_scale.py``; standardised: flat) and training inflated M until the head
   ignored it (``benchmarks/tdmi.md``). The probe is an estimator,
   fitted on detached M_u to the ground-truth heatmaps (``fit_probe``), so its fitting never moves
   the network; for the key frame's visual feature the frozen backbone head is that probe. Reading
@@ -34,7 +34,7 @@ Choices where the paper is silent (also in docs/methods.md):
   convolution and the 3x3 head starts as the backbone's own 1x1 head (``layers.StartFromBackbone``),
   so training starts from the single-frame model's output;
 - divergences are scaled by the targets' ``cell_fraction`` (``mutual_info.py``), so alpha = 1
-  weighs them the same at every heatmap size (checked by ``benchmarks/aux_balance.py``).
+  weighs them the same at every heatmap size (checked by ``analysis/aux_balance.py``).
 """
 
 from __future__ import annotations

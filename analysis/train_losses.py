@@ -1,7 +1,7 @@
 """Total and heatmap training loss at the end of bench runs: the mean of the last 10 records of
 each run's metrics.jsonl (one record per 10 steps, so the last 100 steps).
 
-    python benchmarks/train_losses.py [--runs runs/bench/standard] [--methods single_frame tdmi ...]
+    python analysis/train_losses.py [--runs runs/bench/standard] [--methods single_frame tdmi ...]
 
 Shows how much of a method's objective is its auxiliary terms and whether it fits the heatmaps
 as well as the single-frame model does (docs/results.md, benchmarks/tdmi.md).

@@ -7,8 +7,8 @@ information terms of Eq. 8-12 with the run's own probe, and records each term pe
 readings of the probe's maps (``model.mi_read``: raw at tau 0.05, the lineage's; standardised at
 tau 1, ours). A term that falls as k grows can be lowered by inflating M alone.
 
-    python benchmarks/tdmi_mi_scale.py tdmi_mi_raw/seed1 [--runs runs/bench/standard]
-        [--out benchmarks/results/tdmi_mi_scale.json]
+    python analysis/tdmi_mi_scale.py tdmi_mi_raw/seed1 [--runs runs/bench/standard]
+        [--out analysis/results/tdmi_mi_scale.json]
 """
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs_named", nargs="+", metavar="RUN", help="run folders under --runs, e.g. tdmi_mi_raw/seed1")
     parser.add_argument("--runs", default="runs/bench/standard")
-    parser.add_argument("--out", default="benchmarks/results/tdmi_mi_scale.json")
+    parser.add_argument("--out", default="analysis/results/tdmi_mi_scale.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
     probe_runs(args.runs_named, args.runs, args.out, measure,
-               "python benchmarks/tdmi_mi_scale.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
+               "python analysis/tdmi_mi_scale.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
 
 
 if __name__ == "__main__":

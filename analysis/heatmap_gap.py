@@ -4,8 +4,8 @@ objective that fits the heatmaps badly everywhere. Also how well the heatmaps *l
 share of labeled joints whose decoded peak (DARK, no flip) lies within 1.5 heatmap pixels of the
 target's, since two models can reach the same MSE with differently sharp peaks.
 
-    python benchmarks/heatmap_gap.py [--runs runs/bench/standard] [--methods single_frame_vit sdtc ...]
-                                     [--items 256] [--out benchmarks/results/heatmap_gap.json]
+    python analysis/heatmap_gap.py [--runs runs/bench/standard] [--methods single_frame_vit sdtc ...]
+                                     [--items 256] [--out analysis/results/heatmap_gap.json]
 
 The same ``--items`` clips (evenly spaced over each split, GT boxes, no flip) are scored for every
 method with the training loss (target-weighted heatmap MSE). In SynthTrack ``standard`` the
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/bench/standard")
     parser.add_argument("--methods", nargs="+", default=["single_frame_vit", "sdtc", "sdtc_plain_motion"])
     parser.add_argument("--items", type=int, default=256)
-    parser.add_argument("--out", default="benchmarks/results/heatmap_gap.json")
+    parser.add_argument("--out", default="analysis/results/heatmap_gap.json")
     args = parser.parse_args()
     rows = []
     print(f"{'method':22s} {'train':>9s} {'val':>9s} {'val/train':>10s} {'train <=1.5px':>14s} {'val <=1.5px':>12s}")

@@ -1,9 +1,9 @@
 """Gradient balance of every auxiliary loss against the heatmap loss: over all of a method's own
 parameters and on the parts its pose path shares with the terms, at initialisation and along training.
 
-    python benchmarks/aux_balance.py [--backbone weights/single_frame.pt] [--vit weights/backbones/single_frame_vit.pt]
+    python analysis/aux_balance.py [--backbone weights/single_frame.pt] [--vit weights/backbones/single_frame_vit.pt]
                                      [--train-backbone weights/backbones/single_frame.pt] [--steps 120]
-                                     [--out benchmarks/results/aux_balance.json]
+                                     [--out analysis/results/aux_balance.json]
 
 At initialisation (``rows``): for TDMI, TDMI-ST, JM-Pose and SDTC, on a trained single-frame backbone
 loaded and frozen as in ``vidpose bench``, one batch of SynthTrack clips at 128x96 input (32x24
@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="a SynthTrack folder (default: generate tiny in a temp folder)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/aux_balance.json"))
+    ap.add_argument("--out", default=str(ROOT / "analysis/results/aux_balance.json"))
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     if args.data:
@@ -155,7 +155,7 @@ def main() -> None:
     training = along_training(root, load_checkpoint(args.train_backbone), args.steps, args.every, args.seed) \
         if args.steps > 0 else []
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    result = {"command": "python benchmarks/aux_balance.py " + " ".join(sys.argv[1:]), "commit": commit,
+    result = {"command": "python analysis/aux_balance.py " + " ".join(sys.argv[1:]), "commit": commit,
               "batch": args.batch, "seed": args.seed, "rows": rows, "training": training}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print("wrote", args.out)

@@ -1,8 +1,8 @@
 """Where does a temporal model help? Per-joint PCKh@0.5 accuracy on clean and on degraded
 labeled frames, for bench runs that were tested with GT boxes (their prediction files).
 
-    python benchmarks/degraded_joints.py --runs runs/bench/standard --methods single_frame tdmi
-                                         [--split val_hard] [--out benchmarks/results/degraded_joints.json]
+    python analysis/degraded_joints.py --runs runs/bench/standard --methods single_frame tdmi
+                                         [--split val_hard] [--out analysis/results/degraded_joints.json]
 
 A frame is "degraded" when SynthTrack applied an image degradation to it (motion blur, defocus,
 occluder, noise, JPEG, lighting; people occluding each other do not count). The joints counted are the 15 evaluated ones with a GT annotation.
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/synthtrack/standard")
     parser.add_argument("--methods", nargs="+", default=["single_frame", "naive_temporal", "tdmi"])
     parser.add_argument("--split", default="val_hard")
-    parser.add_argument("--out", default="benchmarks/results/degraded_joints.json")
+    parser.add_argument("--out", default="analysis/results/degraded_joints.json")
     args = parser.parse_args()
     gt_dir = Path(args.data) / "annotations" / args.split
     result = {m: accuracy(gt_dir, Path(args.runs) / m / "predictions" / args.split) for m in args.methods}

@@ -4,9 +4,9 @@ With ``model.start_from_backbone`` the heatmaps are BackboneHead(F_t + to_featur
 probe measures, on degraded key frames of RealData's ``test_hard`` (every 9th clip, 48 clips),
 the norm of the residual to_feature(F~) relative to the key feature F_t, the trained 1x1 weights,
 and the heatmap loss of the head against the single-frame backbone's on the same clips.
-Writes benchmarks/results/tdmi_residual.json.
+Writes analysis/results/tdmi_residual.json.
 
-    python benchmarks/tdmi_residual.py [--model tdmi_blazepose] [--data data/realdata]
+    python analysis/tdmi_residual.py [--model tdmi_blazepose] [--data data/realdata]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tdmi_blazepose")
     parser.add_argument("--data", default="data/realdata")
     parser.add_argument("--clips", type=int, default=48)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/tdmi_residual.json"))
+    parser.add_argument("--out", default=str(ROOT / "analysis/results/tdmi_residual.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     model, cfg = load_model(args.model)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             loss_single.append(heatmap_loss(model.backbone.head(key), batch["heatmaps"], batch["target_weight"]).item())
     w = model.head.to_feature.weight.abs()
     commit, dirty = git_state(ROOT)
-    report = {"command": "python benchmarks/tdmi_residual.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    report = {"command": "python analysis/tdmi_residual.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "commit": commit, "tracked_files_modified": dirty, "model": args.model, "split": "test_hard",
               "clips": len(index), "residual_over_key_feature_norm": round(torch.cat(ratios).mean().item(), 4),
               "to_feature_weight_abs_mean": round(w.mean().item(), 5), "to_feature_weight_abs_max": round(w.max().item(), 5),

@@ -13,7 +13,7 @@ loss the components are compared in turn: lambda_IO = 0 minus no JMML (what the 
 no JMML minus no CJL (what the joint learner adds).
 
     vidpose bench --methods jmpose_io_0.1 jmpose_io_0.5 --ablation-seeds 0   # the rows
-    python benchmarks/io_weight.py [--results benchmarks/results/bench.json] [--out benchmarks/results/io_weight.json]
+    python analysis/io_weight.py [--results benchmarks/results/bench.json] [--out analysis/results/io_weight.json]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--results", default="benchmarks/results/bench.json")
     parser.add_argument("--data", default="data/synthtrack/standard")
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--out", default="benchmarks/results/io_weight.json")
+    parser.add_argument("--out", default="analysis/results/io_weight.json")
     args = parser.parse_args(argv)
     archived = ArchivedRuns(args.results, args.data, args.resamples)
     rows = archived.rows
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(json.dumps(components[-1]))
     commit, dirty = git_state()
     best = max(table, key=lambda ln: ln["AP_Total_val"]) if table else None
-    out = {"command": "python benchmarks/io_weight.py", "commit": commit, "tracked_files_modified": dirty,
+    out = {"command": "python analysis/io_weight.py", "commit": commit, "tracked_files_modified": dirty,
            "what": __doc__.split("\n\n")[1].replace("\n", " "), "weights": table,
            "components_without_io_val_hard": components,
            "chosen_on_val": None if best is None else best["lambda_io"], "not_measured": missing}

@@ -1,7 +1,7 @@
 """Learning curves of the benchmark's runs, kept as data: the training heatmap loss (mean per 100 steps)
 and, where the run scored it (``train.curve_every_epochs``), the val AP per epoch.
 
-    python benchmarks/learning_curves.py [--runs runs/bench/standard] [--out benchmarks/results/learning_curves.json]
+    python analysis/learning_curves.py [--runs runs/bench/standard] [--out analysis/results/learning_curves.json]
         [--plot docs/images/learning_curves.png]
 
 Reads every ``metrics.jsonl`` under ``--runs`` (``<method>/`` for stage 1, ``<method>/seed<k>/``
@@ -89,14 +89,14 @@ def draw(runs: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench" / "standard")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "learning_curves.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "analysis" / "results" / "learning_curves.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "learning_curves.png")
     args = parser.parse_args()
     stored = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": {}}
     for metrics in sorted(args.runs.rglob("metrics.jsonl")):
         name = metrics.parent.relative_to(args.runs).as_posix()
         stored["runs"][name] = read_curve(metrics)
-    stored["command"] = "python benchmarks/learning_curves.py"
+    stored["command"] = "python analysis/learning_curves.py"
     stored["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                       cwd=ROOT).stdout.strip()
     args.out.write_text(json.dumps(stored, indent=1) + "\n")

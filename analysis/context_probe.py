@@ -7,8 +7,8 @@ global crops are left as they are (they come from elsewhere in the video). The d
 to the second is what the model takes from its neighbours; a model that ignores them drops nothing
 and scores what a single-frame model on the same features would.
 
-    python benchmarks/context_probe.py --runs runs/bench/standard naive_temporal/seed0 tdmi/seed1 ...
-        [--out benchmarks/results/context_probe.json]
+    python analysis/context_probe.py --runs runs/bench/standard naive_temporal/seed0 tdmi/seed1 ...
+        [--out analysis/results/context_probe.json]
 
 Results are merged into ``--out`` by run, with the commit of this checkout.
 """
@@ -66,10 +66,10 @@ def main() -> None:
     parser.add_argument("runs_named", nargs="+", metavar="RUN", help="run folders under --runs, e.g. tdmi/seed1")
     parser.add_argument("--runs", default="runs/bench/standard")
     parser.add_argument("--split", default="val_hard")
-    parser.add_argument("--out", default="benchmarks/results/context_probe.json")
+    parser.add_argument("--out", default="analysis/results/context_probe.json")
     args = parser.parse_args()
     probe_runs(args.runs_named, args.runs, args.out, lambda run: probe(run, args.split),
-               "python benchmarks/context_probe.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
+               "python analysis/context_probe.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
 
 
 if __name__ == "__main__":

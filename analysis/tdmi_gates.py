@@ -6,8 +6,8 @@ visual feature F_t. For each bench run given, on ``val_hard`` (every k-th clip),
 mean useful and noisy gates, the norm of M_u relative to M and to F_t, and the fused heatmaps'
 loss against that of the same network with M_u zeroed (what the head takes from the motion path).
 
-    python benchmarks/tdmi_gates.py tdmi/seed1 tdmi_no_mi/seed0 [--runs runs/bench/standard]
-        [--clips 96] [--out benchmarks/results/tdmi_gates.json]
+    python analysis/tdmi_gates.py tdmi/seed1 tdmi_no_mi/seed0 [--runs runs/bench/standard]
+        [--clips 96] [--out analysis/results/tdmi_gates.json]
 
 Results are merged into ``--out`` by run, with the commit of this checkout.
 """
@@ -63,11 +63,11 @@ def main() -> None:
     parser.add_argument("runs_named", nargs="+", metavar="RUN", help="run folders under --runs, e.g. tdmi/seed1")
     parser.add_argument("--runs", default="runs/bench/standard")
     parser.add_argument("--clips", type=int, default=96)
-    parser.add_argument("--out", default="benchmarks/results/tdmi_gates.json")
+    parser.add_argument("--out", default="analysis/results/tdmi_gates.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
     probe_runs(args.runs_named, args.runs, args.out, lambda run: measure(run, args.clips),
-               "python benchmarks/tdmi_gates.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
+               "python analysis/tdmi_gates.py --runs " + args.runs + " RUN ...", __doc__.split("\n\n")[1].replace("\n", " "))
 
 
 if __name__ == "__main__":

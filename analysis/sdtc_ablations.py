@@ -14,7 +14,7 @@ Eq. 15's reconstruction losses off; a diagnosis, in no paper table):
 
     vidpose bench --methods sdtc sdtc_flow_add sdtc_flow_concat sdtc_mlsme_add sdtc_mlsme_concat \\
         sdtc_plain_motion sdtc_patch_only sdtc_mask25 sdtc_mask75 sdtc_mask_no_rec   # the rows
-    python benchmarks/sdtc_ablations.py [--results benchmarks/results/bench.json] [--out benchmarks/results/sdtc_ablations.json]
+    python analysis/sdtc_ablations.py [--results benchmarks/results/bench.json] [--out analysis/results/sdtc_ablations.json]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--results", default="benchmarks/results/bench.json")
     parser.add_argument("--data", default="data/synthtrack/standard")
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--out", default="benchmarks/results/sdtc_ablations.json")
+    parser.add_argument("--out", default="analysis/results/sdtc_ablations.json")
     args = parser.parse_args(argv)
     archived = ArchivedRuns(args.results, args.data, args.resamples)
     rows, interval = archived.rows, archived.interval
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         pairs.append({"a": a, "b": b, "what_a_minus_b_measures": what, **c})
         print(json.dumps(pairs[-1]))
     commit, dirty = git_state()
-    out = {"command": "python benchmarks/sdtc_ablations.py", "commit": commit, "tracked_files_modified": dirty,
+    out = {"command": "python analysis/sdtc_ablations.py", "commit": commit, "tracked_files_modified": dirty,
            "what": __doc__.split("\n\n")[1].replace("\n", " "), "rows": table, "pairs_val_hard": pairs,
            "not_measured": missing}
     Path(args.out).write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")

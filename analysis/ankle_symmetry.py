@@ -1,7 +1,7 @@
 """Why the stage-1 single-frame model's ankles stall: measured on a checkpoint.
 
-    python benchmarks/ankle_symmetry.py [--checkpoint weights/backbones/single_frame.pt]
-        [--out benchmarks/results/ankle_symmetry.json]
+    python analysis/ankle_symmetry.py [--checkpoint weights/backbones/single_frame.pt]
+        [--out analysis/results/ankle_symmetry.json]
 
 For each left/right pair (knees, ankles, and wrists as a control) on SynthTrack `standard`:
 
@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(ROOT / "vidpose" / "weights" / "backbones" / "single_frame.pt"))
     parser.add_argument("--data-root", default="data/synthtrack/standard")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ankle_symmetry.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "analysis" / "results" / "ankle_symmetry.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     state = load_checkpoint(args.checkpoint)
@@ -122,7 +122,7 @@ def main() -> None:
                 near[key][1] += 1
         labels["augmented" if aug else "plain"] = {k: round(v[0] / max(v[1], 1), 3) for k, v in near.items()}
     out["labels_left_nearer_left_parent"] = labels
-    out["command"] = "python benchmarks/ankle_symmetry.py"
+    out["command"] = "python analysis/ankle_symmetry.py"
     out["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                    cwd=ROOT).stdout.strip()
     args.out.write_text(json.dumps(out, indent=2) + "\n")

@@ -1,12 +1,12 @@
 """The stage-1 levers tried on the single-frame HRNet, measured the same way and kept as data.
 
-    python benchmarks/stage1_levers.py [--levers baseline limb width] [--runs runs/levers]
-        [--out benchmarks/results/stage1_levers.json]
+    python analysis/stage1_levers.py [--levers baseline limb width] [--runs runs/levers]
+        [--out analysis/results/stage1_levers.json]
 
 Each lever is the committed stage-1 config (``configs/synthtrack/single_frame_hrnet_tiny.yaml``,
 24-epoch cosine schedule) with the lever's overrides, trained for its first 8 epochs
 (``train.stop_at_step`` 2,160: the same schedule, stopped, so the curves compare step for step
-with the full run) and scored on `val` every 2 epochs. Then ``benchmarks/ankle_symmetry.py``
+with the full run) and scored on `val` every 2 epochs. Then ``analysis/ankle_symmetry.py``
 measures on the stopped checkpoint whether the model tells the left ankle from the right.
 
 The levers (every one measured on the single-frame model alone, never on a temporal method):
@@ -49,7 +49,7 @@ def run_lever(name: str, runs: Path) -> dict:
         subprocess.run(cmd, check=True, cwd=ROOT)
     probe = folder / "ankle_symmetry.json"
     if not probe.is_file():
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ankle_symmetry.py"), "--checkpoint",
+        subprocess.run([sys.executable, str(ROOT / "analysis" / "ankle_symmetry.py"), "--checkpoint",
                         str(folder / "model.pt"), "--out", str(probe)], check=True, cwd=ROOT)
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
     curve = [{"epoch": r["epoch"], "step": r["step"], **r["val_AP"]} for r in records if "val_AP" in r]
@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levers", nargs="+", choices=sorted(LEVERS), default=list(LEVERS))
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "levers")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "stage1_levers.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "analysis" / "results" / "stage1_levers.json")
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"levers": {}}
-    results.update({"command": "python benchmarks/stage1_levers.py --levers " + " ".join(args.levers),
+    results.update({"command": "python analysis/stage1_levers.py --levers " + " ".join(args.levers),
                     "config": CONFIG, "stop_at_step": STOP})
     for name in args.levers:
         results["levers"][name] = run_lever(name, args.runs)
