@@ -197,7 +197,9 @@ class PaperRecipe:
                 "train.curve_every_epochs=1"]
 
 
-#: each paper's recipe, by model name (the naive baseline trains as TDMI, the HRNet lineage's recipe)
+#: each paper's recipe, by model name, or by bench row where a row needs another: the naive baseline
+#: trains as the methods it is compared with on its backbone (TDMI's recipe, the HRNet lineage's, on
+#: the HRNet; SDTC's on the ViT)
 PAPER_RECIPES = {
     "tdmi": PaperRecipe("adam", 1e-3, 0.0, (6, 12, 18), 20, "TDMI Sec. 4.1 (Implementation details)"),
     "naive_temporal": PaperRecipe("adam", 1e-3, 0.0, (6, 12, 18), 20, "TDMI's recipe (the HRNet lineage's)"),
@@ -207,8 +209,9 @@ PAPER_RECIPES = {
     "sdtc": PaperRecipe("adamw", 5e-4, 0.01, (20, 40), 50,
                         "SDTC Sec. 4.1 (weight decay unstated: PyTorch's AdamW default)"),
 }
+PAPER_RECIPES["naive_temporal_vit"] = PAPER_RECIPES["sdtc"]
 #: SynthTrack epochs of a ``paper`` row: the papers' 20 (SDTC 50) PoseTrack epochs do not fit two CPU
-#: cores (one step of 32 clips with the backbone fine-tuned costs 1.6 to 10 s, docs/results.md), so
+#: cores (one step of 32 clips with the backbone fine-tuned: analysis/results/step_cost.json), so
 #: each recipe is compressed to this many epochs with its decays at the same fractions of training;
 #: the learning curves (val AP every epoch) show whether it levels off. ``--paper-epochs`` changes it.
 PAPER_EPOCHS = 6
@@ -255,7 +258,7 @@ def method_config(name: str, preset: str, runs: Path, steps: int | None, budget_
                                      f"data.synth_preset={preset}", f"output={folder}"]
     if paper:
         init = backbone or runs / m.init / "model.pt"
-        recipe = PAPER_RECIPES[load_config(m.config)["model"]["name"]]
+        recipe = PAPER_RECIPES.get(name) or PAPER_RECIPES[load_config(m.config)["model"]["name"]]
         overrides += [f"train.init_from={init}", f"train.seed={seed}", *recipe.overrides(paper_epochs)]
     elif m.init is not None:
         init = backbone or runs / m.init / "model.pt"

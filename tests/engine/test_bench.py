@@ -265,6 +265,8 @@ def test_paper_protocol_resolves_each_papers_recipe_compressed_to_the_epochs_ask
     assert Path(paper["output"]) == runs / "paper" / "tdmi" / "seed0" != Path(frozen["output"])
     sdtc = method_config("sdtc", "standard", runs, None, None, protocol="paper", paper_epochs=5)
     assert sdtc["train"]["optimizer"] == "adamw" and sdtc["train"]["milestones"] == [2.0, 4.0]
+    naive_vit = method_config("naive_temporal_vit", "standard", runs, None, None, protocol="paper", paper_epochs=5)
+    assert naive_vit["train"] == {**sdtc["train"], "seed": 0}  # the baseline trains as the method it is paired with
     for name, m in METHODS.items():  # every stage-2 row has its paper's recipe
         if m.init:
             assert method_config(name, "standard", runs, None, None, protocol="paper")["train"]["schedule"] == "step"

@@ -1,0 +1,95 @@
+"""What one training step costs under each protocol, to plan the runs before starting them.
+
+    python analysis/step_cost.py [--methods naive_temporal tdmi jmpose glpose sdtc] [--steps 3]
+                                 [--out analysis/results/step_cost.json]
+
+For each bench row named, one batch of its config's size (32 clips of 5 frames at 128x96) from
+SynthTrack ``standard`` train is prepared first (data loading is not timed), then ``--steps``
+optimiser steps are timed under ``paper`` (the backbone fine-tuned with the method: forward and
+backward through the backbone) and under ``frozen`` (the backbone frozen, its features computed once
+beforehand, as the feature cache hands them over: the cache's own cost is left out). The median step
+is kept. Run it with nothing else on the machine: beside a training job every number doubles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vidpose.bench import PAPER_EPOCHS, METHODS, git_state, method_config  # noqa: E402
+from vidpose.data.clips import collate  # noqa: E402
+from vidpose.engine.data import make_dataset  # noqa: E402
+from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
+from vidpose.models.registry import build_model  # noqa: E402
+
+
+def step_seconds(model: torch.nn.Module, batch: dict, frozen: bool, steps: int) -> float:
+    params = [p for n, p in model.named_parameters() if not (frozen and n.startswith("backbone."))]
+    optimizer = torch.optim.Adam(params, lr=1e-4)
+    model.train()
+    model.backbone.requires_grad_(not frozen)
+    if frozen:
+        model.backbone.eval()
+    if frozen:  # computed once: the feature cache hands them over
+        with torch.no_grad():
+            clip = clip_features(model, batch["images"])
+    times = []
+    for _ in range(steps + 1):  # the first step warms up and is not kept
+        began = time.perf_counter()
+        if frozen:
+            out = model.forward_features(clip, batch["images"], batch)
+        else:
+            out = model(batch["images"], batch)
+        loss = heatmap_loss(out["heatmaps"], batch["heatmaps"], batch["target_weight"])
+        loss = loss + sum(out.get("aux_losses", {}).values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times[1:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", nargs="+", default=["naive_temporal", "tdmi", "tdmi_st", "jmpose", "glpose", "sdtc"])
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--data", default="data/synthtrack/standard")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "analysis" / "results" / "step_cost.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = {}
+    for name in args.methods:
+        cfg = method_config(name, "standard", Path("runs/bench/standard"), None, None, data_root=args.data,
+                            protocol="paper")
+        torch.manual_seed(0)
+        model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
+        dataset = make_dataset({**cfg["data"], "workers": 0}, "train", train=True)
+        size = int(cfg["train"]["batch_size"])
+        batch = collate([dataset[i] for i in range(size)])
+        steps_per_epoch = -(-len(dataset) // size)
+        paper, frozen = step_seconds(model, batch, False, args.steps), step_seconds(model, batch, True, args.steps)
+        rows[name] = {"config": METHODS[name].config, "batch": size, "steps_per_epoch": steps_per_epoch,
+                      "paper_step_s": round(paper, 3), "frozen_step_s": round(frozen, 3),
+                      "paper_hours_per_run": round(paper * steps_per_epoch * PAPER_EPOCHS / 3600, 2)}
+        print(name, rows[name], flush=True)
+    commit, dirty = git_state()
+    out = {"command": "python analysis/step_cost.py " + " ".join(sys.argv[1:]), "commit": commit,
+           "tracked_files_modified": dirty, "threads": args.threads, "paper_epochs": PAPER_EPOCHS,
+           "note": "median optimiser step, data loading excluded; paper_hours_per_run = step x steps/epoch x epochs",
+           "rows": rows}
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
