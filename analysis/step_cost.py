@@ -33,12 +33,13 @@ from vidpose.models.registry import build_model  # noqa: E402
 
 
 def step_seconds(model: torch.nn.Module, batch: dict, frozen: bool, steps: int) -> float:
-    params = [p for n, p in model.named_parameters() if not (frozen and n.startswith("backbone."))]
-    optimizer = torch.optim.Adam(params, lr=1e-4)
     model.train()
     model.backbone.requires_grad_(not frozen)
-    if frozen:
+    if frozen:  # as the trainer freezes it: the baselines' head lives in the backbone and still trains
         model.backbone.eval()
+        for name in getattr(model, "trainable_in_backbone", ()):
+            getattr(model.backbone, name).requires_grad_(True)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     if frozen:  # computed once: the feature cache hands them over
         with torch.no_grad():
             clip = clip_features(model, batch["images"])
