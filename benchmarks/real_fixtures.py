@@ -63,7 +63,8 @@ from vidpose.data.frames import FrameSource, ImageFolderFrames, read_image  # no
 from vidpose.data.schema import EVALUATED_JOINTS, GROUP_NAMES, KEYPOINT_NAMES  # noqa: E402
 from vidpose.data.transforms import keypoints_box  # noqa: E402
 from vidpose.engine.config import load_config  # noqa: E402
-from vidpose.engine.video import VideoPredictor, iou, load_video_boxes  # noqa: E402
+from vidpose.data.detections import box_iou  # noqa: E402
+from vidpose.engine.video import VideoPredictor, load_video_boxes  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
 from vidpose.evaluation.pckh import PCKh  # noqa: E402
 from vidpose.pipeline import SHIPPED, load_model  # noqa: E402
@@ -286,7 +287,7 @@ def match_detections(cases: list[Case], dets, keypoint_boxes: bool = False
             n_gt += len(row)
             n_det += len(found)
             pairs: dict[int, int] = {}
-            m = (iou(np.stack([b for _, b in row]), np.stack([b for b, _ in found])) if row and found
+            m = (box_iou(np.stack([b for _, b in row]), np.stack([b for b, _ in found])) if row and found
                  else np.zeros((len(row), len(found))))
             if row and found:
                 for r, c in zip(*linear_sum_assignment(-m)):

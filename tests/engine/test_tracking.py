@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vidpose.engine.tracking import BoxWarning, PoseTracker, id_switches, to_detection_entries, write_boxes
-from vidpose.models.movenet import Detection
+from vidpose.data.detections import Detection
 
 H, W = 400, 700
 # a standing person's 17 COCO keypoints around the box centre, in a 40 x 100 box

@@ -272,7 +272,7 @@ class TopDownClipDataset(Dataset):
                     continue
                 if detections is not None:
                     for det in detections.for_frame(frame, min_box_score):
-                        self.items.append((v, f, det.bbox, None, det.score))
+                        self.items.append((v, f, det.box, None, det.score))
                         self.track_ids.append(None)
                     continue
                 for person in frame.people:
@@ -292,7 +292,7 @@ class TopDownClipDataset(Dataset):
                 for f, frame in enumerate(video.frames):
                     if detections is not None:
                         dets = detections.for_frame(frame, min_box_score)
-                        boxes = [d.bbox for d in dets]
+                        boxes = [d.box for d in dets]
                         scores = [d.score for d in dets]
                     else:
                         boxes = [p.bbox if p.bbox is not None else keypoints_box(p.keypoints) for p in frame.people]

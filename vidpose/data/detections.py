@@ -24,8 +24,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Detection:
-    bbox: np.ndarray  # (4,) x, y, w, h
+    """One person found in a frame: ``box`` (x, y, w, h) in frame pixels and ``score``; a detector
+    that also sees joints (MoveNet) adds ``keypoints`` (17, 2) in COCO order and their scores, and
+    the tracker an ``appearance`` histogram."""
+
+    box: np.ndarray
     score: float
+    keypoints: np.ndarray | None = None
+    keypoint_scores: np.ndarray | None = None
+    appearance: np.ndarray | None = None
 
 
 @dataclass
@@ -89,3 +96,24 @@ def load_detections(path: str | os.PathLike, strict: bool = False, person_catego
         log.warning("%s: skipped %d of %d boxes with zero or negative size (first at %s)",
                     path, result.skipped_degenerate, result.total, first_bad)
     return result
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of xywh boxes a (N, 4) and b (M, 4)."""
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def nms(dets: list[Detection], iou_threshold: float = 0.5) -> list[Detection]:
+    """Greedy NMS on boxes, highest score first."""
+    dets = sorted(dets, key=lambda d: -d.score)
+    keep: list[Detection] = []
+    for d in dets:
+        if not keep or box_iou(d.box[None], np.stack([k.box for k in keep])).max() < iou_threshold:
+            keep.append(d)
+    return keep

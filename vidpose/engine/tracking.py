@@ -59,7 +59,7 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from vidpose.models.movenet import Detection, box_iou, nms
+from vidpose.data.detections import Detection, box_iou, nms
 
 log = logging.getLogger(__name__)
 

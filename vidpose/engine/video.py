@@ -35,6 +35,7 @@ import torch
 
 from vidpose.data.annotations import AnnotationError, Frame, Person, Video, load_json, save_posetrack
 from vidpose.data.clips import clip_indices, make_clip, sample_global_frames, to_tensor
+from vidpose.data.detections import box_iou
 from vidpose.data.frames import FrameSource
 from vidpose.engine.data import clip_config
 from vidpose.engine.topdown import TopDownSettings, crop_to_image_of, keypoints_from_heatmaps
@@ -52,17 +53,6 @@ class VideoBoxes:
     skipped: dict[str, int] = field(default_factory=dict)  # unusable boxes of a file, by reason
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of xywh boxes a (N, 4) and b (M, 4)."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    w = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = w * h
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return inter / np.maximum(union, 1e-9)
-
-
 def link_tracks(boxes: list[np.ndarray], threshold: float = 0.3) -> list[np.ndarray]:
     """Greedy IoU linking of consecutive frames: each box continues the best-overlapping unused
     box of the previous frame (IoU >= ``threshold``), else starts a new track."""
@@ -71,7 +61,7 @@ def link_tracks(boxes: list[np.ndarray], threshold: float = 0.3) -> list[np.ndar
     for frame_boxes in boxes:
         ids = np.full(len(frame_boxes), -1)
         if len(frame_boxes) and len(previous):
-            overlap = iou(frame_boxes, previous)
+            overlap = box_iou(frame_boxes, previous)
             for flat in np.argsort(-overlap, axis=None):
                 i, j = np.unravel_index(flat, overlap.shape)
                 if overlap[i, j] < threshold:

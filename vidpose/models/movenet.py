@@ -26,7 +26,6 @@ boxes), 95% with 2x2 tiles at 512 (about 2.3x the time of 768). So for small peo
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidpose.data.detections import Detection, nms
 from vidpose.interchange.tfjs import TFJSGraph, load_tfjs
 
 #: The graph nodes decode_heads reads (``StatefulPartitionedCall/`` prefixed in the file).
@@ -50,18 +50,6 @@ STRIDE = 4
 KEYPOINT_THRESHOLD = 0.127
 MODEL_ASSET = "movenet_multipose"  # model.json; its weight shard is the asset below, fetched beside it
 WEIGHTS_ASSET = "movenet_multipose_weights"
-
-
-@dataclass
-class Detection:
-    """One person in frame pixels: box (x, y, w, h), score, keypoints (17, 2) as (x, y) in COCO
-    order, keypoint scores (17,)."""
-
-    box: np.ndarray
-    score: float
-    keypoints: np.ndarray
-    keypoint_scores: np.ndarray
-    appearance: np.ndarray | None = None  # filled by the tracker (a colour histogram)
 
 
 def default_model_path() -> Path:
@@ -141,27 +129,6 @@ def letterbox(image: np.ndarray, input_size: int) -> tuple[np.ndarray, float]:
     out = np.zeros((ph, pw, 3), np.int32)
     out[:nh, :nw] = resized
     return out, scale
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of xywh boxes a (N, 4) and b (M, 4)."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return inter / np.maximum(union, 1e-9)
-
-
-def nms(dets: list[Detection], iou_threshold: float = 0.5) -> list[Detection]:
-    """Greedy NMS on boxes, highest score first."""
-    dets = sorted(dets, key=lambda d: -d.score)
-    keep: list[Detection] = []
-    for d in dets:
-        if not keep or box_iou(d.box[None], np.stack([k.box for k in keep])).max() < iou_threshold:
-            keep.append(d)
-    return keep
 
 
 def tile_regions(width: int, height: int, tiles: tuple[int, int], overlap: float = 0.25
