@@ -262,11 +262,11 @@ class JMPose(nn.Module):
         as well, so only the block's gate convolution moves."""
         if self.io_route == "all":
             return m, j
-        pm, pj = pm.detach(), pj.detach()
         if self.io_route == "gates":
-            gate = torch.sigmoid(block.gate(torch.cat([pm, pj], 1)))
+            m_io, j_io, _ = block.gated(pm.detach(), pj.detach())
+            return m_io, j_io
         gm, gj = gate.chunk(2, 1)
-        return pm * gm, pj * gj
+        return pm.detach() * gm, pj.detach() * gj
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.backbone(x)
