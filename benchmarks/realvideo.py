@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from vidpose.bench import git_state  # noqa: E402
-from vidpose.data.annotations import Person, Video, load_posetrack  # noqa: E402
+from vidpose.data.annotations import Video, load_posetrack  # noqa: E402
 from vidpose.data.frames import open_frames  # noqa: E402
 from vidpose.evaluation.pckh import PCKh, head_size  # noqa: E402
 from vidpose.data.schema import GROUP_NAMES  # noqa: E402

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-#: SynthTrack's generator version (docs/synthtrack.md); a change of scene, render or labels bumps it
+#: SynthTrack's generator version (docs/synthtrack.md), bumped whenever the generator changes what it
+#: writes. 2: degradations from vidpose/data/degrade.py on clean renders (motion blur along the people's
+#: own motion, heavier defocus, pasted cut-outs over a third or more of each person), val_hard keys every
+#: third frame with clean neighbours and clean twins, front/back cues on the torso.
 SYNTHTRACK_VERSION = 2
 #: RealData's kind in stats.json, and its version (docs/realdata.md)
 REALDATA_KIND = "realdata"

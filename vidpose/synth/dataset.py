@@ -32,18 +32,15 @@ import numpy as np
 
 from vidpose.data.annotations import Frame, Person, Video, save_posetrack, write_json_atomic
 from vidpose.data.schema import EVALUATED_JOINTS, KEYPOINT_NAMES
-from vidpose.synth.scene import DEGRADATIONS, Scene, SceneConfig
 from vidpose.data.versions import SYNTHTRACK_VERSION
+from vidpose.errors import ConfigError
+from vidpose.synth.scene import DEGRADATIONS, Scene, SceneConfig
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "val_hard")
 FIRST_VIDEO_ID = {"train": 900000, "val": 901000, "val_hard": 902000}
 CLEAN_TWIN = "val_hard_clean"  # written beside val_hard
-# Bumped whenever the generator changes what it writes (vidpose/data/versions.py): data of another
-# version is refused. 2: degradations from vidpose/data/degrade.py on clean renders (motion blur along
-# the people's own motion, heavier defocus, pasted cut-outs over a third or more of each person),
-# val_hard keys every third frame with clean neighbours and clean twins, front/back cues on the torso.
-VERSION = SYNTHTRACK_VERSION
+VERSION = SYNTHTRACK_VERSION  # what this generator writes (its history: vidpose/data/versions.py)
 
 
 @dataclass
@@ -82,8 +79,6 @@ class SynthConfig:
 
     def check(self) -> None:
         """Every number, before anything is written."""
-        from vidpose.errors import ConfigError
-
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown SynthTrack preset {self.preset!r}; expected one of {sorted(PRESETS)}")
         for name, value, low, high in (("videos", self.videos, 1, 999), ("frames", self.frames, 1, 9999)):
@@ -245,8 +240,6 @@ def prepare_folder(root: Path, replace_existing: bool) -> None:
     folder with content is refused, or, with ``replace_existing`` and if it holds a SynthTrack
     (its stats.json), deleted whole first."""
     import shutil
-
-    from vidpose.errors import ConfigError
 
     if not root.exists() or not any(root.iterdir()):
         return
