@@ -2,12 +2,12 @@
 scored against the teacher's pseudo labels, for the single-frame BlazePose backbone, the
 smoothing baselines practitioners use instead, and every temporal head on the same backbone.
 
-    vidpose realdata build --out data/realdata                      # once (vidpose/realdata.py)
+    vidpose realdata build --out data/realdata                      # once (vidpose/realdata/)
     OMP_NUM_THREADS=2 python benchmarks/realvideo.py [--data data/realdata]
         [--models blazepose naive_temporal_blazepose ...]   # shipped names, or NAME=CHECKPOINT (default: every shipped head)
         [--out benchmarks/results/realvideo.json]
 
-What is measured (everything on the frames and people RealData labels; see vidpose/realdata.py):
+What is measured (everything on the frames and people RealData labels; see vidpose/realdata/):
 
 - **Splits.** ``test``: the held-out segments, every frame labeled, clean. ``test_hard``: the
   same segments with every third labeled frame (f % 3 == 2) degraded and its neighbours clean

@@ -1,4 +1,4 @@
-"""RealData (vidpose/realdata.py), the keypoint smoothing baselines (vidpose/engine/smoothing.py)
+"""RealData (vidpose/realdata/), the keypoint smoothing baselines (vidpose/engine/smoothing.py)
 and the temporal heads on the real BlazePose backbone (configs/real/*_blazepose.yaml).
 
 - the pseudo-label writer: valid PoseTrack18 files that vidpose's reader and evaluator accept,
@@ -30,6 +30,7 @@ from conftest import require_assets
 
 from vidpose.data.annotations import Frame, Person, Video, load_posetrack
 from vidpose.data.clips import KeyFrameDegradation
+from vidpose.data.degrade import DEGRADE_WEIGHTS, REF_PERSON_HEIGHT, SCALED_KINDS, degrade_real_frame, ragged_patch
 from vidpose.evaluation.pckh import head_size
 from vidpose.data.schema import EVALUATED_JOINTS
 from vidpose import realdata as rd
@@ -152,16 +153,16 @@ def test_real_frame_degradation_is_seeded(kind):
     prev, nxt = np.roll(image, -2, 1), np.roll(image, 2, 1)
     boxes = [np.array([40.0, 10.0, 50.0, 100.0])]
     joints = [np.c_[rng.uniform(45, 85, (17, 2)), np.ones(17)]]
-    cut = rd.ragged_patch(np.roll(image, 50, 0), np.random.default_rng(2), 30)
+    cut = ragged_patch(np.roll(image, 50, 0), np.random.default_rng(2), 30)
     runs = []
     for _ in range(2):
-        out, record, _ = rd.degrade_real_frame(image, np.random.default_rng([0, 7, 2]), boxes, joints=joints, ids=[1],
+        out, record, _ = degrade_real_frame(image, np.random.default_rng([0, 7, 2]), boxes, joints=joints, ids=[1],
                                                prev=prev, nxt=nxt, cutouts=[cut], kind=kind, severity=0.8)
         runs.append((out.tobytes(), json.dumps(record, sort_keys=True)))
     assert runs[0] == runs[1]
     assert runs[0][0] != image.tobytes()
-    if kind in rd.SCALED_KINDS:
-        assert json.loads(runs[0][1])["px_scale"] == pytest.approx(100 / rd.REF_PERSON_HEIGHT, abs=1e-3)
+    if kind in SCALED_KINDS:
+        assert json.loads(runs[0][1])["px_scale"] == pytest.approx(100 / REF_PERSON_HEIGHT, abs=1e-3)
 
 
 @pytest.mark.needs_assets(*BUILD_ASSETS)
@@ -409,7 +410,7 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
                                                    p.track_id) for p in frame.people]
     assert realvideo.score(gt, exact)["PCKh"]["Total"] == 100.0
     assert realvideo.score(gt, shifted)["PCKh"]["Total"] == 0.0
-    assert set(realvideo.score(gt, exact)["PCKh_by_kind"]) <= set(rd.DEGRADE_WEIGHTS)
+    assert set(realvideo.score(gt, exact)["PCKh_by_kind"]) <= set(DEGRADE_WEIGHTS)
     out = tmp_path / "realvideo.json"
     assert realvideo.main(["--data", str(realdata), "--models", "blazepose", "--fixtures", str(tmp_path / "none"),
                            "--out", str(out)]) == 0

@@ -70,7 +70,7 @@ ASSETS: dict[str, Asset] = {
                            "d9a66417185647b112304b57093f0c180f37a768e6a14daca75ca541f3b78039", "BSD-3-Clause"),
     "vtest": Asset("deb", "opencv-doc", "4.6.0+dfsg-12", "usr/share/doc/opencv-doc/examples/data/vtest.avi",
                    "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf", "Apache-2.0 AND BSD-3-Clause"),
-    # Pose2Sim's demo trials: 4 synchronised cameras each, 100 frames at 60 fps, 1080x1920 portrait (vidpose/realdata.py)
+    # Pose2Sim's demo trials: 4 synchronised cameras each, 100 frames at 60 fps, 1080x1920 portrait (vidpose/realdata/)
     "pose2sim_single_cam01": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_SinglePerson/videos/cam01.mp4",
                                    "cf4f2816c86bea4bfbea255333d8626ff32a3ecabdab8b0fb147cea9167fde3a", "BSD-3-Clause"),
     "pose2sim_single_cam02": Asset("pypi", "pose2sim", "0.10.49", "Pose2Sim/Demo_SinglePerson/videos/cam02.mp4",

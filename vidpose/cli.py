@@ -257,7 +257,7 @@ def _cmd_assets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_realdata(args: argparse.Namespace) -> int:  # vidpose realdata build and export (vidpose/realdata.py)
+def _cmd_realdata(args: argparse.Namespace) -> int:  # vidpose realdata build and export (vidpose/realdata/)
     from vidpose.realdata import run_cli
 
     return run_cli(args)
@@ -508,7 +508,7 @@ def _add_realdata(sub: argparse._SubParsersAction) -> None:
                                    "tracked by the detector and tracker and labelled by BlazePose heavy with flip on "
                                    "the clean frames (pseudo labels: only confident joints), as PoseTrack18 files; "
                                    "held-out test videos also get test_hard (every third frame degraded, neighbours "
-                                   "clean, seeded) and test_hard_clean. See vidpose/realdata.py.")
+                                   "clean, seeded) and test_hard_clean. See vidpose/realdata/.")
     rsub = p.add_subparsers(dest="realdata_command", metavar="ACTION", required=True)
     q = rsub.add_parser("build", help="write the data set (resumable)")
     q.add_argument("--out", default="data/realdata", help="output folder (default: data/realdata)")

@@ -166,7 +166,7 @@ class DegradedFrames:
 def degradation_burst(source, boxes, seed: int = 0) -> tuple[dict[int, np.ndarray], dict[int, str]]:
     """Every third frame (f % 3 == 2, as RealData's test_hard) degraded with the shared module,
     the kinds of ``PANEL_KINDS`` in turn; occluders are texture patches cut from a frame 6 away."""
-    from vidpose.realdata import degrade_real_frame, ragged_patch
+    from vidpose.data.degrade import degrade_real_frame, ragged_patch
 
     replaced, kinds = {}, {}
     n = len(source)

@@ -28,8 +28,8 @@ from vidpose.bench.archive import (ArchivedRuns, archive_path, archive_predictio
 from vidpose.bench.methods import (BACKBONES, DEFAULT_METHODS, FULL_COMMAND, GROUPS, MAIN_METHODS, METHODS,
                                    PAPER_EPOCHS, PAPER_RECIPES, PROTOCOLS, RESULTS, SPLITS, BenchMethod, PaperRecipe,
                                    method_config, order_methods, stage1_weights)
-from vidpose.bench.report import (bench_table, claim_cells, cost_summary, cost_text, summarise, update_bench_tables,
-                                  write_report)
+from vidpose.bench.report import (bench_table, claim_cells, cost_summary, cost_text, realvideo_markdown, summarise,
+                                  update_bench_tables, write_report)
 from vidpose.bench.runner import (bootstrap_all, export_backbones, git_state, learning_curve, probe_runs, run_bench)
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "PAPER_EPOCHS", "PAPER_RECIPES", "PROTOCOLS", "PaperRecipe", "RESULTS", "SPLITS", "archive_path",
     "archive_predictions", "bench_table", "bootstrap_all", "claim_cells", "cost_summary", "cost_text",
     "export_backbones", "git_state", "learning_curve", "load_archived_predictions", "load_results", "merge_protocol",
-    "method_config", "order_methods", "probe_runs", "protocol_view", "put_row", "row_protocol", "run_bench",
+    "method_config", "order_methods", "probe_runs", "protocol_view", "put_row", "realvideo_markdown", "row_protocol",
+    "run_bench",
     "save_results", "stage1_weights", "summarise", "update_bench_tables", "write_report",
 ]

@@ -92,7 +92,7 @@ def realvideo_markdown(report: dict[str, Any], path: Path) -> list[str]:
           f"Generated from [`{path.as_posix()}`](../{path.as_posix()}) (commit `{report['commit']}`"
           + (", tracked files modified" if report.get("tracked_files_modified") else "") + "). Command:", "",
           f"```bash\n{report['command']}\n```", "",
-          f"RealData version {report['data_version']} (`vidpose realdata build`, vidpose/realdata.py): held-out real "
+          f"RealData version {report['data_version']} (`vidpose realdata build`, vidpose/realdata/): held-out real "
           f"video (Sports2D, vtest.avi, a Pose2Sim camera of each trial), pseudo labels by {report.get('teacher')} on the "
           "clean frames. PCKh@0.5 (Total over the 15 PoseTrack joints) against the pseudo labels; every model runs on "
           f"the tracker's boxes (`window_boxes: {report['window_boxes']}`). `test`: clean, every frame; `test_hard`: "
