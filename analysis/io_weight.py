@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import SPLITS, ArchivedRuns, git_state  # noqa: E402
+from vidpose.bench import ArchivedRuns, git_state  # noqa: E402
 
 WEIGHTS = {0.0: "jmpose_no_io", 0.1: "jmpose_io_0.1", 0.5: "jmpose_io_0.5", 1.0: "jmpose"}
 
@@ -39,19 +39,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="analysis/results/io_weight.json")
     args = parser.parse_args(argv)
     archived = ArchivedRuns(args.results, args.data, args.resamples)
-    rows = archived.rows
 
     table, missing = [], []
     for weight, name in WEIGHTS.items():
-        measured = [r for r in rows if r["method"] == name]
-        if not measured:
+        measured = archived.summary(name)
+        if measured is None:
             missing.append(name)
             continue
-        line = {"lambda_io": weight, "method": name, "seeds": sorted({r["seed"] for r in measured}),
-                "commits": sorted({r["commit"] for r in measured})}
-        for split in SPLITS:
-            values = [r["AP"]["Total"] for r in measured if r["split"] == split]
-            line[f"AP_Total_{split}"] = round(sum(values) / len(values), 2)
+        line = {"lambda_io": weight, "method": name, **measured}
         c = archived.interval(name, WEIGHTS[0.0]) if weight > 0 else None
         if c is not None:
             line["val_hard_minus_lambda_0"] = c

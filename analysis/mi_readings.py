@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpose.bench import SPLITS, ArchivedRuns, git_state  # noqa: E402
+from vidpose.bench import ArchivedRuns, git_state  # noqa: E402
 
 #: method -> (published row, row without its terms, its readings: row -> the setting it changes)
 READINGS = {
@@ -43,23 +43,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="analysis/results/mi_readings.json")
     args = parser.parse_args(argv)
     archived = ArchivedRuns(args.results, args.data, args.resamples)
-    rows = archived.rows
-
-    def means(name: str) -> dict | None:
-        measured = [r for r in rows if r["method"] == name]
-        if not measured:
-            return None
-        out = {"seeds": sorted({r["seed"] for r in measured}), "commits": sorted({r["commit"] for r in measured})}
-        for split in SPLITS:
-            values = [r["AP"]["Total"] for r in measured if r["split"] == split]
-            out[f"AP_Total_{split}"] = round(sum(values) / len(values), 2)
-        return out
 
     report: dict = {}
     for method, (published, without, readings) in READINGS.items():
         lines, missing = [], []
         for name, setting in {published: "as published", without: "without its terms", **readings}.items():
-            line = means(name)
+            line = archived.summary(name)
             if line is None:
                 missing.append(name)
                 continue

@@ -130,6 +130,19 @@ class ArchivedRuns:
         self.gt, _ = load_posetrack(Path(data_root) / "annotations" / "val_hard")
         self._detections: dict[str, dict[int, list]] = {}
 
+    def summary(self, name: str) -> dict[str, Any] | None:
+        """``name``'s seeds, the commits they were measured at and its mean AP Total per split
+        (``AP_Total_<split>``); None when the file has no row of it."""
+        measured = [r for r in self.rows if r["method"] == name]
+        if not measured:
+            return None
+        out: dict[str, Any] = {"seeds": sorted({r["seed"] for r in measured}),
+                               "commits": sorted({r["commit"] for r in measured})}
+        for split in sorted({r["split"] for r in measured}, key=["val", "val_hard", "val_hard_clean"].index):
+            values = [r["AP"]["Total"] for r in measured if r["split"] == split]
+            out[f"AP_Total_{split}"] = round(sum(values) / len(values), 2)
+        return out
+
     def detections(self, name: str) -> dict[int, list]:
         from vidpose.evaluation.bootstrap import per_video_detections
 
