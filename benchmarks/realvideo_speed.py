@@ -376,14 +376,14 @@ def main(argv: list[str] | None = None) -> int:
             from vidpose.engine.config import load_config
             from vidpose.engine.data import clip_config
             from vidpose.engine.video import load_video_boxes
-            from vidpose.pipeline import ROOT as REPO, shipped
+            from vidpose.pipeline import shipped
 
             name, count = videos[0]
             source = open_frames(asset_path(name))
             if count and count < len(source):
                 source = FrameRange(source, 0, count)
             found = load_video_boxes(boxes_file, source)
-            cfg = load_config(REPO / shipped(args.model).config)
+            cfg = load_config(shipped(args.model).config)
             crops = crops_from(name, found, clip_config(cfg["data"]), args.crops)
             report["per_crop"] = {"video": name, **crop_timings(crops, args.repeats)}
             p = report["per_crop"]
