@@ -12,7 +12,7 @@ What is measured:
   (``vidpose.data.transforms.keypoints_box``; such people are counted in the output).
 - **The code path.** The GT boxes of each video are written to a detection file (PoseWarper
   layout: ``frame_index``, ``bbox``, ``score`` 1, ``track_id``) and read back with
-  ``vidpose.engine.video.load_video_boxes``, then ``VideoPredictor`` runs, as
+  ``vidpose.tracking.boxes.load_video_boxes``, then ``VideoPredictor`` runs, as
   ``vidpose predict --boxes`` does (``Pipeline.boxes`` + ``Pipeline.predictor``). The frames are a
   ``FrameSource`` over the evaluated images only (so a video whose other frames are absent still
   works). For the shipped framing, the ``vidpose predict IMAGE_FOLDER --boxes FILE`` command
@@ -64,7 +64,8 @@ from vidpose.data.schema import EVALUATED_JOINTS, GROUP_NAMES, KEYPOINT_NAMES  #
 from vidpose.data.transforms import keypoints_box  # noqa: E402
 from vidpose.engine.config import load_config  # noqa: E402
 from vidpose.data.detections import box_iou  # noqa: E402
-from vidpose.engine.video import VideoPredictor, load_video_boxes  # noqa: E402
+from vidpose.engine.video import VideoPredictor  # noqa: E402
+from vidpose.tracking.boxes import load_video_boxes  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
 from vidpose.evaluation.pckh import PCKh  # noqa: E402
 from vidpose.pipeline import SHIPPED, load_model  # noqa: E402

@@ -65,7 +65,8 @@ from vidpose.evaluation.pckh import PCKh, head_size  # noqa: E402
 from vidpose.data.schema import GROUP_NAMES  # noqa: E402
 from vidpose.engine.smoothing import smooth_videos  # noqa: E402
 from vidpose.engine.checkpoint import frozen_backbone_keys  # noqa: E402
-from vidpose.engine.video import VideoPredictor, load_video_boxes, predictions_video  # noqa: E402
+from vidpose.engine.video import VideoPredictor, predictions_video  # noqa: E402
+from vidpose.tracking.boxes import load_video_boxes  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
 from vidpose.pipeline import SHIPPED, load_model  # noqa: E402
 

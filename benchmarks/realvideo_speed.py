@@ -69,7 +69,8 @@ from vidpose.data.clips import make_clip, to_tensor  # noqa: E402
 from vidpose.data.frames import FrameRange, open_frames  # noqa: E402
 from vidpose.engine.video import predictions_video, render_video  # noqa: E402
 from vidpose.models import movenet  # noqa: E402
-from vidpose.pipeline import Pipeline, track_people  # noqa: E402
+from vidpose.pipeline import Pipeline  # noqa: E402
+from vidpose.tracking import track_people  # noqa: E402
 
 DEFAULT_FRAMES = ("sports2d_demo=0", "vtest=150")
 
@@ -288,7 +289,7 @@ def print_run(run: dict[str, Any]) -> None:
 
 def child(args: argparse.Namespace, videos: list[tuple[str, int]]) -> int:
     """One pipeline configuration in a fresh process (the OpenMP wait policy is read at start)."""
-    from vidpose.engine.tracking import to_detection_entries
+    from vidpose.tracking.tracker import to_detection_entries
 
     torch.set_num_threads(args.threads)
     run: dict[str, Any] = {"threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.crops and boxes_file.is_file():
             from vidpose.engine.config import load_config
             from vidpose.engine.data import clip_config
-            from vidpose.engine.video import load_video_boxes
+            from vidpose.tracking.boxes import load_video_boxes
             from vidpose.pipeline import shipped
 
             name, count = videos[0]

@@ -34,7 +34,8 @@ import torch
 from vidpose.data.annotations import load_posetrack
 from vidpose.data.frames import open_frames
 from vidpose.engine.config import load_config
-from vidpose.engine.video import VideoPredictor, VideoBoxes, link_tracks
+from vidpose.engine.video import VideoPredictor
+from vidpose.tracking.boxes import VideoBoxes, link_tracks
 from vidpose.models.registry import build_model
 
 
@@ -84,7 +85,7 @@ def real_video_and_boxes(video: str, frames: int):
     """The first ``frames`` frames of a real video and the pipeline's tracked boxes on them."""
     from vidpose.assets import asset_path
     from vidpose.data.frames import FrameRange
-    from vidpose.pipeline import track_people
+    from vidpose.tracking import track_people
 
     path = Path(video) if Path(video).exists() else asset_path(video)
     source = open_frames(path)

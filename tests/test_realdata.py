@@ -367,7 +367,7 @@ def test_the_baselines_final_layer_is_part_of_the_exported_head():
 
 def test_the_demo_burst_degrades_every_third_frame_only_and_is_seeded():
     from vidpose.demo import DegradedFrames, degradation_burst
-    from vidpose.engine.video import VideoBoxes
+    from vidpose.tracking.boxes import VideoBoxes
 
     class Frames:
         path = Path("fake")

@@ -7,7 +7,7 @@
 The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4] [--model NAME]``:
 
 1. **People.** Without a box file, MoveNet-MultiPose (``vidpose/models/movenet.py``) finds people,
-   and the pose-guided tracker (``vidpose/engine/tracking.py``) follows them: each person's
+   and the pose-guided tracker (``vidpose/tracking/tracker.py``) follows them: each person's
    keypoints in frame t give their region in frame t+1, the detector runs every ``detect_every``
    frames or when a track is lost, and ids are kept across crossings. ``small_people`` runs the
    detector at 768 instead of 512 (more small people found, about 3x slower). A box file
@@ -30,14 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from vidpose.data.annotations import Video
+from vidpose.data.annotations import Video, save_posetrack
 from vidpose.data.frames import FrameRange, FrameSource, open_frames
 from vidpose.engine.config import load_config
-from vidpose.data.annotations import save_posetrack
-from vidpose.engine.video import VideoBoxes, VideoPredictor, load_video_boxes, predictions_video, render_video
+from vidpose.engine.video import VideoPredictor, predictions_video, render_video
+from vidpose.tracking import VideoBoxes, load_video_boxes, track_people
 from vidpose.errors import VidposeError
 from vidpose.resources import package_path
 
@@ -161,20 +160,6 @@ def load_model(name: str | None = None, config: str | os.PathLike | dict | None 
 
 def _strip(value: Any, keys: tuple[str, ...]) -> Any:
     return {k: v for k, v in value.items() if k not in keys} if isinstance(value, dict) else value
-
-
-def track_people(source: FrameSource, detect_every: int = 10, small_people: bool = False, progress: bool = False
-                 ) -> VideoBoxes:
-    """Boxes and track ids of every person in every frame, from the detector and the tracker."""
-    from vidpose.engine.tracking import PoseTracker
-    from vidpose.models.movenet import MoveNetMultiPose
-
-    tracker = PoseTracker(MoveNetMultiPose(input_size=768 if small_people else 512), detect_every=detect_every)
-    results = tracker.run(source, progress=progress)
-    boxes = [np.array([b for _, b, _ in frame], dtype=np.float64).reshape(-1, 4) for frame in results]
-    scores = [np.array([s for _, _, s in frame], dtype=np.float64) for frame in results]
-    tracks = [np.array([t for t, _, _ in frame], dtype=int) for frame in results]
-    return VideoBoxes(boxes, scores, tracks)
 
 
 class Pipeline:

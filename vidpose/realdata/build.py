@@ -131,7 +131,7 @@ def build_segment(segment: Segment, out: Path, teacher: Teacher, segmenter: "Seg
     from tqdm import tqdm
 
     from vidpose.assets import asset_path
-    from vidpose.pipeline import track_people
+    from vidpose.tracking import track_people
 
     t0 = time.perf_counter()
     source = open_frames(asset_path(segment.asset))

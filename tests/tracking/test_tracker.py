@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from vidpose.engine.tracking import BoxWarning, PoseTracker, id_switches, to_detection_entries, write_boxes
+from vidpose.tracking.tracker import BoxWarning, PoseTracker, id_switches, to_detection_entries, write_boxes
 from vidpose.data.detections import Detection
 
 H, W = 400, 700
@@ -154,7 +154,7 @@ def test_invalid_boxes_dropped_with_a_counting_warning():
 
 
 def test_output_is_a_detection_file_for_predict(tmp_path):
-    from vidpose.engine.video import load_video_boxes
+    from vidpose.tracking.boxes import load_video_boxes
 
     det = ScriptedDetector(crossing)
     results = PoseTracker(det).run([frame_of(t) for t in range(12)])

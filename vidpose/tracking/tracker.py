@@ -60,6 +60,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from vidpose.data.detections import Detection, box_iou, nms
+from vidpose.data.frames import FrameSource
+from vidpose.models.movenet import MoveNetMultiPose
+from vidpose.tracking.boxes import VideoBoxes
 
 log = logging.getLogger(__name__)
 
@@ -419,3 +422,14 @@ def write_boxes(path: str | os.PathLike, results: list[list[tuple[int, np.ndarra
     """Write tracker output as a detection file for ``vidpose predict --boxes``."""
     with open(path, "w") as fh:
         json.dump(to_detection_entries(results), fh)
+
+
+def track_people(source: FrameSource, detect_every: int = 10, small_people: bool = False, progress: bool = False
+                 ) -> VideoBoxes:
+    """Boxes and track ids of every person in every frame, from the detector and the tracker."""
+    tracker = PoseTracker(MoveNetMultiPose(input_size=768 if small_people else 512), detect_every=detect_every)
+    results = tracker.run(source, progress=progress)
+    boxes = [np.array([b for _, b, _ in frame], dtype=np.float64).reshape(-1, 4) for frame in results]
+    scores = [np.array([s for _, _, s in frame], dtype=np.float64) for frame in results]
+    tracks = [np.array([t for t, _, _ in frame], dtype=int) for frame in results]
+    return VideoBoxes(boxes, scores, tracks)

@@ -1,0 +1,106 @@
+"""Boxes for a video: track linking and the box-file reader (layouts, checks, several videos)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vidpose.data.annotations import AnnotationError, load_posetrack
+from vidpose.data.frames import open_frames
+from vidpose.tracking.boxes import link_tracks, load_video_boxes
+
+
+def _video(synth_tiny, split="train"):
+    """A SynthTrack video folder and its GT."""
+    folder = sorted((synth_tiny / "images" / split).iterdir())[0]
+    videos, _ = load_posetrack(synth_tiny / "annotations" / split / f"{folder.name}.json")
+    return folder, videos[0]
+
+
+def test_link_tracks_follows_overlapping_boxes():
+    a = np.array([[0, 0, 10, 10], [50, 50, 10, 10]], float)
+    b = np.array([[52, 51, 10, 10], [1, 1, 10, 10], [200, 200, 5, 5]], float)
+    t0, t1 = link_tracks([a, b])
+    assert t1[0] == t0[1] and t1[1] == t0[0] and t1[2] not in t0
+
+
+def test_detection_files_are_checked_against_the_video(synth_tiny, tmp_path):
+    folder, _ = _video(synth_tiny)
+    source = open_frames(folder)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"frame_index": len(source) + 3, "bbox": [0, 0, 5, 5]}]))
+    with pytest.raises(AnnotationError, match="outside the video"):
+        load_video_boxes(bad, source)
+    bad.write_text(json.dumps([{"bbox": [0, 0, 5, 5]}]))
+    with pytest.raises(AnnotationError, match="frame_index"):
+        load_video_boxes(bad, source)
+
+
+def test_unusable_boxes_are_skipped_counted_and_named_and_bad_frames_are_errors(synth_tiny, tmp_path, caplog):
+    import logging
+
+    from vidpose.data.annotations import AnnotationError
+
+    folder, _ = _video(synth_tiny)
+    source = open_frames(folder)
+    entries = [{"frame_index": 0, "bbox": [10, 10, 40, 80], "score": 0.9},
+               {"frame_index": 0, "bbox": [10, 10, 0, 80], "score": 0.9},
+               {"frame_index": 1, "bbox": [10, 10, -4, 80]},
+               {"frame_index": 1, "bbox": [10, 10, 40]},
+               {"frame_index": 1, "bbox": None},
+               {"frame_index": 2, "bbox": [float("nan"), 10, 40, 80]},
+               {"frame_index": 2, "bbox": [10, 10, float("inf"), 80]},
+               {"frame_index": 2, "bbox": [10, 10, 40, 80], "score": float("nan")},
+               {"frame_index": 3, "bbox": [10, 10, 40, 80], "score": 0.05}]
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(entries).replace("NaN", "NaN").replace("Infinity", "Infinity"))
+    caplog.set_level(logging.WARNING)
+    boxes = load_video_boxes(path, source, min_score=0.2)
+    assert sum(len(b) for b in boxes.boxes) == 1
+    assert boxes.skipped == {"of zero or negative size": 2, "not 4 numbers": 2, "with NaN or Inf": 2,
+                             "with a score that is not a finite number": 1, "scored below --min-box-score 0.2": 1}
+    message = caplog.records[-1].getMessage()
+    assert "skipped 8 of 9 boxes" in message and "first at $[1].bbox" in message
+    for bad, pattern in [({"frame_index": 1.5, "bbox": [1, 1, 5, 5]}, "integer frame position"),
+                         ({"frame_index": "3", "bbox": [1, 1, 5, 5]}, "integer frame position"),
+                         ({"frame_index": 999, "bbox": [1, 1, 5, 5]}, "outside the video")]:
+        path.write_text(json.dumps([bad]))
+        with pytest.raises(AnnotationError, match=pattern):
+            load_video_boxes(path, source)
+
+
+def test_boxes_from_a_posetrack18_file_and_from_mmpose_image_ids(fixtures, tmp_path):
+    from vidpose.data.frames import open_frames as frames_of
+
+    video = frames_of(next((fixtures / "videos").rglob("*.mp4")))
+    ann = next((fixtures / "annotations" / "val").glob("*.json"))
+    doc = json.loads(ann.read_text())
+    doc["images"] = doc["images"][: len(video)]
+    ids = {im["id"] for im in doc["images"]}
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in ids]
+    (tmp_path / "pt.json").write_text(json.dumps(doc))
+    boxes = load_video_boxes(tmp_path / "pt.json", video)
+    assert sum(len(b) for b in boxes.boxes) == sum(1 for a in doc["annotations"] if "bbox" in a) > 0
+    mm = [{"image_id": 10000 * 7 + f, "bbox": [5, 5, 50, 90], "score": 0.8} for f in range(len(video))]
+    (tmp_path / "mm.json").write_text(json.dumps(mm))
+    assert [len(b) for b in load_video_boxes(tmp_path / "mm.json", video).boxes] == [1] * len(video)
+
+
+def test_a_detection_file_of_several_videos_gives_each_video_its_own_boxes(fixtures, tmp_path):
+    """mmpose's PoseTrack18 detection file (image_id layout) holds every val video: `predict --boxes`
+    keeps the boxes of the video it runs on, found by the number in the folder or file name."""
+    from vidpose.data.frames import open_frames as frames_of
+
+    path = fixtures / "annotations" / "test_posetrack18_human_detections.json"
+    entries = json.loads(path.read_text())
+    for folder in sorted((fixtures / "images" / "val").iterdir()):
+        number = int(folder.name[:6])
+        expected = sum(1 for e in entries if e["image_id"] // 10000 % 10 ** 6 == number and e["score"] >= 0.5)
+        boxes = load_video_boxes(path, frames_of(folder), min_score=0.5)
+        assert [len(b) for b in boxes.boxes] == [expected] and expected > 0
+    with pytest.raises(AnnotationError, match=r"holds boxes of 3 videos \(003418, 009473, 012834\) but none of "
+                                              r"video 000001"):
+        load_video_boxes(path, frames_of(next((fixtures / "videos").rglob("*.mp4"))))
+    (tmp_path / "clip").symlink_to(fixtures / "images" / "val" / "003418_mpii_test")
+    with pytest.raises(AnnotationError, match="has no PoseTrack video number in its name"):
+        load_video_boxes(path, frames_of(tmp_path / "clip"))

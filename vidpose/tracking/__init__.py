@@ -1,0 +1,11 @@
+"""People in a video: found, tracked, and given the boxes pose estimation crops.
+
+``boxes.py`` holds ``VideoBoxes`` and the box-file reader; ``tracker.py`` the pose-guided
+tracker and ``track_people``, which runs it with the MoveNet detector. ``Detection``, box IoU
+and NMS live in ``data/detections.py``, since test-time datasets read detection files too.
+"""
+
+from vidpose.tracking.boxes import VideoBoxes, link_tracks, load_video_boxes
+from vidpose.tracking.tracker import PoseTracker, track_people
+
+__all__ = ["VideoBoxes", "link_tracks", "load_video_boxes", "PoseTracker", "track_people"]

@@ -1,0 +1,213 @@
+"""The boxes ``vidpose predict`` crops: per frame, each person's box, score and track id.
+
+``VideoBoxes`` is what people finding hands to pose estimation, whether the boxes come from the
+tracker (``tracking/tracker.py``) or from a file (``load_video_boxes``, the one reader of
+box files for a video). ``link_tracks`` gives a file without ``track_id`` its tracks by greedy
+IoU between consecutive frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidpose.data.annotations import AnnotationError, load_json
+from vidpose.data.detections import box_iou
+from vidpose.data.frames import FrameSource
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class VideoBoxes:
+    """Per frame: boxes (N, 4) xywh, scores (N,), track ids (N,)."""
+
+    boxes: list[np.ndarray]
+    scores: list[np.ndarray]
+    tracks: list[np.ndarray] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # unusable boxes of a file, by reason
+
+
+def link_tracks(boxes: list[np.ndarray], threshold: float = 0.3) -> list[np.ndarray]:
+    """Greedy IoU linking of consecutive frames: each box continues the best-overlapping unused
+    box of the previous frame (IoU >= ``threshold``), else starts a new track."""
+    tracks, next_id = [], 0
+    previous, previous_ids = np.zeros((0, 4)), np.zeros(0, int)
+    for frame_boxes in boxes:
+        ids = np.full(len(frame_boxes), -1)
+        if len(frame_boxes) and len(previous):
+            overlap = box_iou(frame_boxes, previous)
+            for flat in np.argsort(-overlap, axis=None):
+                i, j = np.unravel_index(flat, overlap.shape)
+                if overlap[i, j] < threshold:
+                    break
+                if ids[i] < 0 and previous_ids[j] not in ids:
+                    ids[i] = previous_ids[j]
+        for i in np.flatnonzero(ids < 0):
+            ids[i], next_id = next_id, next_id + 1
+        tracks.append(ids)
+        previous, previous_ids = frame_boxes, ids
+    return tracks
+
+
+_NUMBER = re.compile(r"(\d+)\D*$")
+
+
+def _posetrack_video_of(entry: Any) -> str | None:
+    """The PoseTrack video an entry names, as its 6-digit number: from a PoseTrack18 image id
+    (``1`` + video + 4-digit frame, as in mmpose's detection files) or from the folder of an
+    ``image_name`` (``images/val/003418_mpii_test/000000.jpg``); None when it names none."""
+    if not isinstance(entry, dict):
+        return None
+    value = entry.get("image_id")
+    if isinstance(value, int) and not isinstance(value, bool) and 10 ** 10 <= value < 2 * 10 ** 10:
+        return f"{value // 10000 % 10 ** 6:06d}"
+    name = entry.get("image_name")
+    if isinstance(name, str):
+        parts = name.replace("\\", "/").split("/")
+        if len(parts) >= 2:
+            m = _VIDEO_NUMBER.match(parts[-2])
+            return f"{int(m.group(1)):06d}" if m else parts[-2]
+    return None
+
+
+_VIDEO_NUMBER = re.compile(r"^(\d+)(?:_|$)")
+
+
+def _this_video(path: Path) -> str | None:
+    """The PoseTrack video number in a frame folder's or video file's name (``003418_mpii_test``)."""
+    name = path.stem if path.suffix else path.name
+    m = _VIDEO_NUMBER.match(name)
+    return f"{int(m.group(1)):06d}" if m else None
+
+
+def _entries_of_this_video(path: str | os.PathLike, data: list, source: FrameSource) -> list[tuple[int, Any]]:
+    """A detection file of several videos (mmpose's ``posetrack18_val_human_detections.json``, or
+    PoseWarper/DCPose's ``val_boxes.json``) keeps only the entries of the video being predicted,
+    found by its number in the folder or file name; entries that name no video are kept."""
+    indexed = list(enumerate(data))  # JSON positions stay those of the file in messages
+    named = {_posetrack_video_of(e) for e in data} - {None}
+    if len(named) <= 1:
+        return indexed  # one video (or positions only): the file is this video's
+    own = _this_video(Path(source.path))
+    examples = ", ".join(sorted(named)[:4]) + (" ..." if len(named) > 4 else "")
+    if own is None:
+        raise AnnotationError(path, "$", f"holds boxes of {len(named)} videos ({examples}) and {source.path} has no "
+                                         "PoseTrack video number in its name to pick its own; name the folder or file "
+                                         "like 003418_mpii_test, or give a detection file of this video only")
+    kept = [(i, e) for i, e in indexed if _posetrack_video_of(e) in (own, None)]
+    if not any(_posetrack_video_of(e) == own for _, e in kept):
+        raise AnnotationError(path, "$", f"holds boxes of {len(named)} videos ({examples}) but none of video {own} "
+                                         f"({source.path})")
+    log.info("%s: %d of %d boxes are of video %s (%s)", path, len(kept), len(data), own, source.path)
+    return kept
+
+
+def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: float = 0.0) -> VideoBoxes:
+    """Boxes for each frame of ``source`` from a detection file: a list of entries with ``bbox``
+    (x, y, w, h), optional ``score`` and ``track_id``, and the frame as ``frame_index`` (an
+    integer, 0-based position), ``image_name`` (the number in the file name, as in PoseTrack;
+    PoseWarper/DCPose layout) or ``image_id`` (mmpose layout: a PoseTrack18 image id, whose last 4
+    digits are the frame). A file of several videos gives only this video's boxes: the one named
+    by the number in the folder or file name (``003418_mpii_test``).
+    Entries of frames outside the video, and a ``frame_index`` that is not an integer, are errors
+    naming the entry. Boxes that cannot be used (not 4 numbers, zero or negative size, NaN or Inf,
+    a NaN score) and boxes scored below ``min_score`` are skipped, counted by reason and reported
+    in one warning with the first JSON path of each reason; frames without entries have no
+    boxes."""
+    data = load_json(path)
+    n = len(source)
+    first = getattr(source, "first", 0)
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list) and isinstance(data.get("images"), list):
+        data = _posetrack_boxes(path, data)  # a PoseTrack18 file: its people's boxes, frames by image order
+    if not isinstance(data, list):
+        raise AnnotationError(path, "$", "expected a list of detections (or a PoseTrack18 file)")
+    entries = _entries_of_this_video(path, data, source)
+    boxes: list[list] = [[] for _ in range(n)]
+    skipped: dict[str, list[str]] = {}
+    for i, e in entries:
+        where = f"$[{i}]"
+        if not isinstance(e, dict) or "bbox" not in e:
+            raise AnnotationError(path, where, "expected an object with a 'bbox'")
+        if "frame_index" in e:
+            value = e["frame_index"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise AnnotationError(path, f"{where}.frame_index", f"must be an integer frame position, got {value!r}")
+            f = int(value)
+        elif "image_name" in e:
+            m = _NUMBER.search(Path(str(e["image_name"])).stem)
+            if not m:
+                raise AnnotationError(path, f"{where}.image_name", f"no frame number in {e['image_name']!r}")
+            f = int(m.group(1)) - first
+        elif "image_id" in e:  # mmpose layout: PoseTrack18 image ids end in the 4-digit frame number
+            value = e["image_id"]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise AnnotationError(path, f"{where}.image_id", f"must be an integer image id, got {value!r}")
+            f = value % 10000 - first
+        else:
+            raise AnnotationError(path, where, "needs 'frame_index', 'image_name' or 'image_id' to place it in the "
+                                               "video")
+        if not 0 <= f < n:
+            raise AnnotationError(path, where, f"frame {f} is outside the video ({n} frames: {source.path})")
+        reason = _unusable_box(e)
+        if reason is None and e.get("category_id", 1) != 1:
+            reason = "of another category than person (category_id 1)"
+        if reason is None and float(e.get("score", 1.0)) < min_score:
+            reason = f"scored below --min-box-score {min_score}"
+        if reason is not None:
+            skipped.setdefault(reason, []).append(f"{where}.bbox")
+            continue
+        boxes[f].append((np.asarray(e["bbox"], dtype=np.float64), float(e.get("score", 1.0)), e.get("track_id")))
+    if skipped:
+        log.warning("%s: skipped %d of %d boxes: %s", path, sum(len(v) for v in skipped.values()), len(entries),
+                    "; ".join(f"{len(v)} {reason} (first at {v[0]})" for reason, v in skipped.items()))
+    out = VideoBoxes([np.array([b for b, _, _ in fb]).reshape(-1, 4) for fb in boxes],
+                     [np.array([s for _, s, _ in fb]) for fb in boxes])
+    given = [[t for _, _, t in fb] for fb in boxes]
+    if all(t is not None for fb in given for t in fb) and any(given):
+        out.tracks = [np.array(fb, dtype=int) for fb in given]
+    else:
+        out.tracks = link_tracks(out.boxes)
+    out.skipped = {reason: len(v) for reason, v in skipped.items()}
+    return out
+
+
+def _posetrack_boxes(path: str | os.PathLike, doc: dict) -> list[dict]:
+    """The people of a PoseTrack18 file as detection entries: frame = the image's position in
+    ``images``, box and track id from the annotation."""
+    position = {}
+    for k, image in enumerate(doc["images"]):
+        if not isinstance(image, dict) or "id" not in image:
+            raise AnnotationError(path, f"$.images[{k}]", "expected an image object with an 'id'")
+        position[image["id"]] = k
+    entries = []
+    for i, a in enumerate(doc["annotations"]):
+        if not isinstance(a, dict) or "bbox" not in a:
+            continue  # people without a box (ignore entries) are not boxes to crop
+        if a.get("image_id") not in position:
+            raise AnnotationError(path, f"$.annotations[{i}].image_id", f"no image with id {a.get('image_id')!r}")
+        entry = {"bbox": a["bbox"], "score": a.get("score", 1.0), "frame_index": position[a["image_id"]]}
+        if "track_id" in a:
+            entry["track_id"] = a["track_id"]
+        entries.append(entry)
+    return entries
+
+
+def _unusable_box(entry: dict) -> str | None:
+    """Why a detection entry's box cannot be cropped, or None."""
+    box, score = entry.get("bbox"), entry.get("score", 1.0)
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+        return "not 4 numbers"
+    if not np.isfinite(np.asarray(box, dtype=np.float64)).all():
+        return "with NaN or Inf"
+    if box[2] <= 0 or box[3] <= 0:
+        return "of zero or negative size"
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
+        return "with a score that is not a finite number"
+    return None
