@@ -39,6 +39,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -48,9 +50,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
 
 from vidpose.data.clips import collate
 from vidpose.engine.balance import estimator_parameters
+from vidpose.engine import feature_cache
 from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_model_weights, save_checkpoint
 from vidpose.engine.config import save_config
 from vidpose.engine.data import check_offsets, make_dataset
@@ -240,32 +244,14 @@ def prepare_run_folder(cfg: dict[str, Any], out: Path, resume: bool, overwrite: 
         log.info("%s: --overwrite: removed the earlier run (%s)", out, ", ".join(present))
 
 
-def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
-          overwrite: bool = False) -> dict:
-    """Train ``cfg`` into ``out_dir``. Returns a summary (steps, minutes, last loss, paths).
-    A folder that holds a run needs ``resume`` (continue it, same config) or ``overwrite``."""
-    from tqdm import tqdm
-
-    check_offsets(cfg)
-    check_train_config(cfg)
-    rank, world, device = init_distributed()
-    out = Path(out_dir)
-    tcfg = cfg["train"]
-    seed = int(tcfg.get("seed", 0))
-    torch.manual_seed(seed)
-    if rank == 0:
-        prepare_run_folder(cfg, out, resume, overwrite)
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-
-    data_cfg = cfg["data"]
-    dataset = make_dataset(data_cfg, data_cfg.get("train_split", "train"), train=True, seed=seed)
-    if len(dataset) == 0:
-        raise ValueError(f"{data_cfg['root']}: the training split has no usable people")
-    pretrained = cfg["model"].get("pretrained")
+def build_training_model(cfg: dict[str, Any], device: torch.device) -> tuple[nn.Module, bool]:
+    """The model of ``cfg`` on ``device``, with its pretrained backbone or ``train.init_from``
+    weights loaded, and its backbone frozen when ``train.freeze_backbone``. Returns (model, frozen)."""
+    tcfg, data_cfg = cfg["train"], cfg["data"]
     model = build_model(cfg["model"], input_size=tuple(data_cfg["input_size"])).to(device)
     if tcfg.get("channels_last", False):
         model = model.to(memory_format=torch.channels_last)
+    pretrained = cfg["model"].get("pretrained")
     if pretrained:
         load_pretrained(model.backbone, pretrained, skip_head=bool(cfg["model"].get("pretrained_skip_head", False)))
     init = tcfg.get("init_from")  # a vidpose checkpoint of a (single-frame) model: load what fits
@@ -280,12 +266,18 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
         model.backbone.requires_grad_(False)
         for name in getattr(model, "trainable_in_backbone", ()):
             getattr(model.backbone, name).requires_grad_(True)
-    raw_model = model
-    collate_batch = collate
+    return model, frozen
+
+
+def training_forward(raw_model: nn.Module, dataset, cfg: dict[str, Any], frozen: bool, world: int,
+                     device: torch.device, progress: bool):
+    """What a training step calls, and what it reads: ``raw_model`` itself, or its head on cached
+    backbone outputs (``train.feature_cache``), wrapped in DDP and ``torch.compile`` when asked.
+    Returns (model, dataset, collate function, cached)."""
+    tcfg, data_cfg = cfg["train"], cfg["data"]
+    model, collate_batch = raw_model, collate
     cached = bool(tcfg.get("feature_cache"))
     if cached:  # the head trains from the frozen backbone's stored outputs
-        from vidpose.engine import feature_cache
-
         if not frozen:
             raise ValueError("train.feature_cache needs train.freeze_backbone: true (the cache holds the backbone's "
                              "outputs, which must not change)")
@@ -294,7 +286,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                              "it cannot train from cached features (set train.feature_cache: null)")
         dataset = feature_cache.cached_dataset(raw_model, dataset, data_cfg, tcfg.get("feature_cache_dir", "runs/cache"),
                                                int(tcfg["feature_cache"]), batch_size=int(tcfg.get("batch_size", 32)),
-                                               workers=int(data_cfg.get("workers", 0)), progress=progress and rank == 0)
+                                               workers=int(data_cfg.get("workers", 0)), progress=progress)
         collate_batch = feature_cache.collate_cached
         model = feature_cache.CachedForward(raw_model)
     if world > 1:
@@ -303,6 +295,90 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     if tcfg.get("compile", False):  # the forward only: checkpoints keep raw_model's own keys
         compile_ = tcfg["compile"]
         model = torch.compile(model, **({"backend": compile_} if isinstance(compile_, str) else {}))
+    return model, dataset, collate_batch, cached
+
+
+def step_loss(model: nn.Module, batch: dict[str, Any], cached: bool, device: torch.device,
+              amp: tuple[bool, torch.dtype, bool]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """One batch forward: (total loss, heatmap loss, each auxiliary term)."""
+    use_amp, amp_dtype, _ = amp
+    target = batch["heatmaps"].to(device)
+    weight = batch["target_weight"].to(device)
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+        if cached:
+            out = model({k: v.to(device) for k, v in batch["features"].items()}, batch)
+        else:
+            out = model(batch["images"].to(device, non_blocking=True), batch)
+        loss_h = heatmap_loss(out["heatmaps"].float(), target, weight)
+        aux = {k: v.float() for k, v in out.get("aux_losses", {}).items()}
+        loss = loss_h + sum(aux.values()) if aux else loss_h
+    return loss, loss_h, aux
+
+
+def step_record(step: int, epoch: int, loss: float, loss_h: torch.Tensor, aux: dict[str, torch.Tensor],
+                lr: float) -> dict[str, float]:
+    """The metrics.jsonl line of a step: every auxiliary term on its own; ``aux_objective`` sums
+    the method's terms, leaving out the estimators' own fits (``fit_*``), which train only the
+    estimators."""
+    record = {"step": step, "epoch": epoch, "loss": loss, "heatmap_loss": loss_h.item(), "lr": lr,
+              **{k: v.item() for k, v in aux.items()}}
+    if aux:
+        record["aux_objective"] = sum(v.item() for k, v in aux.items() if not k.startswith("fit_"))
+    return record
+
+
+def resume_state(ckpt_path: Path, cfg: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler, scaler) -> tuple[int, int, int, float]:
+    """Load a run's ``last.pt`` into the model, optimizer, scheduler, scaler and torch's RNG.
+    Returns (step, epoch, step within that epoch, minutes trained so far)."""
+    state = load_checkpoint(ckpt_path, cfg["model"]["name"])
+    load_model_weights(model, state, ckpt_path)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    log.info("resumed %s at step %d (epoch %d, step %d of it)", ckpt_path, state["step"], state["epoch"],
+             state["step_in_epoch"])
+    return state["step"], state["epoch"], state["step_in_epoch"], float(state.get("minutes", 0.0))
+
+
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler, scaler,
+                   clip_groups: list[list[nn.Parameter]], clip_grad: float | None) -> None:
+    """Backward, gradient clipping per group (an estimator's gradient never clips the pose
+    network's update), the optimizer step and the schedule's."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if clip_grad:
+        scaler.unscale_(optimizer)
+        for group in clip_groups:
+            torch.nn.utils.clip_grad_norm_(group, float(clip_grad))
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+
+
+def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> dict:
+    """Train ``cfg`` into ``out_dir``. Returns a summary (steps, minutes, last loss, paths).
+    A folder that holds a run needs ``resume`` (continue it, same config) or ``overwrite``."""
+    check_offsets(cfg)
+    check_train_config(cfg)
+    rank, world, device = init_distributed()
+    out = Path(out_dir)
+    tcfg, data_cfg = cfg["train"], cfg["data"]
+    seed = int(tcfg.get("seed", 0))
+    torch.manual_seed(seed)
+    if rank == 0:
+        prepare_run_folder(cfg, out, resume, overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+
+    dataset = make_dataset(data_cfg, data_cfg.get("train_split", "train"), train=True, seed=seed)
+    if len(dataset) == 0:
+        raise ValueError(f"{data_cfg['root']}: the training split has no usable people")
+    raw_model, frozen = build_training_model(cfg, device)
+    model, dataset, collate_batch, cached = training_forward(raw_model, dataset, cfg, frozen, world, device,
+                                                             progress and rank == 0)
     optimizer = build_optimizer(raw_model, tcfg)
     estimators = {id(p) for p in estimator_parameters(raw_model)}
     clip_groups = [g for g in ([p for p in raw_model.parameters() if id(p) not in estimators],
@@ -314,21 +390,12 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     if tcfg.get("max_steps") is not None:  # a step budget: the schedule decays over it
         total = min(total, int(tcfg["max_steps"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, tcfg, steps_per_epoch))
-    use_amp, amp_dtype, use_scaler = autocast_settings(tcfg, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    amp = autocast_settings(tcfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp[2])
 
-    step, start_epoch, start_in_epoch, minutes_before = 0, 0, 0, 0.0
     ckpt_path = out / "last.pt"
-    if resume:
-        state = load_checkpoint(ckpt_path, cfg["model"]["name"])
-        load_model_weights(raw_model, state, ckpt_path)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        step, start_epoch, start_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
-        minutes_before = float(state.get("minutes", 0.0))
-        log.info("resumed %s at step %d (epoch %d, step %d of it)", ckpt_path, step, start_epoch, start_in_epoch)
+    step, start_epoch, start_in_epoch, minutes_before = \
+        resume_state(ckpt_path, cfg, raw_model, optimizer, scheduler, scaler) if resume else (0, 0, 0, 0.0)
 
     def checkpoint(epoch: int, in_epoch: int) -> None:
         if rank != 0:
@@ -344,24 +411,12 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     writer = _tensorboard(out / "tb") if rank == 0 else None
     metrics = open(out / "metrics.jsonl", "a") if rank == 0 else None
     every = int(tcfg.get("checkpoint_every", 200))
-    max_steps = tcfg.get("max_steps")
-    max_minutes = tcfg.get("max_minutes")
-    stop_at = tcfg.get("stop_at_step")
+    max_steps, max_minutes, stop_at = tcfg.get("max_steps"), tcfg.get("max_minutes"), tcfg.get("stop_at_step")
     curve_every = int(tcfg.get("curve_every_epochs") or 0)  # val AP every N epochs: the learning curve
     began = time.perf_counter()
     last_loss = float("nan")
     stopped_early = False
-    # Ctrl-C: finish the step in flight, write a resumable checkpoint, say how to continue
-    interrupted = {"flag": False}
-
-    def on_interrupt(signum, frame):
-        interrupted["flag"] = True
-
-    import signal
-    import threading
-
-    previous = signal.signal(signal.SIGINT, on_interrupt) if threading.current_thread() is threading.main_thread() \
-        else None
+    interrupted = CtrlC()  # finish the step in flight, write a resumable checkpoint, say how to continue
 
     def stop_here(epoch: int, in_epoch: int) -> None:
         checkpoint(epoch, in_epoch)
@@ -381,56 +436,29 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
                        initial=in_epoch, total=steps_per_epoch)
             for batch in bar:
-                target = batch["heatmaps"].to(device)
-                weight = batch["target_weight"].to(device)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    if cached:
-                        out_ = model({k: v.to(device) for k, v in batch["features"].items()}, batch)
-                    else:
-                        out_ = model(batch["images"].to(device, non_blocking=True), batch)
-                    loss_h = heatmap_loss(out_["heatmaps"].float(), target, weight)
-                    aux = {k: v.float() for k, v in out_.get("aux_losses", {}).items()}
-                    loss = loss_h + sum(aux.values()) if aux else loss_h
+                loss, loss_h, aux = step_loss(model, batch, cached, device, amp)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"step {step}: loss is {loss.item()} (heatmap {loss_h.item():.4g}, "
                         + ", ".join(f"{k} {v.item():.4g}" for k, v in aux.items())
                         + f"). Training stopped; the last good checkpoint is {ckpt_path if ckpt_path.exists() else 'none'}."
                         " Lower train.lr or enable train.clip_grad.")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if tcfg.get("clip_grad"):
-                    scaler.unscale_(optimizer)
-                    for group in clip_groups:  # an estimator's gradient never clips the pose network's update
-                        torch.nn.utils.clip_grad_norm_(group, float(tcfg["clip_grad"]))
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
+                optimizer_step(loss, optimizer, scheduler, scaler, clip_groups, tcfg.get("clip_grad"))
                 step += 1
                 in_epoch += 1
                 last_loss = loss.item()
                 if rank == 0:
                     bar.set_postfix(loss=f"{last_loss:.3g}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
                     if step % 10 == 0 or step == 1:
-                        # every auxiliary term on its own; aux_objective sums the method's terms,
-                        # leaving out the estimators' own fits (fit_*), which train only the estimators
-                        record = {"step": step, "epoch": epoch, "loss": last_loss, "heatmap_loss": loss_h.item(),
-                                  "lr": scheduler.get_last_lr()[0], **{k: v.item() for k, v in aux.items()}}
-                        if aux:
-                            record["aux_objective"] = sum(v.item() for k, v in aux.items() if not k.startswith("fit_"))
-                        metrics.write(json.dumps(record) + "\n")
-                        metrics.flush()
-                        if writer is not None:
-                            for k, v in record.items():
-                                if k not in ("step", "epoch"):
-                                    writer.add_scalar(f"train/{k}", v, step)
+                        write_record(metrics, writer, step_record(step, epoch, last_loss, loss_h, aux,
+                                                                  scheduler.get_last_lr()[0]))
                 elapsed = minutes_before + (time.perf_counter() - began) / 60
                 budget_over = max_minutes is not None and elapsed >= float(max_minutes)
                 if (max_steps is not None and step >= int(max_steps)) or budget_over or \
                         (stop_at is not None and step >= int(stop_at)):
                     stopped_early = True
                     break
-                if interrupted["flag"]:
+                if interrupted.flag:
                     stop_here(epoch, in_epoch)
                 if step % every == 0:
                     checkpoint(epoch, in_epoch)
@@ -444,12 +472,11 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                 learning_curve_point(cfg, raw_model, device, out, epoch + 1, step, metrics, progress)
                 model.train()
     except RuntimeError:
-        if not interrupted["flag"]:  # a DataLoader worker stopped by the same Ctrl-C ends up here
+        if not interrupted.flag:  # a DataLoader worker stopped by the same Ctrl-C ends up here
             raise
         stop_here(epoch, in_epoch)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        interrupted.restore()
     minutes = minutes_before + (time.perf_counter() - began) / 60
     if rank == 0:
         final = {"format": CHECKPOINT_FORMAT, "model_name": cfg["model"]["name"], "config": cfg,
@@ -460,6 +487,33 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
             writer.close()
     return {"steps": step, "minutes": minutes, "loss": last_loss, "checkpoint": str(out / "model.pt"),
             "stopped_early": stopped_early, "params_m": sum(p.numel() for p in raw_model.parameters()) / 1e6}
+
+
+class CtrlC:
+    """Ctrl-C sets ``flag`` instead of raising, so the loop can finish its step and checkpoint;
+    ``restore`` puts the previous handler back. Only the main thread can own a signal handler."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self.previous = signal.signal(signal.SIGINT, self._on_interrupt) \
+            if threading.current_thread() is threading.main_thread() else None
+
+    def _on_interrupt(self, signum, frame) -> None:
+        self.flag = True
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def write_record(metrics, writer, record: dict[str, float]) -> None:
+    """Append ``record`` to metrics.jsonl and to TensorBoard."""
+    metrics.write(json.dumps(record) + "\n")
+    metrics.flush()
+    if writer is not None:
+        for k, v in record.items():
+            if k not in ("step", "epoch"):
+                writer.add_scalar(f"train/{k}", v, record["step"])
 
 
 def learning_curve_point(cfg: dict[str, Any], model: nn.Module, device: torch.device, out: Path, epoch: int,
