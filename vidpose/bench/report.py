@@ -322,6 +322,23 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
                   f"{_mean_std(ln['val_hard_clean']) if 'val_hard_clean' in ln else '-'} | "
                   f"{ln.get('oracle', '-')} | {delta} | {_recovery_text(ln)} | {ln['params_m']:.2f} | {ln['gflops']:.3f} | "
                   f"{ln['train_minutes']} | {ln['steps']} |")
+    md += breakdown_markdown(lines) + expectations_markdown(lines) + claims_markdown(lines)
+    md += protocols_markdown(everything)
+    cost = cost_text(cost_summary(results))
+    md += ["", "## What it cost", "", cost]
+    md += ["", "![val_hard AP per method](images/bench_chart.png)", "",
+           "The reading of these numbers, per method, is in [benchmarks/](../benchmarks/)."]
+    if Path(realvideo).is_file():
+        md += ["", *realvideo_markdown(json.loads(Path(realvideo).read_text()), Path(realvideo))]
+    Path(doc).write_text("\n".join(md) + "\n")
+    draw_chart(lines, Path(chart))
+    update_bench_tables(lines, [ROOT / d for d in table_docs], Path(results_path).as_posix(), cost)
+    return Path(doc)
+
+
+def breakdown_markdown(lines: list[dict[str, Any]]) -> list[str]:
+    """val_hard by degradation kind and per joint group."""
+    md: list[str] = []
     kinds = sorted({k for ln in lines for k in ln.get("by_kind", {})})
     if kinds:
         md += ["", "## val_hard by degradation kind (AP Total, mean over seeds)", "",
@@ -335,6 +352,12 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
     for ln in lines:
         if "val_hard_groups" in ln:
             md.append(f"| {ln['method']} | " + " | ".join(f"{ln['val_hard_groups'][g]:.1f}" for g in GROUPS) + " |")
+    return md
+
+
+def expectations_markdown(lines: list[dict[str, Any]]) -> list[str]:
+    """The papers' expectations (gain, interval, naive + 1, recovery, val) as yes/no per method."""
+    md: list[str] = []
     md += ["", "## The papers' expectations, checked", "",
            "Each method as published should gain at least 5 AP over its single-frame backbone on `val_hard` with "
            "an interval excluding 0, be at least 1 AP above the naive baseline, recover at least 40% of the gap to "
@@ -353,6 +376,12 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
                   f"{yes(naive is not None and ln['val_hard'][0] >= naive['val_hard'][0] + 1)} | "
                   f"{yes((ln.get('recovery') or -1e9) >= 40)} | "
                   f"{yes('val' in base and ln['val'][0] >= base['val'][0] - 1)} |")
+    return md
+
+
+def claims_markdown(lines: list[dict[str, Any]]) -> list[str]:
+    """Each paired claim (method against its ablation or the naive baseline) with its interval."""
+    md: list[str] = []
     claims = [ln for ln in lines if ln.get("reference")]
     if claims:
         md += ["", "## The papers' claims, paired", "",
@@ -373,17 +402,7 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
             used = f"{_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}" if c else "-"
             text, verdict = claim_cells(ln["method"], claim, c)
             md.append(f"| {ln['method']} | {text} | {claim['delta']:+.1f} | {ci} | {used} | {verdict} |")
-    md += protocols_markdown(everything)
-    cost = cost_text(cost_summary(results))
-    md += ["", "## What it cost", "", cost]
-    md += ["", "![val_hard AP per method](images/bench_chart.png)", "",
-           "The reading of these numbers, per method, is in [benchmarks/](../benchmarks/)."]
-    if Path(realvideo).is_file():
-        md += ["", *realvideo_markdown(json.loads(Path(realvideo).read_text()), Path(realvideo))]
-    Path(doc).write_text("\n".join(md) + "\n")
-    draw_chart(lines, Path(chart))
-    update_bench_tables(lines, [ROOT / d for d in table_docs], Path(results_path).as_posix(), cost)
-    return Path(doc)
+    return md
 
 
 def protocols_markdown(results: dict[str, Any]) -> list[str]:
