@@ -33,6 +33,11 @@ What is measured (everything on the frames and people RealData labels; see vidpo
 - **Fast motion.** On ``test`` (clean), the PCKh of joints whose pseudo label moves at least
   ``FAST_SPEED`` head sizes per frame (central difference over the track; ``PCKh_fast_joints``),
   and of those moving at least ``VERY_FAST_SPEED`` (``PCKh_very_fast_joints``): where smoothing lags.
+- **Own boxes** (``--own-boxes MODE ...``): on ``test_hard``, vidpose's own detector and tracker
+  run on the frames as they are, degraded ones included (``track_people``, small people where
+  the build looked for them), then ``boxes_in_time`` in each MODE; each own box stands for the
+  pseudo-labelled person whose source box it overlaps most (one to one, IoU >= 0.5), and a
+  person with no such box counts as missed. This is ``vidpose predict`` without ``--boxes``.
 - **PoseTrack18 fixtures** (``../shared/fixtures/posetrack18``, when present): the real
   annotated frames with GT boxes, one frame per video, so every window is the frame repeated
   (``benchmarks/real_fixtures.py``'s protocol at each model's own framing, no flip).
@@ -66,7 +71,10 @@ from vidpose.data.schema import GROUP_NAMES  # noqa: E402
 from vidpose.engine.smoothing import smooth_videos  # noqa: E402
 from vidpose.engine.checkpoint import frozen_backbone_keys  # noqa: E402
 from vidpose.engine.video import VideoPredictor, predictions_video  # noqa: E402
-from vidpose.tracking.boxes import load_video_boxes  # noqa: E402
+from vidpose.data.detections import box_iou  # noqa: E402
+from vidpose.realdata.segments import SEGMENTS, video_name  # noqa: E402
+from vidpose.tracking import track_people  # noqa: E402
+from vidpose.tracking.boxes import VideoBoxes, boxes_in_time, load_video_boxes  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
 from vidpose.pipeline import SHIPPED, load_model  # noqa: E402
 
@@ -108,6 +116,54 @@ def predict_split(predictor: VideoPredictor, data: Path, split: str, videos: lis
         boxes = load_video_boxes(data / "detections" / f"{split}.json", source)
         results = predictor.predict(source, boxes, progress=False)
         out.append(predictions_video(video.name, results, len(source)))
+    return out
+
+
+def small_people(name: str) -> bool:
+    """Whether the tracker looks for small people in this RealData test video (as the build did)."""
+    tests = [seg for seg in SEGMENTS if seg.split == "test"]
+    return any(video_name(split, i) == name and seg.small_people for i, seg in enumerate(tests)
+               for split in ("test", "test_hard"))
+
+
+def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str]) -> dict[str, dict[str, VideoBoxes]]:
+    """vidpose's own detector and tracker on the split's frames as they are (degraded ones
+    included), once per video; then ``boxes_in_time`` in each mode: {mode: {video: boxes}}."""
+    out: dict[str, dict[str, VideoBoxes]] = {mode: {} for mode in modes}
+    for video in videos:
+        found = track_people(open_frames(data / "images" / split / video.name), small_people=small_people(video.name))
+        for mode in modes:
+            out[mode][video.name] = boxes_in_time(found, mode)
+    return out
+
+
+def as_labelled_people(results: list[list], found: VideoBoxes, labels: VideoBoxes, min_iou: float = 0.5
+                       ) -> list[list]:
+    """Own-box predictions renamed to the pseudo-labelled person whose box (the one its label was
+    made from) they overlap most, one to one (Hungarian on IoU >= ``min_iou``); the others get
+    track ids no label has, so a person the tracker missed counts as missed."""
+    from scipy.optimize import linear_sum_assignment
+
+    renamed = []
+    for f, frame in enumerate(results):
+        ids = [10 ** 6 + k for k in range(len(frame))]
+        if len(frame) and len(labels.boxes[f]):
+            iou = box_iou(found.boxes[f], labels.boxes[f])
+            for i, j in zip(*linear_sum_assignment(-iou)):
+                if iou[i, j] >= min_iou:
+                    ids[i] = int(labels.tracks[f][j])
+        renamed.append([(xy, scores, ids[k]) for k, (xy, scores, _) in enumerate(frame)])
+    return renamed
+
+
+def predict_own_boxes(predictor: VideoPredictor, data: Path, split: str, videos: list[Video],
+                      found: dict[str, VideoBoxes]) -> list[Video]:
+    out = []
+    for video in videos:
+        source = open_frames(data / "images" / split / video.name)
+        labels = load_video_boxes(data / "detections" / f"{split}.json", source)
+        results = predictor.predict(source, found[video.name], progress=False)
+        out.append(predictions_video(video.name, as_labelled_people(results, found[video.name], labels), len(source)))
     return out
 
 
@@ -190,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-splits", action="store_true", help="also run the temporal models on test_hard_clean "
                         "(by default only the single-frame model, the oracle, runs there)")
     parser.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures" / "posetrack18")
+    parser.add_argument("--own-boxes", nargs="*", default=[], choices=("off", "offline", "causal"),
+                        metavar="MODE", help="also run every model on test_hard with vidpose's own detector and "
+                        "tracker on the degraded frames, with boxes_in_time in each MODE (off, offline, causal)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo.json")
     args = parser.parse_args(argv)
@@ -227,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         "rows": {},
     }
     single_preds: dict[str, list[Video]] = {}
+    own = own_boxes(args.data, "test_hard", gt["test_hard"], args.own_boxes) if args.own_boxes else {}
+    if own:
+        report["own_boxes"] = {
+            "split": "test_hard", "matching": "each own box to the pseudo label whose source box it overlaps "
+            "most, one to one, IoU >= 0.5; a pseudo-labelled person without one counts as missed",
+            "boxes": {mode: sum(len(b) for v in found.values() for b in v.boxes) for mode, found in own.items()}}
     for spec in args.models:
         t0 = time.perf_counter()
         name, model, cfg = model_of(spec)
@@ -242,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
             row[split] = score(gt[split], preds, fast if split == "test" else None)
             if name == SINGLE:
                 single_preds[split] = preds
+        for mode, found in own.items():
+            row.setdefault("test_hard_own_boxes", {})[mode] = score(
+                gt["test_hard"], predict_own_boxes(predictor, args.data, "test_hard", gt["test_hard"], found))
+            print(f"{name}: test_hard with own boxes ({mode}) "
+                  f"{row['test_hard_own_boxes'][mode]['PCKh']['Total']}", flush=True)
         row["fixtures"] = fixtures_score(model, cfg, args.fixtures)
         row["seconds"] = round(time.perf_counter() - t0, 1)
         report["rows"][name] = row

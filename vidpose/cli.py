@@ -180,7 +180,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     pipeline = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
                         small_people=args.small_people, min_box_score=args.min_box_score, cache=not args.no_cache,
-                        window_boxes=args.window_boxes, global_cache_size=args.global_cache)
+                        window_boxes=args.window_boxes, global_cache_size=args.global_cache,
+                        boxes_in_time=args.boxes_in_time)
     frames = None
     if args.frames:
         start, _, stop = args.frames.partition(":")
@@ -455,6 +456,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="run the person detector every N frames (and whenever a track is lost; default 10)")
     p.add_argument("--small-people", action="store_true",
                    help="detect at 768 instead of 512 pixels: finds more small people, about 3x slower")
+    p.add_argument("--boxes-in-time", choices=["offline", "causal", "off"], default="offline",
+                   help="where the tracker's own measurement of a person is weak (missed, low score, a jump), take "
+                        "the box from the track's neighbouring frames: interpolated (offline, default), predicted "
+                        "at constant velocity (causal), or not at all (off); not applied to --boxes files")
     p.add_argument("--window-boxes", choices=["own", "key"], default="own",
                    help="crop each window frame with the person's own box there (cacheable, default) or with the "
                         "key frame's box (as in training; nothing reused)")

@@ -10,8 +10,12 @@ The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4]
    and the pose-guided tracker (``vidpose/tracking/tracker.py``) follows them: each person's
    keypoints in frame t give their region in frame t+1, the detector runs every ``detect_every``
    frames or when a track is lost, and ids are kept across crossings. ``small_people`` runs the
-   detector at 768 instead of 512 (more small people found, about 3x slower). A box file
-   (``boxes``: PoseWarper/DCPose layout or PoseTrack18) replaces this step.
+   detector at 768 instead of 512 (more small people found, about 3x slower). Where a track's own
+   measurement of a frame is weak (a blurred frame hides the person from the detector, or gives
+   a low score or a sudden jump), its box comes from the track's neighbouring frames
+   (``boxes_in_time``: ``offline`` interpolates, ``causal`` predicts at constant velocity;
+   ``vidpose/tracking/boxes.py``). A box file (``boxes``: PoseWarper/DCPose layout or
+   PoseTrack18) replaces this step and is used as given.
 2. **Poses.** The chosen model (``SHIPPED``, ``vidpose models``; the default is the real BlazePose
    backbone) runs over every box with the sliding-window feature cache of
    ``vidpose/engine/video.py``.
@@ -36,7 +40,7 @@ from vidpose.data.annotations import Video, save_posetrack
 from vidpose.data.frames import FrameRange, FrameSource, open_frames
 from vidpose.engine.config import load_config
 from vidpose.engine.video import VideoPredictor, predictions_video, render_video
-from vidpose.tracking import VideoBoxes, load_video_boxes, track_people
+from vidpose.tracking import VideoBoxes, boxes_in_time, load_video_boxes, track_people
 from vidpose.errors import VidposeError
 from vidpose.resources import package_path
 
@@ -169,7 +173,10 @@ class Pipeline:
                  checkpoint: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
-                 device: torch.device | None = None):
+                 device: torch.device | None = None, boxes_in_time: str = "offline"):
+        if boxes_in_time not in ("offline", "causal", "off"):
+            raise VidposeError(f"boxes_in_time must be offline, causal or off, got {boxes_in_time!r}")
+        self.boxes_in_time = boxes_in_time
         custom = config is not None or checkpoint is not None
         self.model, self.cfg = load_model(None if custom else model, config, checkpoint, overrides, device)
         self.name = (model or DEFAULT_MODEL) if not custom else Path(str(checkpoint or config)).stem
@@ -181,7 +188,8 @@ class Pipeline:
     def boxes(self, source: FrameSource, boxes: str | os.PathLike | None = None, progress: bool = False) -> VideoBoxes:
         if boxes is not None:
             return load_video_boxes(boxes, source, self.min_box_score)
-        return track_people(source, self.detect_every, self.small_people, progress)
+        return boxes_in_time(track_people(source, self.detect_every, self.small_people, progress),
+                             self.boxes_in_time)
 
     def __call__(self, video: str | os.PathLike, boxes: str | os.PathLike | None = None,
                  progress: bool = False, frames: tuple[int, int | None] | None = None) -> Video:

@@ -7,7 +7,7 @@ import pytest
 
 from vidpose.data.annotations import AnnotationError, load_posetrack
 from vidpose.data.frames import open_frames
-from vidpose.tracking.boxes import link_tracks, load_video_boxes
+from vidpose.tracking.boxes import VideoBoxes, boxes_in_time, link_tracks, load_video_boxes
 
 
 def _video(synth_tiny, split="train"):
@@ -104,3 +104,49 @@ def test_a_detection_file_of_several_videos_gives_each_video_its_own_boxes(fixtu
     (tmp_path / "clip").symlink_to(fixtures / "images" / "val" / "003418_mpii_test")
     with pytest.raises(AnnotationError, match="has no PoseTrack video number in its name"):
         load_video_boxes(path, frames_of(tmp_path / "clip"))
+
+
+def _walker(frames=12, missing=(4,), weak=(7,), jump=(9,)):
+    """One person walking right 10 px a frame: missing in some frames, weakly scored in others,
+    and in ``jump`` measured 200 px off with a high score."""
+    boxes, scores, tracks = [], [], []
+    for f in range(frames):
+        box = np.array([[10.0 * f, 50, 40, 100]])
+        if f in jump:
+            box = box + [200, 0, 0, 0]
+        if f in missing:
+            boxes.append(np.zeros((0, 4))), scores.append(np.zeros(0)), tracks.append(np.zeros(0, int))
+            continue
+        boxes.append(box), scores.append(np.array([0.1 if f in weak else 0.9])), tracks.append(np.array([3]))
+    return VideoBoxes(boxes, scores, tracks)
+
+
+def test_boxes_in_time_offline_interpolates_missing_weak_and_jumping_frames():
+    out = boxes_in_time(_walker(), "offline")
+    for f in range(12):
+        assert out.tracks[f].tolist() == [3]
+        np.testing.assert_allclose(out.boxes[f][0], [10.0 * f, 50, 40, 100], atol=1e-9)
+    assert out.scores[4][0] == pytest.approx(0.9) and out.scores[0][0] == pytest.approx(0.9)
+    # a gap longer than max_gap stays as found
+    far = boxes_in_time(_walker(missing=(3, 4, 5, 6), weak=(), jump=()), "offline", max_gap=3)
+    assert [len(b) for b in far.boxes[3:7]] == [0, 0, 0, 0]
+    assert boxes_in_time(_walker(), "off").boxes[4].shape == (0, 4)
+
+
+def test_boxes_in_time_causal_coasts_at_the_tracks_velocity_and_reads_no_future_frame():
+    found = _walker(frames=12, missing=(4, 5), weak=(8,), jump=())
+    out = boxes_in_time(found, "causal", coast=3)
+    for f in (4, 5, 8):
+        np.testing.assert_allclose(out.boxes[f][0], [10.0 * f, 50, 40, 100], atol=1e-9)
+    # after the track's last frame it coasts `coast` frames, as a live tracker would
+    ended = boxes_in_time(_walker(frames=12, missing=(9, 10, 11), weak=(), jump=()), "causal", coast=2)
+    assert [len(b) for b in ended.boxes[9:]] == [1, 1, 0]
+    # frame t's box is the same whether or not the frames after t exist
+    for t in range(12):
+        part = VideoBoxes(found.boxes[: t + 1], found.scores[: t + 1], found.tracks[: t + 1])
+        np.testing.assert_array_equal(boxes_in_time(part, "causal", coast=3).boxes[t], out.boxes[t])
+
+
+def test_boxes_in_time_refuses_an_unknown_mode():
+    with pytest.raises(ValueError, match="offline, causal or off"):
+        boxes_in_time(_walker(), "later")

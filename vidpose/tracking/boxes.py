@@ -211,3 +211,130 @@ def _unusable_box(entry: dict) -> str | None:
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
         return "with a score that is not a finite number"
     return None
+
+
+def _interpolate(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    """The xywh box a fraction ``w`` of the way from ``a`` to ``b`` (centre and size linear)."""
+    ca, cb = a[:2] + a[2:] / 2, b[:2] + b[2:] / 2
+    size = (1 - w) * a[2:] + w * b[2:]
+    centre = (1 - w) * ca + w * cb
+    return np.concatenate([centre - size / 2, size])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(box_iou(a[None], b[None])[0, 0])
+
+
+def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 0.3, jump_iou: float = 0.3,
+                  max_gap: int = 10, coast: int = 3) -> VideoBoxes:
+    """Each track's boxes where its own measurement is weak, taken from its neighbouring frames.
+
+    A track's measurement in a frame is *confident* when its score is at least ``weak_score``
+    and its box agrees with the track's other confident frames (IoU at least ``jump_iou`` with
+    the box they give there: a sudden jump is a measurement of a degraded frame, not a move).
+    Every other frame of the track, measured weakly or not at all, is *weak*. Its box comes from
+    time:
+
+    - ``offline``: interpolated (centre and size, linearly) between the confident frames before
+      and after, when at most ``max_gap`` frames apart; its score is the lower of theirs;
+    - ``causal``: the last confident box moved at the track's velocity (from its last two
+      confident frames), for at most ``coast`` frames after it, whether or not the track is
+      seen again; its score is that box's. Only frames up to the current one are read, so the
+      box of frame t is ready when t arrives;
+    - ``off``: the boxes as found.
+
+    A weak measurement that time cannot replace is kept as it is. The temporal head then crops
+    the person where the neighbours put them, rather than where a blurred frame's own pose did,
+    or not at all where the tracker found no one (issue 39: motion blur hides people from the
+    detector).
+    """
+    if mode not in ("offline", "causal", "off"):
+        raise ValueError(f"mode must be offline, causal or off, got {mode!r}")
+    if mode == "off":
+        return found
+    n = len(found.boxes)
+    seen: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+    for f in range(n):
+        for box, score, track in zip(found.boxes[f], found.scores[f], found.tracks[f]):
+            seen.setdefault(int(track), {})[f] = (np.asarray(box, np.float64), float(score))
+    out: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in range(n)]
+    filled = 0
+    for track, frames in seen.items():
+        if mode == "offline":
+            placed = _offline_track(frames, weak_score, jump_iou, max_gap)
+        else:
+            placed = _causal_track(frames, weak_score, jump_iou, coast, n)
+        for f, (box, score, from_time) in placed.items():
+            out[f][track] = (box, score)
+            filled += from_time
+    result = VideoBoxes([np.array([b for b, _ in fr.values()], np.float64).reshape(-1, 4) for fr in out],
+                        [np.array([s for _, s in fr.values()], np.float64) for fr in out],
+                        [np.array(list(fr), int) for fr in out], dict(found.skipped))
+    log.info("boxes in time (%s): %d boxes of %d tracks placed from their neighbouring frames", mode, filled,
+             len(seen))
+    return result
+
+
+def _confident(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
+               causal: bool) -> list[int]:
+    """The frames whose measurement is confident (``boxes_in_time``), in order. The jump test
+    compares a frame's box with its scored neighbours' interpolation (offline) or with the
+    constant-velocity prediction from the confident frames before it (causal)."""
+    scored = [f for f in sorted(frames) if frames[f][1] >= weak_score]
+    if causal:
+        kept: list[int] = []
+        for f in scored:
+            if kept and _iou(frames[f][0], _predict(frames, kept, f)) < jump_iou:
+                continue
+            kept.append(f)
+        return kept
+    kept = []
+    for k, f in enumerate(scored):
+        before = scored[k - 1] if k > 0 else None
+        after = scored[k + 1] if k + 1 < len(scored) else None
+        if before is not None and after is not None:
+            expected = _interpolate(frames[before][0], frames[after][0], (f - before) / (after - before))
+            if _iou(frames[f][0], expected) < jump_iou:
+                continue
+        kept.append(f)
+    return kept
+
+
+def _predict(frames: dict[int, tuple[np.ndarray, float]], kept: list[int], f: int) -> np.ndarray:
+    """The last confident box moved to frame f at the velocity of the last two confident frames."""
+    last = frames[kept[-1]][0]
+    if len(kept) < 2:
+        return last.copy()
+    prev = frames[kept[-2]][0]
+    velocity = ((last[:2] + last[2:] / 2) - (prev[:2] + prev[2:] / 2)) / (kept[-1] - kept[-2])
+    box = last.copy()
+    box[:2] += velocity * (f - kept[-1])
+    return box
+
+
+def _offline_track(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
+                   max_gap: int) -> dict[int, tuple[np.ndarray, float, bool]]:
+    anchors = _confident(frames, weak_score, jump_iou, causal=False)
+    placed = {f: (box, score, False) for f, (box, score) in frames.items()}
+    for a, b in zip(anchors, anchors[1:]):
+        if b - a > max_gap:
+            continue
+        for f in range(a + 1, b):
+            box = _interpolate(frames[a][0], frames[b][0], (f - a) / (b - a))
+            placed[f] = (box, min(frames[a][1], frames[b][1]), True)
+    return placed
+
+
+def _causal_track(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
+                  coast: int, n_frames: int) -> dict[int, tuple[np.ndarray, float, bool]]:
+    # a live track coasts whether or not it is measured again later: that is not known at frame t
+    anchors = _confident(frames, weak_score, jump_iou, causal=True)
+    placed = {f: (box, score, False) for f, (box, score) in frames.items()}
+    confident = set(anchors)
+    for k, a in enumerate(anchors):
+        end = anchors[k + 1] if k + 1 < len(anchors) else n_frames
+        for f in range(a + 1, min(end, a + coast + 1)):
+            if f in confident:
+                continue
+            placed[f] = (_predict(frames, anchors[: k + 1], f), frames[a][1], True)
+    return placed
