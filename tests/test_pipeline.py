@@ -187,3 +187,72 @@ def test_predict_on_a_folder_of_frame_n_png_needs_only_out(clip, tmp_path, capsy
     assert f"{len(jpegs)} frames" in capsys.readouterr().out
     doc = _check_predictions(out, len(jpegs))
     assert doc["annotations"], "no person found in the fixture frames"
+
+
+def test_a_folder_of_videos_is_told_from_a_folder_of_frames(tmp_path):
+    from vidpose.pipeline import is_video_folder, videos_in
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "000000.jpg").write_bytes(b"")
+    many = tmp_path / "many"
+    (many / "b_frames").mkdir(parents=True)
+    (many / "a.mp4").write_bytes(b"")
+    (many / "notes.txt").write_text("")
+    (many / ".hidden").mkdir()
+    assert not is_video_folder(frames) and is_video_folder(many) and not is_video_folder(many / "a.mp4")
+    assert [p.name for p in videos_in(many)] == ["a.mp4", "b_frames"]
+    (many / "a").mkdir()
+    with pytest.raises(VidposeError, match="same output"):
+        videos_in(many)
+
+
+def _video_folder(clip, tmp_path, count: int = 3):
+    """``count`` 2-frame videos (frame folders of the fixture clip's JPEGs) in one folder."""
+    import shutil
+
+    jpegs = sorted(clip.parent.glob("*.jpg"))[:2]
+    if len(jpegs) < 2:
+        pytest.skip("the fixture clip's JPEG frames are absent")
+    folder = tmp_path / "videos"
+    for k in range(count):
+        (folder / f"video{k}").mkdir(parents=True)
+        for i, jpg in enumerate(jpegs):
+            shutil.copy(jpg, folder / f"video{k}" / f"{i:06d}.jpg")
+    return folder
+
+
+@pytest.mark.needs_assets
+def test_predict_on_a_folder_of_videos_is_resumable(clip, tmp_path, capsys):
+    from vidpose.cli import main
+
+    folder = _video_folder(clip, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "video1.json").write_text("{}")  # done before: kept as it is
+    assert main(["predict", str(folder), "--out", str(out), "--model", "blazepose", "--quiet"]) == 0
+    assert "3 videos" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["video0.json", "video1.json", "video2.json"]
+    assert (out / "video1.json").read_text() == "{}"
+    _check_predictions(out / "video0.json", 2)
+    assert main(["predict", str(folder), "--out", str(out), "--model", "blazepose", "--quiet"]) == 0
+    assert "0 predicted, 3 already done" in capsys.readouterr().out
+
+
+@pytest.mark.needs_assets
+def test_torchrun_shares_a_folder_of_videos_between_two_processes(clip, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    folder = _video_folder(clip, tmp_path)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29531", "-m", "vidpose.cli", "predict", str(folder), "--out", str(out), "--model",
+                          "blazepose", "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "2 in process 0 of 2" in run.stdout and "1 in process 1 of 2" in run.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["video0.json", "video1.json", "video2.json"]
+    for k in range(3):
+        _check_predictions(out / f"video{k}.json", 2)

@@ -172,16 +172,33 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from vidpose.errors import ConfigError
-    from vidpose.pipeline import Pipeline
+    from vidpose.pipeline import Pipeline, is_video_folder, predict_folder
 
-    for option, value in (("--out", args.out), ("--render", args.render)):
-        if value and Path(value).is_dir():
-            raise ConfigError(f"{option} {value}: is a folder; give a file name")
+    many = is_video_folder(args.video)
+    if many:
+        for option, value in (("--boxes", args.boxes), ("--frames", args.frames)):
+            if value:
+                raise ConfigError(f"{option} works on one video; {args.video} is a folder of videos")
+        for option, value in (("--out", args.out), ("--render", args.render)):
+            if value and Path(value).exists() and not Path(value).is_dir():
+                raise ConfigError(f"{option} {value}: is a file; with a folder of videos give a folder")
+    else:
+        for option, value in (("--out", args.out), ("--render", args.render)):
+            if value and Path(value).is_dir():
+                raise ConfigError(f"{option} {value}: is a folder; give a file name")
 
     pipeline = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
                         small_people=args.small_people, min_box_score=args.min_box_score, cache=not args.no_cache,
                         window_boxes=args.window_boxes, global_cache_size=args.global_cache,
                         boxes_in_time=args.boxes_in_time)
+    if many:
+        c = predict_folder(pipeline, args.video, args.out, args.render, progress=not args.quiet)
+        print(f"{c['videos']} videos in {args.video}" + (f", {c['this_process']} in process {c['rank']} of "
+              f"{c['world']}" if c["world"] > 1 else "") + f": {c['done']} predicted, {c['skipped']} already done "
+              f"(skipped), {len(c['failed'])} failed; wrote {args.out}")
+        for video, message in c["failed"].items():
+            print(f"failed: {video}: {message}", file=sys.stderr)
+        return 1 if c["failed"] else 0
     frames = None
     if args.frames:
         start, _, stop = args.frames.partition(":")
@@ -437,11 +454,16 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                                    "`vidpose models` lists them) runs on every person. Each frame's backbone features "
                                    "are computed once and reused by every temporal window (vidpose/engine/video.py). "
                                    "The same pipeline in Python: vidpose.Pipeline(model=...)(video).")
-    p.add_argument("video", help="video file (.mp4, .avi, ...) or a folder of numbered frames (000001.jpg, frame_12.png)")
+    p.add_argument("video", help="video file (.mp4, .avi, ...), a folder of numbered frames (000001.jpg, frame_12.png), "
+                                 "or a folder of videos (video files and frame folders): then --out and --render are "
+                                 "folders, videos already done are skipped, and under torchrun --nproc_per_node N the "
+                                 "videos are shared among the processes")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides (test.flip=true, ...); a checkpoint's model and input settings cannot change")
-    p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write")
-    p.add_argument("--render", help="also write a video with the skeletons and track ids")
+    p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write (a folder for a folder of videos: "
+                                                "one NAME.json per video)")
+    p.add_argument("--render", help="also write a video with the skeletons and track ids (a folder for a folder of "
+                                    "videos)")
     p.add_argument("--model", default=None, help="a shipped model (default: the one `vidpose models` marks with *, "
                    "the JM-Pose head on BlazePose full; blazepose: the single frame, about 3x faster)")
     p.add_argument("--boxes", help="person boxes instead of the detector: a detection file (bbox, score, and "

