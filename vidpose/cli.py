@@ -229,6 +229,34 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    import warnings
+
+    import torch
+
+    from vidpose.engine.export import export_onnx, onnx_difference
+    from vidpose.errors import ConfigError
+    from vidpose.pipeline import load_model
+
+    if Path(args.out).suffix.lower() != ".onnx":
+        raise ConfigError(f"--out {args.out}: give a .onnx file name")
+    if args.batch < 1:
+        raise ConfigError(f"--batch {args.batch}: must be at least 1")
+    custom = args.config is not None or args.checkpoint is not None
+    model, cfg = load_model(None if custom else args.model, args.config, args.checkpoint, args.overrides,
+                            torch.device("cpu"))
+    with warnings.catch_warnings():  # the tracer's notes on shape checks it folds into constants
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        path = export_onnx(model, cfg, args.out, batch=args.batch)
+    line = f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): clip (B={args.batch}, T, 3, H, W) -> heatmaps"
+    try:
+        line += f"; ONNX Runtime vs PyTorch: largest difference {onnx_difference(model, cfg, path):.2e}"
+    except ImportError:
+        line += " (install onnxruntime to check it against PyTorch)"
+    print(line)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from vidpose.bench import DEFAULT_METHODS, MAIN_METHODS, METHODS, export_backbones, run_bench, write_report
 
@@ -376,6 +404,22 @@ def _add_test(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="where predictions and results go (default: the checkpoint's folder)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_test)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    """``vidpose export``."""
+    p = sub.add_parser("export", help="a model (backbone and head) as one ONNX graph",
+                       description="Export a shipped model, or your own (--config/--checkpoint), as an ONNX graph: "
+                                   "input clip (B, T, 3, H, W), the key frame first then the frames at data.offsets, "
+                                   "normalised as vidpose does; output the key frame's heatmaps (B, 17, h, w). B is "
+                                   "fixed at export. The file is then run in ONNX Runtime and compared with PyTorch.")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.add_argument("--model", default=None, help="a shipped model (default: the default of `vidpose predict`)")
+    p.add_argument("--config", help="a custom model's YAML config")
+    p.add_argument("--checkpoint", help="a custom model's vidpose checkpoint")
+    p.add_argument("--batch", type=int, default=1, help="clips per call (default 1)")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.set_defaults(func=_cmd_export)
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
@@ -571,6 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_test(sub)
     _add_models(sub)
+    _add_export(sub)
     _add_assets(sub)
     _add_bench(sub)
     _add_predict(sub)
