@@ -494,8 +494,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="poses of everyone in a video: PoseTrack18 JSON and a rendered video",
                        description="Pose estimation on a video file or a folder of numbered frames, with nothing else "
                                    "needed: people are found by MoveNet-MultiPose and tracked (pose-guided, ids kept "
-                                   "across crossings), then the model (default: the real BlazePose backbone; "
-                                   "`vidpose models` lists them) runs on every person. Each frame's backbone features "
+                                   "across crossings), then the model (default: the naive temporal head on the real "
+                                   "BlazePose backbone; `vidpose models` lists them) runs on every person. Each frame's backbone features "
                                    "are computed once and reused by every temporal window (vidpose/engine/video.py). "
                                    "The same pipeline in Python: vidpose.Pipeline(model=...)(video).")
     p.add_argument("video", help="video file (.mp4, .avi, ...), a folder of numbered frames (000001.jpg, frame_12.png), "
@@ -509,7 +509,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--render", help="also write a video with the skeletons and track ids (a folder for a folder of "
                                     "videos)")
     p.add_argument("--model", default=None, help="a shipped model (default: the one `vidpose models` marks with *, "
-                   "the JM-Pose head on BlazePose full; blazepose: the single frame, about 3x faster)")
+                   "the naive temporal head on BlazePose full; blazepose: the single frame)")
     p.add_argument("--boxes", help="person boxes instead of the detector: a detection file (bbox, score, and "
                                    "frame_index, image_name as PoseWarper/DCPose or image_id as mmpose; optional "
                                    "track_id; a file of several PoseTrack videos gives this video's boxes) or a "

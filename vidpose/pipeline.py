@@ -16,8 +16,8 @@ The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4]
    (``boxes_in_time``: ``offline`` interpolates, ``causal`` predicts at constant velocity;
    ``vidpose/tracking/boxes.py``). A box file (``boxes``: PoseWarper/DCPose layout or
    PoseTrack18) replaces this step and is used as given.
-2. **Poses.** The chosen model (``SHIPPED``, ``vidpose models``; the default is the real BlazePose
-   backbone) runs over every box with the sliding-window feature cache of
+2. **Poses.** The chosen model (``SHIPPED``, ``vidpose models``; the default, ``DEFAULT_MODEL``, is
+   the naive temporal head on the real BlazePose backbone) runs over every box with the sliding-window feature cache of
    ``vidpose/engine/video.py``.
 3. **Output.** PoseTrack18 JSON with track ids, and optionally a rendered video.
 
@@ -94,10 +94,12 @@ SHIPPED: dict[str, ShippedModel] = {
                                    "temporal", "BlazePose GHUM full + SDTC head", "PoseTrack 17 slots",
                                    "SDTC (Feng et al.) over 4x4-cell tokens of the feature map, 5 frames"),
 }
-#: what `vidpose predict` runs without --model (issue 19: the best temporal head if it beats the single
-#: frame): JM-Pose, the only head ahead of single-frame BlazePose on both clean and degraded held-out
-#: real video (benchmarks/results/realvideo.json; 3.4x its time per frame, video_speed_real_jmpose.json)
-DEFAULT_MODEL = "jmpose_blazepose"
+#: what `vidpose predict` runs without --model (issue 39: the most accurate on degraded frames without
+#: a real loss on clean ones): the naive temporal head. On held-out real video it leads every head on
+#: degraded frames (91.8 PCKh against JM-Pose's 83.7, benchmarks/results/realvideo.json) and costs 1.08x
+#: the single frame per frame; on clean frames it trails the single frame by 2.6 points against the
+#: single-frame teacher's pseudo labels (fast ankles). No paper head qualifies yet (README, "On real video").
+DEFAULT_MODEL = "naive_temporal_blazepose"
 #: the shipped temporal head the demo's real panel shows: the best on degraded real frames
 #: (benchmarks/results/realvideo.json); None: none shipped
 TEMPORAL_MODEL: str | None = "naive_temporal_blazepose"
