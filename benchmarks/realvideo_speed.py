@@ -69,8 +69,8 @@ from vidpose.data.clips import make_clip, to_tensor  # noqa: E402
 from vidpose.data.frames import FrameRange, open_frames  # noqa: E402
 from vidpose.engine.video import predictions_video, render_video  # noqa: E402
 from vidpose.models import movenet  # noqa: E402
-from vidpose.pipeline import Pipeline  # noqa: E402
-from vidpose.tracking import track_people  # noqa: E402
+from vidpose.pipeline import DEFAULT_MODEL, Pipeline  # noqa: E402
+from vidpose.tracking import boxes_in_time, track_people  # noqa: E402
 
 DEFAULT_FRAMES = ("sports2d_demo=0", "vtest=150")
 
@@ -120,7 +120,8 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
         cls.__call__, cls.in_regions = det.wrap(saved["__call__"]), regions.wrap(saved["in_regions"])
         cls.__init__ = det_load.wrap(saved["__init__"])
         began = time.perf_counter()
-        found = track_people(source, pipeline.detect_every, pipeline.small_people)
+        found = boxes_in_time(track_people(source, pipeline.detect_every, pipeline.small_people),
+                              pipeline.boxes_in_time)
         people_s = time.perf_counter() - began
     finally:
         for k, v in saved.items():
@@ -324,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="+", default=["2", "2:passive", "1"], metavar="THREADS[:passive]",
                         help="pipeline configurations, each in a fresh process: torch threads, and ':passive' for "
                              "OMP_WAIT_POLICY=PASSIVE (default %(default)s)")
-    parser.add_argument("--model", default="blazepose", help="shipped model (default blazepose)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped model (default: {DEFAULT_MODEL}, the default "
+                        "of vidpose predict)")
     parser.add_argument("--crops", type=int, default=50, help="crops for the torch/LiteRT timing (0 = skip)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo_speed.json")

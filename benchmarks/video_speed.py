@@ -1,7 +1,7 @@
 """Per-frame cost of video inference: a temporal model with and without the sliding-window
 feature cache, against the single-frame model, in one run on the same video and boxes.
 
-    python benchmarks/video_speed.py [--config tdmi_blazepose] [--single blazepose]
+    python benchmarks/video_speed.py [--config naive_temporal_blazepose] [--single blazepose] [--repeat 5]
                                      [--video sports2d_demo] [--frames 60] [--out benchmarks/results/video_speed.json]
     python benchmarks/video_speed.py --synthtrack     # the tiny HRNet models on a SynthTrack video
 
@@ -13,7 +13,10 @@ boxes and tracks of the pipeline's detector and tracker (computed once, shared b
 not timed). ``--synthtrack`` keeps the earlier setting: the tiny HRNet models of
 configs/synthtrack on a SynthTrack train video with its GT boxes.
 
-Wall-clock ratios depend on the machine and its load; the GFLOPs ratios (per box and frame)
+Each predictor runs once to warm up, then the predictors take turns for ``--repeat`` rounds and
+each one's median is kept; the 1-minute load average is recorded before and after, and a load
+above the core count is warned about (beside a training job this benchmark once printed
+``cached/single=0.08``). Wall-clock ratios depend on the machine and its load; the GFLOPs ratios (per box and frame)
 do not, and show where the cost goes. The last line reads ``cached/single=R1
 uncached/single=R2``. Goal (issues 10 and 19): with delta = 2 the cached temporal model costs at
 most 1.3x the single-frame model per frame.
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +38,7 @@ import torch
 
 from vidpose.data.annotations import load_posetrack
 from vidpose.data.frames import open_frames
+from vidpose.pipeline import DEFAULT_MODEL
 from vidpose.engine.config import load_config
 from vidpose.engine.video import VideoPredictor
 from vidpose.tracking.boxes import VideoBoxes, link_tracks
@@ -71,14 +77,19 @@ def gflops_per_frame(model, cfg) -> dict[str, float]:
             "uncached": frames * backbone + clip_head}
 
 
-def seconds(predictor: VideoPredictor, source, boxes, repeat: int) -> float:
-    predictor.predict(source, boxes, progress=False)  # warm-up: first calls per input shape are slow
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
+def interleaved_seconds(predictors: dict[str, VideoPredictor], source, boxes, repeat: int) -> dict[str, float]:
+    """Median wall clock of each predictor over ``repeat`` rounds, the predictors taking turns within
+    a round (a slow spell of the machine then touches every predictor alike), after one warm-up
+    run each (the first calls per input shape are slow)."""
+    for predictor in predictors.values():
         predictor.predict(source, boxes, progress=False)
-        best = min(best, time.perf_counter() - start)
-    return best
+    times: dict[str, list[float]] = {label: [] for label in predictors}
+    for _ in range(repeat):
+        for label, predictor in predictors.items():
+            start = time.perf_counter()
+            predictor.predict(source, boxes, progress=False)
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(t) for label, t in times.items()}
 
 
 def real_video_and_boxes(video: str, frames: int):
@@ -107,20 +118,20 @@ def load(spec: str, overrides: list[str]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, help="temporal model: shipped name or config "
-                        "(default tdmi_blazepose; with --synthtrack configs/synthtrack/tdmi_tiny.yaml)")
+                        f"(default {DEFAULT_MODEL}, vidpose predict's; with --synthtrack configs/synthtrack/tdmi_tiny.yaml)")
     parser.add_argument("--single", default=None, help="single-frame model: shipped name or config (default "
                         "blazepose; with --synthtrack configs/synthtrack/single_frame_hrnet_tiny.yaml)")
     parser.add_argument("--video", default="sports2d_demo", help="real video: asset name or file (default sports2d_demo)")
     parser.add_argument("--frames", type=int, default=60, help="first N frames of the real video (default 60)")
     parser.add_argument("--synthtrack", action="store_true", help="tiny HRNet models on a SynthTrack video")
     parser.add_argument("--data", help="with --synthtrack: a SynthTrack folder (default: generate the tiny preset)")
-    parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
+    parser.add_argument("--repeat", type=int, default=5, help="median of N interleaved runs (default 5)")
     parser.add_argument("--flops-only", action="store_true", help="skip the timing (GFLOPs ratios only)")
     parser.add_argument("--out", default=None, help="results file (default benchmarks/results/video_speed_real.json; "
                         "with --synthtrack benchmarks/results/video_speed.json)")
     args = parser.parse_args()
     synth = args.synthtrack
-    args.config = args.config or ("configs/synthtrack/tdmi_tiny.yaml" if synth else "tdmi_blazepose")
+    args.config = args.config or ("configs/synthtrack/tdmi_tiny.yaml" if synth else DEFAULT_MODEL)
     args.single = args.single or ("configs/synthtrack/single_frame_hrnet_tiny.yaml" if synth else "blazepose")
     args.out = args.out or f"benchmarks/results/video_speed{'' if synth else '_real'}.json"
     if args.flops_only:
@@ -149,15 +160,19 @@ def main() -> None:
             source = open_frames(video)
         else:
             video, source, boxes = real_video_and_boxes(args.video, args.frames)
-        timings, flops = {}, {}
+        flops, predictors = {}, {}
         for name, spec in (("single", args.single), ("temporal", args.config)):
             model, cfg = load(spec, ["test.flip=false"])
             flops[name] = gflops_per_frame(model, cfg)
             runs = [("single", True)] if name == "single" else [("cached", True), ("uncached", False)]
             for label, cache in runs:
-                predictor = VideoPredictor(model, cfg, torch.device("cpu"), cache=cache)
-                timings[label] = seconds(predictor, source, boxes, args.repeat) / len(source)
-                timings[f"{label}_crops"] = predictor.stats["crops_computed"]  # of the last run
+                predictors[label] = VideoPredictor(model, cfg, torch.device("cpu"), cache=cache)
+        load_before = os.getloadavg()[0]
+        timings = {label: t / len(source) for label, t in
+                   interleaved_seconds(predictors, source, boxes, args.repeat).items()}
+        load_after = os.getloadavg()[0]
+        for label, predictor in predictors.items():
+            timings[f"{label}_crops"] = predictor.stats["crops_computed"]  # of the last run
     ratios = {"cached/single": timings["cached"] / timings["single"],
               "uncached/single": timings["uncached"] / timings["single"]}
     result = {"command": "python benchmarks/video_speed.py " + " ".join(sys.argv[1:]),
@@ -171,7 +186,13 @@ def main() -> None:
                                  "temporal_uncached": round(flops["temporal"]["uncached"], 4)},
               "gflops_ratios": {"cached/single": round(flops["temporal"]["cached"] / flops["single"]["cached"], 3),
                                 "uncached/single": round(flops["temporal"]["uncached"] / flops["single"]["cached"], 3)},
+              "repeat": args.repeat, "statistic": "median of interleaved runs after a warm-up run each",
+              "load_average_1min": {"before": round(load_before, 2), "after": round(load_after, 2),
+                                    "cores": os.cpu_count()},
               "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"}
+    if max(load_before, load_after) > (os.cpu_count() or 1) + 0.5:
+        print(f"warning: the 1-minute load was {max(load_before, load_after):.1f} on {os.cpu_count()} cores: another "
+              "job shares the machine and these timings are not to be trusted", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
