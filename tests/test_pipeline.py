@@ -256,3 +256,45 @@ def test_torchrun_shares_a_folder_of_videos_between_two_processes(clip, tmp_path
     assert sorted(p.name for p in out.iterdir()) == ["video0.json", "video1.json", "video2.json"]
     for k in range(3):
         _check_predictions(out / f"video{k}.json", 2)
+
+
+@pytest.mark.needs_assets
+def test_the_causal_mode_reads_no_future_frame_and_matches_the_offline_causal_run(clip, monkeypatch):
+    import vidpose.pipeline as pipeline_module
+    from vidpose.data import streams
+
+    pulled = []
+
+    class Counted(streams.Stream):
+        def __iter__(self):
+            for frame in super().__iter__():
+                pulled.append(len(pulled))
+                yield frame
+
+    monkeypatch.setattr(pipeline_module, "open_stream", Counted)
+    live = pipeline_module.Pipeline(causal=True)
+    assert live.name == pipeline_module.CAUSAL_MODEL and not live.predictor.future_frames()
+    outputs = []
+    for t, frame, people in live.stream(clip):
+        assert len(pulled) == t + 1, "the stream was read past the frame being predicted"
+        outputs.append(people)
+    offline = pipeline_module.Pipeline(model=pipeline_module.CAUSAL_MODEL, boxes_in_time="causal")
+    boxes = offline.boxes(open_frames(clip))
+    expected = offline.predictor.predict(open_frames(clip), boxes, progress=False)
+    assert len(outputs) == len(expected) == len(open_frames(clip)) and any(outputs)
+    for got, want in zip(outputs, expected):
+        assert [p[2] for p in got] == [p[2] for p in want]
+        for (xy, scores, _), (xy2, scores2, _) in zip(got, want):
+            np.testing.assert_allclose(xy, xy2, atol=1e-3)
+
+
+@pytest.mark.needs_assets
+def test_predict_causal_reads_a_file_as_a_stream_and_refuses_a_model_that_looks_ahead(clip, tmp_path, capsys):
+    from vidpose.cli import main
+
+    out = tmp_path / "live.json"
+    assert main(["predict", str(clip), "--causal", "--out", str(out), "--quiet"]) == 0
+    assert "live (causal" in capsys.readouterr().out
+    _check_predictions(out, len(open_frames(clip)))
+    assert main(["predict", str(clip), "--causal", "--model", "jmpose_blazepose", "--out", str(out)]) == 2
+    assert "t+1" in capsys.readouterr().err

@@ -174,6 +174,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from vidpose.errors import ConfigError
     from vidpose.pipeline import Pipeline, is_video_folder, predict_folder
 
+    if args.causal:
+        for option, value in (("--boxes", args.boxes), ("--frames", args.frames), ("--render", args.render)):
+            if value:
+                raise ConfigError(f"{option} does not work with --causal yet")
+        live = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
+                        small_people=args.small_people, cache=not args.no_cache, causal=True,
+                        boxes_in_time="causal" if args.boxes_in_time == "offline" else args.boxes_in_time)
+        t = live.predict_live(args.video, args.out, progress=not args.quiet)
+        print(f"{t['frames']} frames, {t['boxes']} boxes live (causal, {live.name}) in {t['total_s']:.1f} s "
+              f"({t['fps']:.2f} frames/s); wrote {args.out}")
+        return 0
     many = is_video_folder(args.video)
     if many:
         for option, value in (("--boxes", args.boxes), ("--frames", args.frames)):
@@ -526,6 +537,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="where the tracker's own measurement of a person is weak (missed, low score, a jump), take "
                         "the box from the track's neighbouring frames: interpolated (offline, default), predicted "
                         "at constant velocity (causal), or not at all (off); not applied to --boxes files")
+    p.add_argument("--causal", action="store_true",
+                   help="live use: frame t's output reads frames up to t only (the model's window t-4..t, boxes "
+                        "predicted from the track's past); VIDEO may then also be a camera index (0 = /dev/video0) "
+                        "or a stream URL. Default model: naive_temporal_causal_blazepose")
     p.add_argument("--window-boxes", choices=["own", "key"], default="own",
                    help="crop each window frame with the person's own box there (cacheable, default) or with the "
                         "key frame's box (as in training; nothing reused)")

@@ -35,16 +35,19 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from vidpose.data.annotations import Video, save_posetrack
 from vidpose.data.frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FrameRange, FrameSource, open_frames
+from vidpose.data.streams import FrameBuffer, open_stream
 from vidpose.engine.config import load_config
 from vidpose.engine.distributed import barrier, init_distributed
 from vidpose.engine.video import VideoPredictor, predictions_video, render_video
-from vidpose.tracking import VideoBoxes, boxes_in_time, load_video_boxes, track_people
+from vidpose.tracking import (CausalBoxes, VideoBoxes, boxes_in_time, load_video_boxes, people_tracker,
+                              track_people)
 from vidpose.errors import VidposeError
 from vidpose.resources import package_path
 
@@ -87,6 +90,11 @@ SHIPPED: dict[str, ShippedModel] = {
     "tdmi_st_blazepose": ShippedModel("configs/real/tdmi_st_blazepose.yaml", "weights/real/tdmi_st_blazepose.pt",
                                       "temporal", "BlazePose GHUM full + TDMI-ST head", "PoseTrack 17 slots",
                                       "TDMI-ST (TDMI Sec. 4.2): the clip's maps in place of the key frame's"),
+    "naive_temporal_causal_blazepose": ShippedModel(
+        "configs/real/naive_temporal_causal_blazepose.yaml", "weights/real/naive_temporal_blazepose.pt", "temporal",
+        "BlazePose GHUM full + naive temporal, causal", "PoseTrack 17 slots",
+        "live use (--causal): the naive head over frames t-4..t; its weights, whose average does not depend on "
+        "the offsets"),
     "jmpose_blazepose": ShippedModel("configs/real/jmpose_blazepose.yaml", "weights/real/jmpose_blazepose.pt",
                                      "temporal", "BlazePose GHUM full + JM-Pose head", "PoseTrack 17 slots",
                                      "JM-Pose (ACM MM 2024) on 5 frames, delta 2"),
@@ -100,6 +108,8 @@ SHIPPED: dict[str, ShippedModel] = {
 #: the single frame per frame; on clean frames it trails the single frame by 2.6 points against the
 #: single-frame teacher's pseudo labels (fast ankles). No paper head qualifies yet (README, "On real video").
 DEFAULT_MODEL = "naive_temporal_blazepose"
+#: what `vidpose predict --causal` runs without --model: a window of past frames only
+CAUSAL_MODEL = "naive_temporal_causal_blazepose"
 #: the shipped temporal head the demo's real panel shows: the best on degraded real frames
 #: (benchmarks/results/realvideo.json); None: none shipped
 TEMPORAL_MODEL: str | None = "naive_temporal_blazepose"
@@ -158,7 +168,9 @@ def load_model(name: str | None = None, config: str | os.PathLike | dict | None 
     trained = stored or load_checkpoint(checkpoint).get("config")
     if trained:
         loading = ("pretrained", "pretrained_skip_head")
-        clash = [key for key in FIXED_BY_CHECKPOINT
+        # the naive head averages its window's features: no weight depends on where the frames are
+        free = ("data.offsets",) if _get(trained, "model.name") == "naive_temporal" else ()
+        clash = [key for key in FIXED_BY_CHECKPOINT if key not in free
                  if _strip(_get(trained, key), loading) != _strip(_get(cfg, key), loading)
                  and _get(trained, key) is not None]
         if clash:
@@ -179,17 +191,67 @@ class Pipeline:
                  checkpoint: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
-                 device: torch.device | None = None, boxes_in_time: str = "offline"):
+                 device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False):
         if boxes_in_time not in ("offline", "causal", "off"):
             raise VidposeError(f"boxes_in_time must be offline, causal or off, got {boxes_in_time!r}")
-        self.boxes_in_time = boxes_in_time
+        self.boxes_in_time = "causal" if causal and boxes_in_time == "offline" else boxes_in_time
         custom = config is not None or checkpoint is not None
+        model = model or (None if custom else CAUSAL_MODEL if causal else DEFAULT_MODEL)
         self.model, self.cfg = load_model(None if custom else model, config, checkpoint, overrides, device)
-        self.name = (model or DEFAULT_MODEL) if not custom else Path(str(checkpoint or config)).stem
+        self.name = model if not custom else Path(str(checkpoint or config)).stem
         self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
                                         global_cache_size=global_cache_size)
+        self.causal = causal
+        if causal and self.predictor.future_frames():
+            raise VidposeError(f"{self.name} reads frames after the one it predicts ("
+                               + ", ".join(self.predictor.future_frames()) + "), so it cannot run causally; use "
+                               f"{CAUSAL_MODEL} or a head trained with past offsets (data.offsets: [-4, -3, -2, -1])")
         self.timings: dict[str, float] = {}
+
+    def stream(self, source: str | os.PathLike, progress: bool = False
+               ) -> Iterator[tuple[int, np.ndarray, list[tuple[np.ndarray, np.ndarray, int]]]]:
+        """Live and causal: for each frame of ``source`` (a camera index such as ``"0"``, a stream
+        URL, a video file or a frame folder, read front to back) as it arrives, yield (t, frame,
+        people), people being (keypoints (17, 2), scores (17,), track id). The output for frame t
+        reads frames up to t only: the tracker runs frame by frame, weak boxes come from the
+        track's past (``CausalBoxes``), and the model's window lies in the past (``causal=True``
+        checks it)."""
+        from tqdm import tqdm
+
+        if not self.causal:
+            raise VidposeError("Pipeline.stream is the live mode: make the pipeline with causal=True")
+        frames = open_stream(source)
+        buffer = FrameBuffer(keep=self.predictor.clip.span + 2, name=str(source))
+        tracker = people_tracker(self.detect_every, self.small_people)
+        filler = CausalBoxes() if self.boxes_in_time == "causal" else None
+        boxes, by_track, cache = VideoBoxes([], [], []), [], {}
+        for frame in tqdm(frames, desc="live", unit="frame", disable=not progress):
+            t = buffer.append(frame)
+            found = tracker.update(frame)
+            step = (np.array([b for _, b, _ in found], np.float64).reshape(-1, 4),
+                    np.array([s for _, _, s in found], np.float64), np.array([i for i, _, _ in found], int))
+            if filler is not None:
+                step = filler.update(*step)
+            boxes.boxes.append(step[0])
+            boxes.scores.append(step[1])
+            boxes.tracks.append(step[2])
+            by_track.append({int(track): k for k, track in enumerate(step[2])})
+            yield t, frame, self.predictor.predict_frame(buffer, boxes, t, cache, by_track)
+
+    def predict_live(self, source: str | os.PathLike, out: str | os.PathLike | None = None,
+                     progress: bool = True) -> dict[str, Any]:
+        """``stream`` over all of ``source``, then the PoseTrack18 file ``out``; returns the timings."""
+        began = time.perf_counter()
+        results = [people for _, _, people in self.stream(source, progress)]
+        name = Path(str(source)).stem or "stream"
+        self._video = predictions_video(name, results, len(results))
+        if out is not None:
+            save_posetrack(self._video, out)
+        total = time.perf_counter() - began
+        self.timings = {"frames": len(results), "boxes": sum(len(r) for r in results), "total_s": round(total, 2),
+                        "fps": round(len(results) / max(total, 1e-9), 2)}
+        return self.timings
 
     def boxes(self, source: FrameSource, boxes: str | os.PathLike | None = None, progress: bool = False) -> VideoBoxes:
         if boxes is not None:

@@ -71,14 +71,29 @@ class VideoPredictor:
         self.stats = {"crops_computed": 0, "windows": 0, "cache_peak": 0}
         cache: dict[tuple, dict[str, torch.Tensor]] = {}
         by_track = [{int(t): k for k, t in enumerate(ts)} for ts in boxes.tracks]
-        results: list[list] = [[] for _ in range(n)]
-        for t in tqdm(range(n), desc="predict", disable=not progress):
-            self._trim(cache, t)
-            for start in range(0, len(boxes.boxes[t]), self.batch_size):
-                idx = list(range(start, min(start + self.batch_size, len(boxes.boxes[t]))))
-                # without the cache every window's crops are computed afresh (the reference behaviour)
-                results[t] += self._predict_boxes(source, boxes, by_track, t, idx, cache if self.cache_enabled else {})
-        return results
+        return [self.predict_frame(source, boxes, t, cache, by_track)
+                for t in tqdm(range(n), desc="predict", disable=not progress)]
+
+    @torch.no_grad()
+    def predict_frame(self, source: FrameSource, boxes: VideoBoxes, t: int, cache: dict, by_track: list[dict]
+                      ) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """Key frame t's people, reading the frames of its windows from ``source`` and their boxes
+        from ``boxes`` (``by_track[f]``: track id -> box position in frame f); ``cache`` holds
+        backbone features between calls. Live use calls it as frames arrive (``Pipeline.stream``)."""
+        self._trim(cache, t)
+        out: list[tuple[np.ndarray, np.ndarray, int]] = []
+        for start in range(0, len(boxes.boxes[t]), self.batch_size):
+            idx = list(range(start, min(start + self.batch_size, len(boxes.boxes[t]))))
+            # without the cache every window's crops are computed afresh (the reference behaviour)
+            out += self._predict_boxes(source, boxes, by_track, t, idx, cache if self.cache_enabled else {})
+        return out
+
+    def future_frames(self) -> list[str]:
+        """What of the model's window lies after the key frame (empty: it is causal)."""
+        later = [f"t+{o}" for o in self.clip.offsets if o > 0]
+        if getattr(self.model, "use_global", False) and self.clip.global_mode != "streaming":
+            later.append("global proposals from the whole video (data.global_mode: offline)")
+        return later
 
     def _trim(self, cache: dict, t: int) -> None:
         """Before key frame t: drop what no later window needs; bound what GLPose keeps for global use."""

@@ -5,7 +5,7 @@ tracker and ``track_people``, which runs it with the MoveNet detector. ``Detecti
 and NMS live in ``data/detections.py``, since test-time datasets read detection files too.
 """
 
-from vidpose.tracking.boxes import VideoBoxes, boxes_in_time, link_tracks, load_video_boxes
-from vidpose.tracking.tracker import PoseTracker, track_people
+from vidpose.tracking.boxes import CausalBoxes, VideoBoxes, boxes_in_time, link_tracks, load_video_boxes
+from vidpose.tracking.tracker import PoseTracker, people_tracker, track_people
 
-__all__ = ["VideoBoxes", "boxes_in_time", "link_tracks", "load_video_boxes", "PoseTracker", "track_people"]
+__all__ = ["CausalBoxes", "VideoBoxes", "boxes_in_time", "people_tracker", "link_tracks", "load_video_boxes", "PoseTracker", "track_people"]

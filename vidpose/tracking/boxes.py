@@ -253,6 +253,12 @@ def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 
     if mode == "off":
         return found
     n = len(found.boxes)
+    if mode == "causal":  # frame by frame, as live use sees them
+        live = CausalBoxes(weak_score, jump_iou, coast)
+        steps = [live.update(found.boxes[f], found.scores[f], found.tracks[f]) for f in range(n)]
+        log.info("boxes in time (causal): %d boxes placed from the track's past frames", live.placed)
+        return VideoBoxes([b for b, _, _ in steps], [s for _, s, _ in steps], [t for _, _, t in steps],
+                          dict(found.skipped))
     seen: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
     for f in range(n):
         for box, score, track in zip(found.boxes[f], found.scores[f], found.tracks[f]):
@@ -260,34 +266,22 @@ def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 
     out: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in range(n)]
     filled = 0
     for track, frames in seen.items():
-        if mode == "offline":
-            placed = _offline_track(frames, weak_score, jump_iou, max_gap)
-        else:
-            placed = _causal_track(frames, weak_score, jump_iou, coast, n)
+        placed = _offline_track(frames, weak_score, jump_iou, max_gap)
         for f, (box, score, from_time) in placed.items():
             out[f][track] = (box, score)
             filled += from_time
     result = VideoBoxes([np.array([b for b, _ in fr.values()], np.float64).reshape(-1, 4) for fr in out],
                         [np.array([s for _, s in fr.values()], np.float64) for fr in out],
                         [np.array(list(fr), int) for fr in out], dict(found.skipped))
-    log.info("boxes in time (%s): %d boxes of %d tracks placed from their neighbouring frames", mode, filled,
+    log.info("boxes in time (offline): %d boxes of %d tracks placed from their neighbouring frames", filled,
              len(seen))
     return result
 
 
-def _confident(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
-               causal: bool) -> list[int]:
-    """The frames whose measurement is confident (``boxes_in_time``), in order. The jump test
-    compares a frame's box with its scored neighbours' interpolation (offline) or with the
-    constant-velocity prediction from the confident frames before it (causal)."""
+def _confident(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float) -> list[int]:
+    """The frames whose measurement is confident (``boxes_in_time``), in order: scored at least
+    ``weak_score`` and within ``jump_iou`` of the interpolation of the scored frames around it."""
     scored = [f for f in sorted(frames) if frames[f][1] >= weak_score]
-    if causal:
-        kept: list[int] = []
-        for f in scored:
-            if kept and _iou(frames[f][0], _predict(frames, kept, f)) < jump_iou:
-                continue
-            kept.append(f)
-        return kept
     kept = []
     for k, f in enumerate(scored):
         before = scored[k - 1] if k > 0 else None
@@ -300,21 +294,21 @@ def _confident(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, j
     return kept
 
 
-def _predict(frames: dict[int, tuple[np.ndarray, float]], kept: list[int], f: int) -> np.ndarray:
+def _predict(anchors: list[tuple[int, np.ndarray]], f: int) -> np.ndarray:
     """The last confident box moved to frame f at the velocity of the last two confident frames."""
-    last = frames[kept[-1]][0]
-    if len(kept) < 2:
+    last_f, last = anchors[-1]
+    if len(anchors) < 2:
         return last.copy()
-    prev = frames[kept[-2]][0]
-    velocity = ((last[:2] + last[2:] / 2) - (prev[:2] + prev[2:] / 2)) / (kept[-1] - kept[-2])
+    prev_f, prev = anchors[-2]
+    velocity = ((last[:2] + last[2:] / 2) - (prev[:2] + prev[2:] / 2)) / (last_f - prev_f)
     box = last.copy()
-    box[:2] += velocity * (f - kept[-1])
+    box[:2] += velocity * (f - last_f)
     return box
 
 
 def _offline_track(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
                    max_gap: int) -> dict[int, tuple[np.ndarray, float, bool]]:
-    anchors = _confident(frames, weak_score, jump_iou, causal=False)
+    anchors = _confident(frames, weak_score, jump_iou)
     placed = {f: (box, score, False) for f, (box, score) in frames.items()}
     for a, b in zip(anchors, anchors[1:]):
         if b - a > max_gap:
@@ -325,16 +319,35 @@ def _offline_track(frames: dict[int, tuple[np.ndarray, float]], weak_score: floa
     return placed
 
 
-def _causal_track(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
-                  coast: int, n_frames: int) -> dict[int, tuple[np.ndarray, float, bool]]:
-    # a live track coasts whether or not it is measured again later: that is not known at frame t
-    anchors = _confident(frames, weak_score, jump_iou, causal=True)
-    placed = {f: (box, score, False) for f, (box, score) in frames.items()}
-    confident = set(anchors)
-    for k, a in enumerate(anchors):
-        end = anchors[k + 1] if k + 1 < len(anchors) else n_frames
-        for f in range(a + 1, min(end, a + coast + 1)):
-            if f in confident:
-                continue
-            placed[f] = (_predict(frames, anchors[: k + 1], f), frames[a][1], True)
-    return placed
+class CausalBoxes:
+    """``boxes_in_time(mode="causal")`` one frame at a time: ``update`` takes a frame's found boxes,
+    scores and track ids and returns that frame's boxes, scores and ids, having read nothing
+    later. A track's confident frames (``boxes_in_time``) give its velocity; for at most ``coast``
+    frames after its last one, whether or not the track is seen again, a weak or missing
+    measurement is replaced by the last confident box moved at that velocity."""
+
+    def __init__(self, weak_score: float = 0.3, jump_iou: float = 0.3, coast: int = 3):
+        self.weak_score, self.jump_iou, self.coast = weak_score, jump_iou, coast
+        self.anchors: dict[int, list[tuple[int, np.ndarray, float]]] = {}  # track -> its last two confident frames
+        self.t = 0
+        self.placed = 0
+
+    def update(self, boxes: np.ndarray, scores: np.ndarray, tracks: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = self.t
+        out: dict[int, tuple[np.ndarray, float]] = {}
+        for box, score, track in zip(boxes, scores, tracks):
+            track, box = int(track), np.asarray(box, np.float64)
+            history = self.anchors.get(track, [])
+            past = [(f, b) for f, b, _ in history]
+            if score >= self.weak_score and (not past or _iou(box, _predict(past, t)) >= self.jump_iou):
+                self.anchors[track] = (history + [(t, box, float(score))])[-2:]
+            out[track] = (box, float(score))
+        for track, history in self.anchors.items():
+            last_f, _, last_score = history[-1]
+            if last_f < t <= last_f + self.coast:  # weak or missing here, confident lately
+                out[track] = (_predict([(f, b) for f, b, _ in history], t), last_score)
+                self.placed += 1
+        self.t += 1
+        return (np.array([b for b, _ in out.values()], np.float64).reshape(-1, 4),
+                np.array([s for _, s in out.values()], np.float64), np.array(list(out), int))
