@@ -187,3 +187,31 @@ def test_predict_on_a_folder_of_frame_n_png_needs_only_out(clip, tmp_path, capsy
     assert f"{len(jpegs)} frames" in capsys.readouterr().out
     doc = _check_predictions(out, len(jpegs))
     assert doc["annotations"], "no person found in the fixture frames"
+
+
+def test_a_shipped_head_whose_sha256_differs_from_its_manifest_is_refused(tmp_path, monkeypatch):
+    """Issue 41: one flipped bit in weights/real moved a shoulder by 436 px with no warning."""
+    import shutil
+
+    import vidpose.pipeline
+    import vidpose.resources
+    from vidpose.engine.checkpoint import load_checkpoint
+    from vidpose.errors import CheckpointError
+    from vidpose.pipeline import load_model
+    from vidpose.resources import package_path, verify_shipped
+
+    root = tmp_path / "vidpose"
+    shutil.copytree(package_path("weights/real"), root / "weights" / "real")
+    shutil.copytree(package_path("configs/real"), root / "configs" / "real")
+    monkeypatch.setattr(vidpose.resources, "package_path", lambda relative: root / relative)
+    monkeypatch.setattr(vidpose.pipeline, "package_path", lambda relative: root / relative)
+    head = root / "weights" / "real" / "naive_temporal_blazepose.pt"
+    verify_shipped(head)  # as shipped
+    data = bytearray(head.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    head.write_bytes(bytes(data))
+    for load in (lambda: verify_shipped(head), lambda: load_checkpoint(head),
+                 lambda: load_model("naive_temporal_blazepose")):
+        with pytest.raises(CheckpointError, match=r"naive_temporal_blazepose.pt: sha256 [0-9a-f]{64}, but .*"
+                                                  r"manifest.json records fa184c5e.*damaged or was replaced"):
+            load()
