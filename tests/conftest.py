@@ -123,7 +123,7 @@ def tiny_checkpoint(folder: Path) -> Path:
     from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
     from vidpose.models.registry import build_model
 
-    cfg = {"data": {"input_size": [48, 64], "heatmap_size": [12, 16], "sigma": 1.5, "offsets": []},
+    cfg = {"data": {"input_size": [64, 64], "heatmap_size": [16, 16], "sigma": 1.5, "offsets": []},
            "model": {"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}},
            "test": {"flip": False}}
     torch.manual_seed(0)
