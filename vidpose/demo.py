@@ -118,7 +118,7 @@ def run_real_demo(out: str | Path = "demo_out", model: str | None = None, progre
         path = asset_path(asset)
         print(f"[{k}/{len(REAL_VIDEOS) + 1}] {name}: {path.name}" + (f" frames {frames[0]}-{frames[1] - 1}" if frames else ""))
         timings = pipeline.predict(path, out / f"{name}.json", render=out / f"{name}.mp4", progress=progress,
-                                   frames=frames)
+                                   frames=frames, overwrite=True)  # the demo's own folder: a rerun replaces it
         summary[name] = timings
         video, source = pipeline._video, pipeline._source
         picks = np.linspace(0, len(source) - 1, 4).round().astype(int)

@@ -15,11 +15,18 @@ The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4]
    a low score or a sudden jump), its box comes from the track's neighbouring frames
    (``boxes_in_time``: ``offline`` interpolates, ``causal`` predicts at constant velocity;
    ``vidpose/tracking/boxes.py``). A box file (``boxes``: PoseWarper/DCPose layout or
-   PoseTrack18) replaces this step and is used as given.
+   PoseTrack18, vidpose's own output too) replaces this step: its boxes are used as given, less
+   those off the frame (``load_video_boxes``).
 2. **Poses.** The chosen model (``SHIPPED``, ``vidpose models``; the default, ``DEFAULT_MODEL``, is
-   the naive temporal head on the real BlazePose backbone) runs over every box with the sliding-window feature cache of
+   the naive temporal head on the real BlazePose backbone) runs over every box with the
+   sliding-window feature cache of
    ``vidpose/engine/video.py``.
-3. **Output.** PoseTrack18 JSON with track ids, and optionally a rendered video.
+3. **Output.** PoseTrack18 JSON with track ids and each person's box, and optionally a rendered
+   video at the source's frame rate. Outputs are checked before any work (``check_outputs``):
+   an input is never written, an existing file only with ``overwrite``.
+
+The video is a path (a file or a folder of numbered frames), a (T, H, W, 3) uint8 RGB array or a
+list of (H, W, 3) frames (``ACCEPTED``).
 
 A folder of videos (``predict_folder``) runs every video into a folder of outputs, resumably, and
 under ``torchrun`` shards the videos over the processes.
@@ -41,7 +48,8 @@ import numpy as np
 import torch
 
 from vidpose.data.annotations import Video, save_posetrack
-from vidpose.data.frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FrameRange, FrameSource, open_frames
+from vidpose.data.frames import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ArrayFrames, FrameRange, FrameSource,
+                                  open_frames)
 from vidpose.data.streams import FrameBuffer, open_stream
 from vidpose.engine.config import load_config
 from vidpose.engine.distributed import barrier, init_distributed
@@ -162,8 +170,14 @@ def load_model(name: str | None = None, config: str | os.PathLike | dict | None 
         checkpoint = checkpoint or (package_path(spec.weights) if spec.weights else None)
     cfg = apply_overrides(config, overrides, "the checkpoint's config") if isinstance(config, dict) \
         else load_config(config, overrides)
-    if checkpoint is None:  # every weight comes from the backbone's asset
+    if checkpoint is None:  # every weight must come from the backbone's asset
         model = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"]))
+        untrained = randomly_initialised(model, cfg)
+        if untrained:
+            raise ConfigError(f"{config if not isinstance(config, dict) else 'the config'}: model "
+                              f"{cfg['model'].get('name')!r} has {len(untrained)} weights that no asset gives "
+                              f"(e.g. {untrained[0]}), so without --checkpoint it would run untrained; give the "
+                              "checkpoint trained with this config (vidpose train)")
         return model.to(device).eval(), cfg
     trained = stored or load_checkpoint(checkpoint).get("config")
     if trained:
@@ -180,8 +194,100 @@ def load_model(name: str | None = None, config: str | os.PathLike | dict | None 
     return load_trained(cfg, checkpoint, device), cfg
 
 
+def randomly_initialised(model: torch.nn.Module, cfg: dict[str, Any]) -> list[str]:
+    """The weights of ``model`` that building it again under another random seed changes: those
+    that come from random initialisation rather than from an asset (BlazePose's file). Empty
+    when the config's model is fully defined by its assets."""
+    from vidpose.models.registry import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(torch.initial_seed() + 1)
+        again = build_model(cfg["model"], input_size=tuple(cfg["data"]["input_size"])).state_dict()
+    built = model.state_dict()
+    return [k for k, v in built.items() if v.is_floating_point() and not torch.equal(v, again[k])]
+
+
 def _strip(value: Any, keys: tuple[str, ...]) -> Any:
     return {k: v for k, v in value.items() if k not in keys} if isinstance(value, dict) else value
+
+
+#: what ``Pipeline`` accepts as a video
+ACCEPTED = ("a path (str or os.PathLike) of a video file or a folder of numbered frames, a (T, H, W, 3) uint8 "
+            "RGB array, or a list of (H, W, 3) uint8 RGB arrays")
+
+
+def open_video(video: Any) -> FrameSource:
+    """The frames of what ``Pipeline`` was given (``ACCEPTED``); anything else is a VidposeError
+    saying what is accepted."""
+    if isinstance(video, FrameSource):
+        return video
+    if isinstance(video, (str, os.PathLike)):
+        return open_frames(video)
+    if isinstance(video, np.ndarray) or (isinstance(video, (list, tuple)) and video
+                                         and all(isinstance(f, np.ndarray) for f in video)):
+        return ArrayFrames(list(video) if isinstance(video, tuple) else video, "frames")
+    raise VidposeError(f"cannot read a video from {type(video).__name__}; give {ACCEPTED}")
+
+
+def video_name(video: Any) -> str:
+    """The name of the video in the output: the file's or folder's stem, else ``frames``."""
+    return Path(video).stem if isinstance(video, (str, os.PathLike)) else "frames"
+
+
+def check_frames(frames: Any) -> tuple[int, int | None] | None:
+    """``frames`` = (start, stop), two integers (stop may be None), checked before any work."""
+    ok = frames is None or (isinstance(frames, (tuple, list)) and len(frames) == 2
+                            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in frames[:1])
+                            and (frames[1] is None or isinstance(frames[1], (int, np.integer))
+                                 and not isinstance(frames[1], bool)))
+    if not ok:
+        raise VidposeError(f"frames must be (start, stop), two integers (stop may be None), got {frames!r}")
+    if frames is not None and (frames[0] < 0 or (frames[1] is not None and frames[1] <= frames[0])):
+        raise VidposeError(f"frames {frames[0]}:{frames[1]} is empty or negative; give 0 <= start < stop")
+    return None if frames is None else (int(frames[0]), None if frames[1] is None else int(frames[1]))
+
+
+def check_outputs(out: str | os.PathLike | None, render: str | os.PathLike | None, inputs: list[Any],
+                  overwrite: bool = False) -> None:
+    """Refuse, before any work, outputs that would be lost or destroy something: an output that
+    is also an input (``inputs``: the video, box file, config, checkpoint) or the other output, an
+    existing file without ``overwrite``, a folder, a render of a type that cannot be written, a
+    folder that cannot be written to."""
+    from vidpose.data.frames import RENDER_EXTENSIONS
+
+    given = {_resolved(p): str(p) for p in inputs if isinstance(p, (str, os.PathLike))}
+    if out is not None and render is not None and _resolved(out) == _resolved(render):
+        raise VidposeError(f"--render {render}: is also --out; give two different files")
+    if render is not None and Path(render).suffix.lower() not in RENDER_EXTENSIONS:
+        raise VidposeError(f"--render {render}: cannot write a video of type {Path(render).suffix or '(none)'!r}; "
+                           f"use one of {', '.join(RENDER_EXTENSIONS)}")
+    for option, path in (("--out", out), ("--render", render)):
+        if path is None:
+            continue
+        if _resolved(path) in given:
+            raise VidposeError(f"{option} {path}: is an input ({given[_resolved(path)]}); writing it would destroy it. "
+                               "Give another output file")
+        if Path(path).is_dir():
+            raise VidposeError(f"{option} {path}: is a folder; give a file name")
+        if Path(path).exists() and not overwrite:
+            raise VidposeError(f"{option} {path}: already exists; pass --overwrite to replace it "
+                               "(overwrite=True in Python)")
+        _check_writable(option, Path(path))
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _check_writable(option: str, path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a writable folder."""
+    parent = path.expanduser().absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise VidposeError(f"{option} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise VidposeError(f"{option} {path}: cannot write in {parent} (permission denied)")
 
 
 class Pipeline:
@@ -194,6 +300,12 @@ class Pipeline:
                  device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False):
         if boxes_in_time not in ("offline", "causal", "off"):
             raise VidposeError(f"boxes_in_time must be offline, causal or off, got {boxes_in_time!r}")
+        if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+            raise VidposeError(f"detect_every (--detect-every) must be a whole number of frames >= 1, "
+                               f"got {detect_every!r}")
+        if isinstance(global_cache_size, bool) or not isinstance(global_cache_size, int) or global_cache_size < 0:
+            raise VidposeError(f"global_cache_size (--global-cache) must be a whole number >= 0, "
+                               f"got {global_cache_size!r}")
         self.boxes_in_time = "causal" if causal and boxes_in_time == "offline" else boxes_in_time
         custom = config is not None or checkpoint is not None
         model = model or (None if custom else CAUSAL_MODEL if causal else DEFAULT_MODEL)
@@ -259,11 +371,13 @@ class Pipeline:
         return boxes_in_time(track_people(source, self.detect_every, self.small_people, progress),
                              self.boxes_in_time)
 
-    def __call__(self, video: str | os.PathLike, boxes: str | os.PathLike | None = None,
+    def __call__(self, video: Any, boxes: str | os.PathLike | None = None,
                  progress: bool = False, frames: tuple[int, int | None] | None = None) -> Video:
-        """Predictions for every frame of ``video`` (a ``Video``; ``timings`` holds the stages).
-        ``frames`` = (start, stop) keeps that part of the video, renumbered from 0."""
-        source = open_frames(video)
+        """Predictions for every frame of ``video`` (``ACCEPTED``: a path, an array or a list of
+        frames; a ``Video``; ``timings`` holds the stages). ``frames`` = (start, stop) keeps that
+        part of the video, renumbered from 0; a box file's frames are still the whole video's."""
+        frames = check_frames(frames)
+        source = open_video(video)
         if frames is not None:
             source = FrameRange(source, *frames)
         began = time.perf_counter()
@@ -271,21 +385,27 @@ class Pipeline:
         people = time.perf_counter()
         n_boxes = int(sum(len(b) for b in found.boxes))
         if n_boxes == 0:
-            log.warning("%s: no person found in %d frames%s", video, len(source),
+            log.warning("%s: no person found in %d frames%s", source.path, len(source),
                         "" if boxes else " (try small_people=True / --small-people for small people)")
         results = self.predictor.predict(source, found, progress) if n_boxes else [[] for _ in range(len(source))]
         poses = time.perf_counter()
-        self._source, self._video = source, predictions_video(Path(video).stem, results, len(source))
+        names = [source.frame_name(f) for f in range(len(source))]
+        self._source = source
+        self._video = predictions_video(video_name(video), results, len(source), found, names)
         self.timings = {"frames": len(source), "boxes": n_boxes,
                         "people_s": round(people - began, 2), "poses_s": round(poses - people, 2),
                         "total_s": round(poses - began, 2), **self.predictor.stats}
+        self._elapsed = poses - began
         return self._video
 
-    def predict(self, video: str | os.PathLike, out: str | os.PathLike | None = None,
+    def predict(self, video: Any, out: str | os.PathLike | None = None,
                 render: str | os.PathLike | None = None, boxes: str | os.PathLike | None = None,
-                progress: bool = True, frames: tuple[int, int | None] | None = None) -> dict[str, Any]:
-        """Run on ``video``, write ``out`` (PoseTrack18 JSON) and ``render`` (a video); returns the
-        per-stage timings."""
+                progress: bool = True, frames: tuple[int, int | None] | None = None,
+                overwrite: bool = False) -> dict[str, Any]:
+        """Run on ``video``, write ``out`` (PoseTrack18 JSON) and ``render`` (a video, at the
+        source's frame rate; 25 frames/s for frames without one); returns the per-stage timings.
+        The outputs are checked first (``check_outputs``): an existing file needs ``overwrite``."""
+        check_outputs(out, render, [video, boxes], overwrite)
         result = self(video, boxes, progress, frames)
         if out is not None:
             save_posetrack(result, out)
@@ -294,9 +414,9 @@ class Pipeline:
             render_video(render, self._source, result)
             self.timings["render_s"] = round(time.perf_counter() - began, 2)
         frames = max(self.timings["frames"], 1)
-        self.timings["fps"] = round(frames / max(self.timings["total_s"], 1e-9), 2)
-        log.info("%s (%s): %d frames, %d boxes; people %.1f s, poses %.1f s%s, %.2f frames/s", video, self.name,
-                 frames, self.timings["boxes"], self.timings["people_s"], self.timings["poses_s"],
+        self.timings["fps"] = round(frames / max(self._elapsed, 1e-6), 2)
+        log.info("%s (%s): %d frames, %d boxes; people %.1f s, poses %.1f s%s, %.2f frames/s", self._source.path,
+                 self.name, frames, self.timings["boxes"], self.timings["people_s"], self.timings["poses_s"],
                  f", render {self.timings['render_s']:.1f} s" if render else "", self.timings["fps"])
         return self.timings
 
@@ -330,14 +450,16 @@ def predict_folder(pipeline: Pipeline, folder: str | os.PathLike, out_dir: str |
                    render_dir: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
     """Every video of ``folder`` (``videos_in``) into ``out_dir/<name>.json`` (and
     ``render_dir/<name>.mp4``). Resumable: a video whose JSON exists is done and skipped (the JSON
-    is written last, under a temporary name renamed into place). Under ``torchrun`` each process
+    is written last, under a temporary name renamed into place); a video not done is predicted
+    again, replacing the render a stopped run may have left. Under ``torchrun`` each process
     takes every world-th video (``engine/distributed.py``); rank 0 shows the one progress bar. A
     video that fails is logged and counted, and the others go on. Returns this process's counts
     and the failures {video: message}."""
     from tqdm import tqdm
 
     rank, world, _ = init_distributed()
-    videos = videos_in(folder)
+    outputs = {Path(d).resolve() for d in (out_dir, render_dir) if d is not None}
+    videos = [v for v in videos_in(folder) if v.resolve() not in outputs]  # outputs kept inside the folder
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if render_dir is not None:
@@ -352,9 +474,9 @@ def predict_folder(pipeline: Pipeline, folder: str | os.PathLike, out_dir: str |
             counts["skipped"] += 1
             continue
         partial = out_dir / f".{name}.partial.json"
-        try:
+        try:  # a video not done yet: its partial JSON and render are this command's own, left by a stopped run
             pipeline.predict(video, partial, render=None if render_dir is None else Path(render_dir) / f"{name}.mp4",
-                             progress=False)
+                             progress=False, overwrite=True)
         except VidposeError as err:
             log.error("%s: %s", video, err)
             counts["failed"][str(video)] = str(err)

@@ -119,3 +119,77 @@ def test_a_frame_range_renumbers_from_zero_and_refuses_an_empty_range(tmp_path):
     np.testing.assert_array_equal(part.read(0), frames[1][..., ::-1])
     with pytest.raises(FrameError, match="empty"):
         FrameRange(open_frames(tmp_path), 4, 4)
+
+
+def _vfr_video(path, n=20, h=48, w=64):
+    """An H.264 file whose frames are 40 ms or 170 ms apart (pts set irregularly); frame i is
+    grey level 12 * i."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 12 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            t += 40 if i % 3 else 170
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_a_variable_frame_rate_video_reads_every_frame_in_order(tmp_path):
+    """Issue 41: frame 2 of a VFR file was refused as 'may be truncated'; every frame decodes, in
+    presentation order, sequentially and at random, with each frame's own time."""
+    _vfr_video(tmp_path / "vfr.mp4")
+    source = open_frames(tmp_path / "vfr.mp4")
+    assert len(source) == 20
+    grey = [int(source.read(i).mean().round()) for i in range(20)]
+    assert all(abs(g - 12 * i) <= 3 for i, g in enumerate(grey)), grey
+    again = open_frames(tmp_path / "vfr.mp4")
+    assert abs(int(again.read(13).mean().round()) - 12 * 13) <= 3
+    assert again.frame_time(0) == 0 and again.frame_time(1) == pytest.approx(0.17, abs=2e-3)
+    assert again.frame_time(2) == pytest.approx(0.21, abs=2e-3)
+    assert again.size() == (48, 64)
+
+
+def test_write_video_streams_frames_keeps_their_times_and_refuses_unknown_types(tmp_path):
+    made = []
+
+    def frames():
+        for i in range(6):
+            made.append(i)
+            yield np.full((30, 40, 3), 40 * i, np.uint8)
+
+    write_video(tmp_path / "t.mp4", frames(), fps=5, times=[0, 0.2, 0.4, 1.4, 1.6, 1.8])
+    source = open_frames(tmp_path / "t.mp4")
+    assert made == list(range(6)) and len(source) == 6 and source.size() == (30, 40)
+    assert [round(source.frame_time(i), 2) for i in range(6)] == [0, 0.2, 0.4, 1.4, 1.6, 1.8]
+    write_video(tmp_path / "r.avi", frames(), fps=5)
+    assert len(open_frames(tmp_path / "r.avi")) == 6 and float(open_frames(tmp_path / "r.avi").fps) == 5
+    for bad in ("out.gif", "out"):
+        with pytest.raises(FrameError, match="cannot write a video of type"):
+            write_video(tmp_path / bad, frames())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.avi", "t.mp4"]  # no temporary file left
+
+
+def test_frames_in_memory_and_frame_names(tmp_path):
+    from vidpose.data.frames import ArrayFrames, FrameRange
+
+    array = np.zeros((3, 8, 10, 3), np.uint8)
+    source = ArrayFrames(array)
+    assert len(source) == 3 and source.size() == (8, 10) and source.fps is None
+    assert source.frame_name(2) == "000002.jpg" and source.frame_time(1) is None
+    assert len(ArrayFrames(list(array))) == 3
+    for bad in (array.astype(np.float32), array[0], [], [array[0], np.zeros((4, 4, 3), np.uint8)]):
+        with pytest.raises(FrameError, match=r"expected \(T, H, W, 3\) uint8 RGB frames"):
+            ArrayFrames(bad)
+    for i in range(1, 4):
+        cv2.imwrite(str(tmp_path / f"img_{i}.png"), np.zeros((4, 4, 3), np.uint8))
+    folder = open_frames(tmp_path)
+    assert [folder.frame_name(i) for i in range(3)] == ["img_1.png", "img_2.png", "img_3.png"]
+    assert FrameRange(folder, 1, 3).frame_name(0) == "img_2.png"

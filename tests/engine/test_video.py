@@ -103,3 +103,57 @@ def test_predict_writes_posetrack_json_and_a_video(synth_tiny, tmp_path):
     assert len(videos[0].frames) == summary["frames"] == len(open_frames(folder))
     assert sum(len(f.people) for f in videos[0].frames) == summary["boxes"]
     assert (tmp_path / "out.mp4").stat().st_size > 1000
+
+
+def test_render_is_at_the_source_frame_rate_and_streams_one_frame_at_a_time(tmp_path):
+    """Issue 41: every render was at 25 frames/s, and every frame was held in memory (0.93 GB for
+    30 Sports2D frames). A 5 fps source renders at 5 fps; a render of 60 frames peaks far below
+    what its frames would take together."""
+    import tracemalloc
+
+    from conftest import tiny_video
+    from vidpose.data.frames import FrameSource
+    from vidpose.engine.video import predictions_video, render_video
+
+    clip = tiny_video(tmp_path / "clip.mp4", frames=8, fps=5)
+    source = open_frames(clip)
+    render_video(tmp_path / "r.mp4", source, predictions_video("clip", [[]] * 8, 8))
+    rendered = open_frames(tmp_path / "r.mp4")
+    assert len(rendered) == 8 and rendered.fps == 5
+
+    class Generated(FrameSource):
+        """Frames made on demand, none kept: what a render of them holds is the renderer's."""
+        path = tmp_path / "generated"
+
+        def __init__(self, n):
+            super().__init__(cache_size=0)
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+        def _read(self, index):
+            return np.full((240, 320, 3), index % 256, np.uint8)
+
+    frames, frame_bytes = 60, 240 * 320 * 3
+    tracemalloc.start()
+    render_video(tmp_path / "long.mp4", Generated(frames), predictions_video("g", [[]] * frames, frames))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 8 * frame_bytes, f"the render held {peak / frame_bytes:.1f} frames at once"
+    assert len(open_frames(tmp_path / "long.mp4")) == frames and open_frames(tmp_path / "long.mp4").fps == 25
+
+
+def test_predictions_keep_the_cropped_boxes_and_the_frame_names():
+    """Issue 41: vidpose's PoseTrack18 output had no bbox (unusable as --boxes), and a folder
+    numbered from 1 came out as 000000.jpg..."""
+    from vidpose.data.annotations import to_posetrack18_dict
+    from vidpose.engine.video import predictions_video
+    from vidpose.tracking.boxes import VideoBoxes
+
+    xy, scores = np.zeros((17, 2)), np.full(17, 0.5)
+    boxes = VideoBoxes([np.array([[1.0, 2.0, 30.0, 40.0]]), np.zeros((0, 4))], [np.array([0.9]), np.zeros(0)])
+    video = predictions_video("walk", [[(xy, scores, 3)], []], 2, boxes, ["img_1.png", "img_2.png"])
+    doc = to_posetrack18_dict(video)
+    assert [im["file_name"] for im in doc["images"]] == ["walk/img_1.png", "walk/img_2.png"]
+    assert doc["annotations"][0]["bbox"] == [1.0, 2.0, 30.0, 40.0] and doc["annotations"][0]["track_id"] == 3

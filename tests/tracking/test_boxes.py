@@ -72,15 +72,11 @@ def test_unusable_boxes_are_skipped_counted_and_named_and_bad_frames_are_errors(
 def test_boxes_from_a_posetrack18_file_and_from_mmpose_image_ids(fixtures, tmp_path):
     from vidpose.data.frames import open_frames as frames_of
 
-    video = frames_of(next((fixtures / "videos").rglob("*.mp4")))
-    ann = next((fixtures / "annotations" / "val").glob("*.json"))
+    ann = fixtures / "annotations" / "val" / "003418_mpii_test.json"
     doc = json.loads(ann.read_text())
-    doc["images"] = doc["images"][: len(video)]
-    ids = {im["id"] for im in doc["images"]}
-    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] in ids]
-    (tmp_path / "pt.json").write_text(json.dumps(doc))
-    boxes = load_video_boxes(tmp_path / "pt.json", video)
+    boxes = load_video_boxes(ann, frames_of(fixtures / "images" / "val" / "003418_mpii_test"))
     assert sum(len(b) for b in boxes.boxes) == sum(1 for a in doc["annotations"] if "bbox" in a) > 0
+    video = frames_of(next((fixtures / "videos").rglob("*.mp4")))
     mm = [{"image_id": 10000 * 7 + f, "bbox": [5, 5, 50, 90], "score": 0.8} for f in range(len(video))]
     (tmp_path / "mm.json").write_text(json.dumps(mm))
     assert [len(b) for b in load_video_boxes(tmp_path / "mm.json", video).boxes] == [1] * len(video)
@@ -150,3 +146,65 @@ def test_boxes_in_time_causal_coasts_at_the_tracks_velocity_and_reads_no_future_
 def test_boxes_in_time_refuses_an_unknown_mode():
     with pytest.raises(ValueError, match="offline, causal or off"):
         boxes_in_time(_walker(), "later")
+
+
+def test_boxes_outside_the_frame_are_skipped_and_boxes_across_its_border_clipped(tmp_path, caplog):
+    """Issue 41: [5000, 5000, 100, 200] on a 1768x994 video gave keypoints at x = 5100, a 1e9
+    box coordinates of 7.5e8. Such boxes are skipped, counted by reason in the one warning."""
+    import logging
+
+    from vidpose.data.frames import ArrayFrames
+
+    source = ArrayFrames(np.zeros((2, 994, 1768, 3), np.uint8))
+    entries = [{"frame_index": 0, "bbox": [100, 100, 50, 120]},
+               {"frame_index": 0, "bbox": [5000, 5000, 100, 200]},
+               {"frame_index": 0, "bbox": [-300, 10, 100, 200]},
+               {"frame_index": 1, "bbox": [0, 0, 1e9, 1e9]},
+               {"frame_index": 1, "bbox": [-50, 900, 150, 200]},
+               {"frame_index": 1, "bbox": [-10000, -10000, 20000, 20000]}]
+    (tmp_path / "b.json").write_text(json.dumps(entries))
+    caplog.set_level(logging.INFO)
+    boxes = load_video_boxes(tmp_path / "b.json", source)
+    assert boxes.skipped == {"wholly outside the 1768x994 frame": 2, "larger than 10 times the frame's diagonal": 1}
+    assert np.allclose(boxes.boxes[0], [[100, 100, 50, 120]])
+    assert np.allclose(boxes.boxes[1], [[0, 900, 100, 94], [0, 0, 1768, 994]])
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING][-1]
+    assert "skipped 3 of 6 boxes" in warning and "wholly outside" in warning and "first at $[1].bbox" in warning
+
+
+def test_a_box_file_of_another_video_is_refused_naming_both(fixtures, tmp_path):
+    """Issue 41: a file naming only video 000522, and another video's PoseTrack18 GT, were used
+    on 003418_mpii_test as if they were its own."""
+    from vidpose.data.frames import open_frames as frames_of
+
+    own = frames_of(fixtures / "images" / "val" / "003418_mpii_test")
+    other = [{"image_name": "images/val/000522_mpii_test/000000.jpg", "bbox": [5, 5, 50, 90]}]
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(AnnotationError, match=r"other.json: \$: holds boxes of PoseTrack video 000522 only, but "
+                                              r".*003418_mpii_test is video 003418"):
+        load_video_boxes(tmp_path / "other.json", own)
+    with pytest.raises(AnnotationError, match="PoseTrack video 009473 only.*003418"):
+        load_video_boxes(fixtures / "annotations" / "val" / "009473_mpii_test.json", own)
+    other[0]["image_name"] = "images/val/003418_mpii_test/000000.jpg"
+    (tmp_path / "own.json").write_text(json.dumps(other))
+    assert [len(b) for b in load_video_boxes(tmp_path / "own.json", own).boxes] == [1]
+
+
+def test_box_file_frames_are_positions_in_the_whole_video_also_with_a_frame_range(tmp_path):
+    """Issue 41: with --frames 10:15, a file whose frame_index runs 0-4 was applied to frames
+    10-14. Its frames are those of the whole video: a file with no box in the range is refused."""
+    from vidpose.data.frames import ArrayFrames, FrameRange
+
+    part = FrameRange(ArrayFrames(np.zeros((20, 60, 80, 3), np.uint8)), 10, 15)
+    early = [{"frame_index": f, "bbox": [10, 10, 20, 30]} for f in range(5)]
+    (tmp_path / "early.json").write_text(json.dumps(early))
+    with pytest.raises(AnnotationError, match=r"none of its boxes is in frames 10:15 .*frames 0..4.*whole video"):
+        load_video_boxes(tmp_path / "early.json", part)
+    spread = [{"frame_index": f, "bbox": [f, 10, 20, 30]} for f in (3, 10, 12, 14, 19)]
+    (tmp_path / "spread.json").write_text(json.dumps(spread))
+    boxes = load_video_boxes(tmp_path / "spread.json", part)
+    assert [len(b) for b in boxes.boxes] == [1, 0, 1, 0, 1]
+    assert [b[0][0] for b in boxes.boxes if len(b)] == [10, 12, 14]
+    (tmp_path / "far.json").write_text(json.dumps([{"frame_index": 25, "bbox": [1, 1, 5, 5]}]))
+    with pytest.raises(AnnotationError, match="outside the video"):
+        load_video_boxes(tmp_path / "far.json", part)

@@ -71,11 +71,14 @@ class Person:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
 
     @classmethod
-    def predicted(cls, xy: np.ndarray, scores: np.ndarray, track_id: int | None = None) -> "Person":
-        """A predicted person: every joint present (v = 1) at ``xy`` (17, 2), with ``scores`` (17,)."""
+    def predicted(cls, xy: np.ndarray, scores: np.ndarray, track_id: int | None = None,
+                  bbox: np.ndarray | None = None) -> "Person":
+        """A predicted person: every joint present (v = 1) at ``xy`` (17, 2), with ``scores`` (17,)
+        and optionally the ``bbox`` (x, y, w, h) it was found in."""
         kp = np.ones((NUM_KEYPOINTS, 3))
         kp[:, :2] = xy
-        return cls(kp, track_id=track_id, scores=np.asarray(scores, dtype=np.float64))
+        return cls(kp, track_id=track_id, scores=np.asarray(scores, dtype=np.float64),
+                   bbox=None if bbox is None else np.asarray(bbox, dtype=np.float64))
 
     @property
     def visible(self) -> np.ndarray:

@@ -19,7 +19,7 @@ from torch import nn
 
 from vidpose.errors import CheckpointError
 from vidpose.models.registry import build_model
-from vidpose.resources import locate
+from vidpose.resources import locate, verify_shipped
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "vidpose-checkpoint-v1"
@@ -59,10 +59,12 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None,
     """A vidpose checkpoint, loaded with ``weights_only=True`` (a crafted file cannot run code:
     it holds only tensors and plain types). ``model_name`` / ``backbone``: the model the caller
     builds; a checkpoint of another one is refused, naming both. ``weights/...`` names the shipped
-    file where no such file exists as given (``resources.locate``)."""
+    file where no such file exists as given (``resources.locate``); a shipped file must have the
+    sha256 its manifest records (``resources.verify_shipped``)."""
     path = locate(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint")
+    verify_shipped(path)
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"{path}: empty file, not a vidpose checkpoint")
     try:

@@ -28,7 +28,9 @@ def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] 
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a config is YAML text)") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(cfg, dict):

@@ -349,10 +349,17 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
           overwrite: bool = False) -> dict:
     """Train ``cfg`` into ``out_dir``. Returns a summary (steps, minutes, last loss, paths).
     A folder that holds a run needs ``resume`` (continue it, same config) or ``overwrite``."""
+    from vidpose.errors import ConfigError
+
+    out = Path(out_dir)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: continue the run in "
+                          f"{out} (--resume) or start it over (--overwrite), not both")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file; --out needs a run folder (a new or a run's folder)")
     check_offsets(cfg)
     check_train_config(cfg)
     rank, world, device = init_distributed()
-    out = Path(out_dir)
     tcfg, data_cfg = cfg["train"], cfg["data"]
     seed = int(tcfg.get("seed", 0))
     torch.manual_seed(seed)

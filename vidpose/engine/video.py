@@ -178,12 +178,19 @@ class VideoPredictor:
                 "global_valid": torch.ones(count, len(keys), dtype=torch.bool)}
 
 
-def predictions_video(name: str, results: list[list], frames: int) -> Video:
-    """PoseTrack18 predictions of a video: one image per frame, one person per box."""
+def predictions_video(name: str, results: list[list], frames: int, boxes: VideoBoxes | None = None,
+                      file_names: list[str] | None = None) -> Video:
+    """PoseTrack18 predictions of a video: one image per frame (``file_names``: each frame's image
+    name, default ``000000.jpg`` ...), one person per box, with the box that was cropped as its
+    ``bbox`` when ``boxes`` (what ``VideoPredictor.predict`` ran on) is given: a later run can
+    take the file as ``--boxes``."""
     video = Video(name, [])
     for f in range(frames):
-        people = [Person.predicted(xy, scores, track_id=track) for xy, scores, track in results[f]]
-        video.frames.append(Frame(f"{name}/{f:06d}.jpg", f, True, people))
+        people = [Person.predicted(xy, scores, track_id=track,
+                                   bbox=None if boxes is None else boxes.boxes[f][k])
+                  for k, (xy, scores, track) in enumerate(results[f])]
+        image = file_names[f] if file_names is not None else f"{f:06d}.jpg"
+        video.frames.append(Frame(f"{name}/{image}", f, True, people))
     return video
 
 
@@ -193,8 +200,18 @@ def write_predictions(path: str | os.PathLike, name: str, results: list[list], f
     return video
 
 
-def render_video(path: str | os.PathLike, source: FrameSource, video: Video, fps: int = 25) -> None:
+#: the frame rate of a render of frames that have none (a folder of images, an array)
+RENDER_FPS = 25
+
+
+def render_video(path: str | os.PathLike, source: FrameSource, video: Video, fps: float | None = None) -> None:
+    """The frames of ``source`` with ``video``'s skeletons and track ids, encoded one frame at a
+    time (memory holds a frame, not the video), at the source's frame rate and frame times (a
+    variable rate is kept); a source without a rate renders at ``RENDER_FPS``, or ``fps``."""
     from vidpose.data.draw import draw_frame
     from vidpose.data.frames import write_video
 
-    write_video(path, [draw_frame(source.read(f), video.frames[f], min_score=0.2) for f in range(len(source))], fps)
+    rate = fps or source.fps or RENDER_FPS
+    times = None if fps or source.fps is None else (source.frame_time(f) for f in range(len(source)))
+    drawn = (draw_frame(source.read(f), video.frames[f], min_score=0.2) for f in range(len(source)))
+    write_video(path, drawn, rate, times)

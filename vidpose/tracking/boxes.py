@@ -9,6 +9,7 @@ IoU between consecutive frames.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import numpy as np
 
 from vidpose.data.annotations import AnnotationError, load_json
 from vidpose.data.detections import box_iou
-from vidpose.data.frames import FrameSource
+from vidpose.data.frames import FrameRange, FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,15 @@ def _entries_of_this_video(path: str | os.PathLike, data: list, source: FrameSou
     found by its number in the folder or file name; entries that name no video are kept."""
     indexed = list(enumerate(data))  # JSON positions stay those of the file in messages
     named = {_posetrack_video_of(e) for e in data} - {None}
-    if len(named) <= 1:
-        return indexed  # one video (or positions only): the file is this video's
     own = _this_video(Path(source.path))
+    if len(named) == 1:
+        (other,) = named
+        if own is not None and other.isdigit() and other != own:
+            raise AnnotationError(path, "$", f"holds boxes of PoseTrack video {other} only, but {source.path} is video "
+                                             f"{own}; give the box file of this video")
+        return indexed
+    if not named:
+        return indexed  # positions only: the file is this video's
     examples = ", ".join(sorted(named)[:4]) + (" ..." if len(named) > 4 else "")
     if own is None:
         raise AnnotationError(path, "$", f"holds boxes of {len(named)} videos ({examples}) and {source.path} has no "
@@ -108,64 +115,112 @@ def _entries_of_this_video(path: str | os.PathLike, data: list, source: FrameSou
     return kept
 
 
+#: a box larger than this many times the frame's diagonal (width or height) is not a person's
+ABSURD_BOX = 10.0
+
+
 def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: float = 0.0) -> VideoBoxes:
     """Boxes for each frame of ``source`` from a detection file: a list of entries with ``bbox``
     (x, y, w, h), optional ``score`` and ``track_id``, and the frame as ``frame_index`` (an
     integer, 0-based position), ``image_name`` (the number in the file name, as in PoseTrack;
     PoseWarper/DCPose layout) or ``image_id`` (mmpose layout: a PoseTrack18 image id, whose last 4
-    digits are the frame). A file of several videos gives only this video's boxes: the one named
-    by the number in the folder or file name (``003418_mpii_test``).
-    Entries of frames outside the video, and a ``frame_index`` that is not an integer, are errors
-    naming the entry. Boxes that cannot be used (not 4 numbers, zero or negative size, NaN or Inf,
-    a NaN score) and boxes scored below ``min_score`` are skipped, counted by reason and reported
-    in one warning with the first JSON path of each reason; frames without entries have no
-    boxes."""
+    digits are the frame); or a PoseTrack18 file (vidpose's own output too), whose images place
+    its people's boxes by the numbers in their file names.
+
+    Frames are those of the whole video, also when ``source`` is a ``FrameRange``
+    (``--frames``): the boxes of frames in the range are used, the others dropped, and a file
+    with none in the range is an error. A file that names videos gives only this video's boxes:
+    the one named by the number in the folder or file name (``003418_mpii_test``); a file of
+    another PoseTrack video only is an error naming both.
+    Entries of frames outside the video, a ``frame_index`` or ``track_id`` that is not an integer,
+    are errors naming the entry. Boxes that cannot be used are skipped, counted by reason and
+    reported in one warning with the first JSON path of each reason: not 4 numbers, zero or
+    negative size, NaN or Inf, a NaN score, scored below ``min_score``, wholly outside the frame,
+    or wider or taller than ``ABSURD_BOX`` times the frame's diagonal. A box that straddles the
+    frame's border is clipped to the frame. Frames without entries have no boxes."""
     data = load_json(path)
-    n = len(source)
-    first = getattr(source, "first", 0)
     if isinstance(data, dict) and isinstance(data.get("annotations"), list) and isinstance(data.get("images"), list):
-        data = _posetrack_boxes(path, data)  # a PoseTrack18 file: its people's boxes, frames by image order
+        data = _posetrack_boxes(path, data)  # a PoseTrack18 file: its people's boxes, frames by image name
     if not isinstance(data, list):
         raise AnnotationError(path, "$", "expected a list of detections (or a PoseTrack18 file)")
     entries = _entries_of_this_video(path, data, source)
+    video, offset = (source.source, source.start) if isinstance(source, FrameRange) else (source, 0)
+    n = len(source)
+    height, width = source.size()
     boxes: list[list] = [[] for _ in range(n)]
     skipped: dict[str, list[str]] = {}
+    outside_range: list[int] = []
+    clipped = 0
     for i, e in entries:
         where = f"$[{i}]"
-        if not isinstance(e, dict) or "bbox" not in e:
-            raise AnnotationError(path, where, "expected an object with a 'bbox'")
-        if "frame_index" in e:
-            value = e["frame_index"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-                raise AnnotationError(path, f"{where}.frame_index", f"must be an integer frame position, got {value!r}")
-            f = int(value)
-        elif "image_name" in e:
-            m = _NUMBER.search(Path(str(e["image_name"])).stem)
-            if not m:
-                raise AnnotationError(path, f"{where}.image_name", f"no frame number in {e['image_name']!r}")
-            f = int(m.group(1)) - first
-        elif "image_id" in e:  # mmpose layout: PoseTrack18 image ids end in the 4-digit frame number
-            value = e["image_id"]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise AnnotationError(path, f"{where}.image_id", f"must be an integer image id, got {value!r}")
-            f = value % 10000 - first
-        else:
-            raise AnnotationError(path, where, "needs 'frame_index', 'image_name' or 'image_id' to place it in the "
-                                               "video")
-        if not 0 <= f < n:
-            raise AnnotationError(path, where, f"frame {f} is outside the video ({n} frames: {source.path})")
-        reason = _unusable_box(e)
-        if reason is None and e.get("category_id", 1) != 1:
-            reason = "of another category than person (category_id 1)"
-        if reason is None and float(e.get("score", 1.0)) < min_score:
-            reason = f"scored below --min-box-score {min_score}"
+        f = _frame_of(path, where, e, video)
+        if not offset <= f < offset + n:
+            outside_range.append(f)
+            continue
+        reason = _unusable_box(e, min_score) or _off_frame(e["bbox"], width, height)
         if reason is not None:
             skipped.setdefault(reason, []).append(f"{where}.bbox")
             continue
-        boxes[f].append((np.asarray(e["bbox"], dtype=np.float64), float(e.get("score", 1.0)), e.get("track_id")))
+        box = _clip_box(np.asarray(e["bbox"], dtype=np.float64), width, height)
+        clipped += not np.array_equal(box, np.asarray(e["bbox"], dtype=np.float64))
+        boxes[f - offset].append((box, float(e.get("score", 1.0)), _track_of(path, where, e)))
+    _report(path, source, len(entries), skipped, outside_range, offset, n, clipped)
+    return _video_boxes(boxes, skipped)
+
+
+def _frame_of(path: str | os.PathLike, where: str, e: Any, video: FrameSource) -> int:
+    """The 0-based position in the whole video of a detection entry's frame; an error naming the
+    entry when it has none or it is outside the video."""
+    if not isinstance(e, dict) or "bbox" not in e:
+        raise AnnotationError(path, where, "expected an object with a 'bbox'")
+    first = getattr(video, "first", 0)
+    if "frame_index" in e:
+        value = e["frame_index"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or (isinstance(value, float) and not value.is_integer()):
+            raise AnnotationError(path, f"{where}.frame_index", f"must be an integer frame position, got {value!r}")
+        f = int(value)
+    elif "image_name" in e:
+        m = _NUMBER.search(Path(str(e["image_name"])).stem)
+        if not m:
+            raise AnnotationError(path, f"{where}.image_name", f"no frame number in {e['image_name']!r}")
+        f = int(m.group(1)) - first
+    elif "image_id" in e:  # mmpose layout: PoseTrack18 image ids end in the 4-digit frame number
+        value = e["image_id"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise AnnotationError(path, f"{where}.image_id", f"must be an integer image id, got {value!r}")
+        f = value % 10000 - first
+    else:
+        raise AnnotationError(path, where, "needs 'frame_index', 'image_name' or 'image_id' to place it in the video")
+    if not 0 <= f < len(video):
+        raise AnnotationError(path, where, f"frame {f} is outside the video ({len(video)} frames: {video.path})")
+    return f
+
+
+def _track_of(path: str | os.PathLike, where: str, e: dict) -> int | None:
+    value = e.get("track_id")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise AnnotationError(path, f"{where}.track_id", f"must be an integer track id, got {value!r}")
+    return value
+
+
+def _report(path: str | os.PathLike, source: FrameSource, total: int, skipped: dict[str, list[str]],
+            outside_range: list[int], offset: int, n: int, clipped: int) -> None:
+    """The warning of skipped boxes, and the error of a file with no box in the frame range."""
+    if outside_range and len(outside_range) == total:
+        raise AnnotationError(path, "$", f"none of its boxes is in frames {offset}:{offset + n} of {source.path} "
+                                         f"(its boxes are of frames {min(outside_range)}..{max(outside_range)}); "
+                                         "box-file frames are positions in the whole video")
+    if outside_range:
+        log.info("%s: %d boxes of frames outside %d:%d left out", path, len(outside_range), offset, offset + n)
+    if clipped:
+        log.info("%s: %d boxes straddling the frame's border clipped to it", path, clipped)
     if skipped:
-        log.warning("%s: skipped %d of %d boxes: %s", path, sum(len(v) for v in skipped.values()), len(entries),
+        log.warning("%s: skipped %d of %d boxes: %s", path, sum(len(v) for v in skipped.values()), total,
                     "; ".join(f"{len(v)} {reason} (first at {v[0]})" for reason, v in skipped.items()))
+
+
+def _video_boxes(boxes: list[list], skipped: dict[str, list[str]]) -> VideoBoxes:
     out = VideoBoxes([np.array([b for b, _, _ in fb]).reshape(-1, 4) for fb in boxes],
                      [np.array([s for _, s, _ in fb]) for fb in boxes])
     given = [[t for _, _, t in fb] for fb in boxes]
@@ -178,39 +233,63 @@ def load_video_boxes(path: str | os.PathLike, source: FrameSource, min_score: fl
 
 
 def _posetrack_boxes(path: str | os.PathLike, doc: dict) -> list[dict]:
-    """The people of a PoseTrack18 file as detection entries: frame = the image's position in
-    ``images``, box and track id from the annotation."""
-    position = {}
+    """The people of a PoseTrack18 file as detection entries: the frame is the number in the
+    image's file name (its video the file name's folder), or its position in ``images`` when the
+    name has no number; box and track id from the annotation."""
+    place = {}
     for k, image in enumerate(doc["images"]):
         if not isinstance(image, dict) or "id" not in image:
             raise AnnotationError(path, f"$.images[{k}]", "expected an image object with an 'id'")
-        position[image["id"]] = k
+        name = image.get("file_name")
+        numbered = isinstance(name, str) and _NUMBER.search(Path(name).stem)
+        place[image["id"]] = {"image_name": name} if numbered else {"frame_index": k}
     entries = []
     for i, a in enumerate(doc["annotations"]):
         if not isinstance(a, dict) or "bbox" not in a:
             continue  # people without a box (ignore entries) are not boxes to crop
-        if a.get("image_id") not in position:
+        if a.get("image_id") not in place:
             raise AnnotationError(path, f"$.annotations[{i}].image_id", f"no image with id {a.get('image_id')!r}")
-        entry = {"bbox": a["bbox"], "score": a.get("score", 1.0), "frame_index": position[a["image_id"]]}
+        entry = {"bbox": a["bbox"], "score": a.get("score", 1.0), **place[a["image_id"]]}
         if "track_id" in a:
             entry["track_id"] = a["track_id"]
         entries.append(entry)
     return entries
 
 
-def _unusable_box(entry: dict) -> str | None:
+def _unusable_box(entry: dict, min_score: float) -> str | None:
     """Why a detection entry's box cannot be cropped, or None."""
     box, score = entry.get("bbox"), entry.get("score", 1.0)
     if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
         return "not 4 numbers"
-    if not np.isfinite(np.asarray(box, dtype=np.float64)).all():
+    if not all(abs(v) < 1e308 for v in box):  # NaN, Inf, or an integer beyond any float
         return "with NaN or Inf"
     if box[2] <= 0 or box[3] <= 0:
         return "of zero or negative size"
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
         return "with a score that is not a finite number"
+    if entry.get("category_id", 1) != 1:
+        return "of another category than person (category_id 1)"
+    if score < min_score:
+        return f"scored below --min-box-score {min_score}"
     return None
+
+
+def _off_frame(box: list, width: int, height: int) -> str | None:
+    """Why a box cannot be a person in a ``width`` x ``height`` frame, or None."""
+    x, y, w, h = (float(v) for v in box)
+    if max(w, h) > ABSURD_BOX * math.hypot(width, height):
+        return f"larger than {ABSURD_BOX:g} times the frame's diagonal"
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        return f"wholly outside the {width}x{height} frame"
+    return None
+
+
+def _clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The part of an xywh box inside the frame."""
+    x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
+    x1, y1 = min(box[0] + box[2], float(width)), min(box[1] + box[3], float(height))
+    return np.array([x0, y0, x1 - x0, y1 - y0])
 
 
 def _interpolate(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
