@@ -35,7 +35,8 @@ What is measured (everything on the frames and people RealData labels; see vidpo
   and of those moving at least ``VERY_FAST_SPEED`` (``PCKh_very_fast_joints``): where smoothing lags.
 - **Own boxes** (``--own-boxes MODE ...``): on ``test_hard``, vidpose's own detector and tracker
   run on the frames as they are, degraded ones included (``track_people``, small people where
-  the build looked for them), then ``boxes_in_time`` in each MODE; each own box stands for the
+  the build looked for them; kept in ``DATA/own_boxes/``, delete it after changing the tracker),
+  then ``boxes_in_time`` in each MODE; each own box stands for the
   pseudo-labelled person whose source box it overlaps most (one to one, IoU >= 0.5), and a
   person with no such box counts as missed. This is ``vidpose predict`` without ``--boxes``.
 - **PoseTrack18 fixtures** (``../shared/fixtures/posetrack18``, when present): the real
@@ -131,7 +132,18 @@ def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str]) -> 
     included), once per video; then ``boxes_in_time`` in each mode: {mode: {video: boxes}}."""
     out: dict[str, dict[str, VideoBoxes]] = {mode: {} for mode in modes}
     for video in videos:
-        found = track_people(open_frames(data / "images" / split / video.name), small_people=small_people(video.name))
+        kept = data / "own_boxes" / split / f"{video.name}.json"  # the tracker's boxes, kept: tracking is slow
+        if kept.is_file():
+            raw = json.loads(kept.read_text())
+            found = VideoBoxes([np.array(b, np.float64).reshape(-1, 4) for b in raw["boxes"]],
+                               [np.array(s, np.float64) for s in raw["scores"]], [np.array(t, int) for t in raw["tracks"]])
+        else:
+            found = track_people(open_frames(data / "images" / split / video.name),
+                                 small_people=small_people(video.name))
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(json.dumps({"boxes": [b.tolist() for b in found.boxes],
+                                        "scores": [s.tolist() for s in found.scores],
+                                        "tracks": [t.tolist() for t in found.tracks]}))
         for mode in modes:
             out[mode][video.name] = boxes_in_time(found, mode)
     return out
@@ -141,12 +153,13 @@ def as_labelled_people(results: list[list], found: VideoBoxes, labels: VideoBoxe
                        ) -> list[list]:
     """Own-box predictions renamed to the pseudo-labelled person whose box (the one its label was
     made from) they overlap most, one to one (Hungarian on IoU >= ``min_iou``); the others get
-    track ids no label has, so a person the tracker missed counts as missed."""
+    track ids from 5000 on, which no label has (RealData's tracks are numbered from 0), so a
+    person the tracker missed counts as missed."""
     from scipy.optimize import linear_sum_assignment
 
     renamed = []
     for f, frame in enumerate(results):
-        ids = [10 ** 6 + k for k in range(len(frame))]
+        ids = [5000 + int(track) for _, _, track in frame]
         if len(frame) and len(labels.boxes[f]):
             iou = box_iou(found.boxes[f], labels.boxes[f])
             for i, j in zip(*linear_sum_assignment(-iou)):
