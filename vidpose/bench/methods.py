@@ -158,6 +158,8 @@ METHODS: dict[str, BenchMethod] = {
     "fami_pose_no_global_alignment": BenchMethod(C + "fami_pose_tiny.yaml", ("model.global_alignment=false",),
                                                  init="single_frame", reference="fami_pose",
                                                  note="without the global (affine) alignment (its ablation)"),
+    "fami_pose_no_mi": BenchMethod(C + "fami_pose_tiny.yaml", ("model.mi_weight=0",), init="single_frame",
+                                   reference="fami_pose", note="without the mutual-information objective"),
 }
 
 
