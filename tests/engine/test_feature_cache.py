@@ -31,7 +31,8 @@ def losses(out, batch):
 
 
 @pytest.mark.parametrize("name,extra", [("tdmi", {}), ("jmpose", {"blocks": 1}), ("glpose", {}), ("sdtc", {"dim": 32}),
-                                        ("naive_temporal", {})])
+                                        ("naive_temporal", {}), ("posewarper", {"blocks": 1, "width": 16}),
+                                        ("fami_pose", {})])
 def test_cached_and_uncached_paths_give_the_same_loss(synth_tiny, tmp_path, name, extra):
     cfg = tiny_config(synth_tiny, model=name)
     data = {**cfg["data"], "offsets": OFFSETS}

@@ -317,7 +317,8 @@ def test_a_stride_2_head_gives_finer_heatmaps_and_keeps_the_features_at_stride_4
         build_backbone({"name": backbone, "size": "tiny", "head_stride": 3}, input_size=(96, 128))
 
 
-@pytest.mark.parametrize("method", ["naive_temporal", "tdmi", "jmpose", "glpose", "sdtc"])
+@pytest.mark.parametrize("method", ["naive_temporal", "tdmi", "jmpose", "glpose", "sdtc", "posewarper", "dcpose",
+                                    "fami_pose"])
 def test_every_method_follows_its_backbones_heatmap_stride(method):
     from vidpose.models.registry import build_model
 

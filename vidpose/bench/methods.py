@@ -147,6 +147,19 @@ METHODS: dict[str, BenchMethod] = {
                                       note="global context only (the local frames are still read, unused)"),
     "glpose_no_enhancement": BenchMethod(C + "glpose_tiny.yaml", ("model.enhancement=false",), init="single_frame",
                                          reference="glpose", note="no feature enhancement module"),
+    # the predecessors every seed paper's table puts below itself (issue 40), on the same frozen backbone
+    "posewarper": BenchMethod(C + "posewarper_tiny.yaml", init="single_frame", reference="naive_temporal"),
+    "posewarper_1_dilation": BenchMethod(C + "posewarper_tiny.yaml", ("model.dilations=[3]",), init="single_frame",
+                                         reference="posewarper", note="one dilation rate instead of five (its ablation)"),
+    "dcpose": BenchMethod(C + "dcpose_tiny.yaml", init="single_frame", reference="naive_temporal"),
+    "dcpose_no_pcn": BenchMethod(C + "dcpose_tiny.yaml", ("model.use_pcn=false",), init="single_frame",
+                                 reference="dcpose", note="without the pose correction network (its ablation)"),
+    "fami_pose": BenchMethod(C + "fami_pose_tiny.yaml", init="single_frame", reference="naive_temporal"),
+    "fami_pose_no_global_alignment": BenchMethod(C + "fami_pose_tiny.yaml", ("model.global_alignment=false",),
+                                                 init="single_frame", reference="fami_pose",
+                                                 note="without the global (affine) alignment (its ablation)"),
+    "fami_pose_no_mi": BenchMethod(C + "fami_pose_tiny.yaml", ("model.mi_weight=0",), init="single_frame",
+                                   reference="fami_pose", note="without the mutual-information objective"),
 }
 
 
@@ -190,6 +203,14 @@ PAPER_RECIPES = {
     "glpose": PaperRecipe("adam", 1e-3, 0.0, (10, 15), 20, "GLPose (shared/specs/glpose.md)"),
     "sdtc": PaperRecipe("adamw", 5e-4, 0.01, (20, 40), 50,
                         "SDTC Sec. 4.1 (weight decay unstated: PyTorch's AdamW default)"),
+    # the predecessors' texts could not be read here: their recipes are their released code's
+    # (shared/specs/methods-reference.md), the second-stage training each paper describes
+    "posewarper": PaperRecipe("adam", 1e-4, 1e-4, (10, 15), 19,
+                              "PoseWarper's released code, stage 2 (specs section 8: Adam 1e-4, wd 1e-4, steps 10/15)"),
+    "dcpose": PaperRecipe("adam", 1e-3, 0.0, (4, 8, 12, 16), 20,
+                          "DCPose's released PoseTrack17 config (specs section 2: Adam 1e-3, steps 4/8/12/16, 20 epochs)"),
+    "fami_pose": PaperRecipe("adam", 1e-3, 0.0, (8, 12, 16), 21,
+                             "FAMI-Pose's released V15 config (specs section 3: Adam 1e-3, LR_STEP 8/12/16, 21 epochs)"),
 }
 
 
@@ -204,7 +225,7 @@ PAPER_EPOCHS = 6
 
 
 #: the methods as published (at least 3 seeds each) and the naive baseline; ablations get 1 by default
-MAIN_METHODS = ["naive_temporal", "tdmi", "tdmi_st", "sdtc", "jmpose", "glpose"]
+MAIN_METHODS = ["naive_temporal", "tdmi", "tdmi_st", "sdtc", "jmpose", "glpose", "posewarper", "dcpose", "fami_pose"]
 
 
 #: what ``--methods`` means when not given: the stage-1 baselines and the main methods

@@ -122,9 +122,11 @@ def fit_estimators(model: nn.Module, frames: torch.Tensor, batch: dict, steps: i
 
 def shared_parts(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     """The trainable parameters of each part the pose path shares with the auxiliary terms, as the
-    method names them in ``shared_parts`` (empty for a method that names none)."""
-    return {name: [p for p in getattr(model, name).parameters() if p.requires_grad]
-            for name in getattr(model, "shared_parts", ()) if getattr(model, name, None) is not None}
+    method names them in ``shared_parts`` (empty for a method that names none; a part absent or
+    without trainable parameters, as an identity or an ablated module, is left out)."""
+    parts = {name: [p for p in getattr(model, name).parameters() if p.requires_grad]
+             for name in getattr(model, "shared_parts", ()) if getattr(model, name, None) is not None}
+    return {name: ps for name, ps in parts.items() if ps}
 
 
 def flat_gradient(loss: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:

@@ -45,17 +45,14 @@ def deform_conv2d_reference(x: torch.Tensor, offset: torch.Tensor, mask: torch.T
     ky = (torch.arange(kh, device=x.device, dtype=dtype) * dilation).repeat_interleave(kw).view(1, K, 1, 1)
     kx = (torch.arange(kw, device=x.device, dtype=dtype) * dilation).repeat(kh).view(1, K, 1, 1)
     off = offset.view(B, G, K, 2, Ho, Wo)
-    cols = []
-    for g in range(G):
-        py = ys + ky + off[:, g, :, 0]  # (B, K, Ho, Wo)
-        px = xs + kx + off[:, g, :, 1]
-        # align_corners=True maps -1..1 to pixel centres 0..W-1; zero padding reads 0 outside.
-        grid = torch.stack([2 * px / max(W - 1, 1) - 1, 2 * py / max(H - 1, 1) - 1], -1).view(B, K * Ho, Wo, 2)
-        part = x[:, g * (C // G):(g + 1) * (C // G)]
-        sampled = F.grid_sample(part, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-        sampled = sampled.view(B, C // G, K, Ho, Wo) * mask.view(B, G, K, Ho, Wo)[:, g].unsqueeze(1)
-        cols.append(sampled)
-    col = torch.cat(cols, 1)  # (B, C, K, Ho, Wo)
+    # every offset group at once: groups folded into the batch, one grid_sample call
+    py = ys + ky + off[:, :, :, 0]  # (B, G, K, Ho, Wo)
+    px = xs + kx + off[:, :, :, 1]
+    # align_corners=True maps -1..1 to pixel centres 0..W-1; zero padding reads 0 outside.
+    grid = torch.stack([2 * px / max(W - 1, 1) - 1, 2 * py / max(H - 1, 1) - 1], -1).view(B * G, K * Ho, Wo, 2)
+    sampled = F.grid_sample(x.reshape(B * G, C // G, H, W), grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=True)
+    col = (sampled.view(B, G, C // G, K, Ho, Wo) * mask.view(B, G, 1, K, Ho, Wo)).view(B, C, K, Ho, Wo)
     col = col.view(B, groups, Cg, K, Ho, Wo)
     w = weight.view(groups, Cout // groups, Cg, K)
     out = torch.einsum("bgckhw,gock->bgohw", col, w).reshape(B, Cout, Ho, Wo)

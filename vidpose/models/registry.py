@@ -1,7 +1,7 @@
 """A small registry: a config's ``model.name`` and ``model.backbone.name`` map to constructors.
 
     model:
-      name: single_frame          # or naive_temporal, tdmi, sdtc, jmpose, glpose
+      name: single_frame          # or naive_temporal, tdmi, sdtc, jmpose, glpose, posewarper, dcpose, fami_pose
       backbone: {name: hrnet, size: w48}
       ...                         # the method's own keys, passed to its constructor
 
@@ -16,9 +16,12 @@ from torch import nn
 
 from vidpose.models.baselines import NaiveTemporal, SingleFrame
 from vidpose.models.blazepose import build_blazepose
+from vidpose.models.dcpose import DCPose
+from vidpose.models.fami_pose import FAMIPose
 from vidpose.models.hrnet import build_hrnet
 from vidpose.models.glpose import GLPose
 from vidpose.models.jmpose import JMPose
+from vidpose.models.posewarper import PoseWarper
 from vidpose.models.resnet import build_resnet
 from vidpose.models.sdtc import SDTC
 from vidpose.models.tdmi import TDMI
@@ -33,6 +36,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "sdtc": SDTC,
     "jmpose": JMPose,
     "glpose": GLPose,
+    "posewarper": PoseWarper,
+    "dcpose": DCPose,
+    "fami_pose": FAMIPose,
 }
 
 

@@ -1,0 +1,93 @@
+"""DCPose: shapes, the window, PCN's zero offsets at the start, the "without PCN" ablation, one training step."""
+
+import pytest
+import torch
+
+from vidpose.models.dcpose import ResidualSteps, interleave
+from vidpose.models.registry import build_model
+
+HRNET = {"name": "hrnet", "size": "tiny"}
+
+
+def build(**kw):
+    return build_model({"name": "dcpose", "backbone": HRNET, "offsets": [-1, 1], **kw})
+
+
+def batch(b=2):
+    return {"heatmaps": torch.rand(b, 17, 32, 24) * 0.1, "target_weight": torch.ones(b, 17)}
+
+
+@pytest.mark.parametrize("offsets", [(-1, 1), (1, -1), (-2, 1)])
+def test_shapes_and_the_neighbour_weights(offsets):
+    model = build(offsets=list(offsets)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 3, 128, 96))
+    assert out["heatmaps"].shape == (2, 17, 32, 24) and out["scope"].shape == (2, 17, 32, 24)
+    p, n = -min(offsets), max(offsets)
+    assert (model.prev_weight, model.next_weight) == (n / (p + n), p / (p + n))  # 0.5 each at distance 1
+
+
+@pytest.mark.parametrize("offsets", [(-2, -1, 1, 2), (1, 2), (-1,)])
+def test_a_window_other_than_one_previous_and_one_next_frame_is_refused(offsets):
+    with pytest.raises(ValueError, match="one previous and one next"):
+        build(offsets=list(offsets))
+
+
+def test_pcn_offsets_are_zero_at_the_start_and_its_convolutions_the_identity():
+    torch.manual_seed(0)
+    model = build().eval()
+    with torch.no_grad():
+        clip = {"heatmaps": torch.rand(2, 3, 17, 32, 24)}
+        scope, feature = model.merge(clip)
+        offsets = model.pcn.offset_maps(feature)
+        assert len(offsets) == 5 and all(o.abs().max() == 0 for o in offsets)
+        # zero offsets and identity kernels: each rate's output is Phi times its mask at the centre tap
+        out = model.pcn(scope, feature)
+        masks = [torch.sigmoid(m(feature)).view(2, 17, 9, 32, 24)[:, :, 4] for m in model.pcn.masks]
+        torch.testing.assert_close(out, scope * torch.stack(masks).mean(0), atol=1e-6, rtol=1e-5)
+
+
+def test_without_pcn_the_forward_changes():
+    clip = {"heatmaps": torch.rand(1, 3, 17, 32, 24)}
+    outs = []
+    for use_pcn in (True, False):
+        torch.manual_seed(0)
+        model = build(use_pcn=use_pcn).eval()
+        assert hasattr(model, "pcn") == use_pcn
+        with torch.no_grad():
+            outs.append(model.forward_features(clip)["heatmaps"])
+            scope, _ = model.merge(clip)
+        if use_pcn:
+            first_scope = scope
+    torch.testing.assert_close(scope, first_scope)  # the same PTM and PRF, a different correction
+    assert (outs[0] - outs[1]).abs().max() > 1e-2 * outs[0].abs().max()
+
+
+def test_residual_steps_and_interleave():
+    block = ResidualSteps(12, 8)
+    assert block(torch.randn(2, 12, 8, 6)).shape == (2, 8, 8, 6)
+    a, b = torch.zeros(1, 2, 1, 1), torch.ones(1, 2, 1, 1)
+    assert interleave(a, b).flatten().tolist() == [0, 1, 0, 1]  # per joint side by side
+
+
+def test_training_steps_on_a_frozen_backbone_lower_the_loss():
+    from vidpose.engine.trainer import heatmap_loss, set_frozen
+
+    torch.manual_seed(0)
+    model = build().train()
+    model.backbone.requires_grad_(False)
+    set_frozen(model, True)
+    frames, b = torch.randn(2, 3, 3, 128, 96), batch()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+
+    def total():
+        out = model(frames, b)
+        assert out["aux_losses"] == {}
+        return heatmap_loss(out["heatmaps"], b["heatmaps"], b["target_weight"])
+
+    first = total().item()
+    for _ in range(3):
+        opt.zero_grad()
+        total().backward()
+        opt.step()
+    assert total().item() < first
