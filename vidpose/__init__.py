@@ -1,8 +1,9 @@
 """vidpose: human pose estimation in video that uses time.
 
-Layers, each importing only from the ones before it:
-``data`` (schema, annotation I/O, frames, clips, heatmap codec) -> ``evaluation`` -> ``cli``.
-See docs/architecture.md for the map.
+Layers, each importing only from the ones before it: ``errors``, ``resources``, ``assets`` ->
+``data`` -> ``models``, ``interchange``, ``synth`` -> ``engine``, ``tracking``, ``evaluation`` ->
+``pipeline``, ``realdata``, ``bench`` -> ``cli``, ``commands``, ``demo``. docs/architecture.md is
+the map, with every module.
 """
 
 __version__ = "0.1.0"
