@@ -8,6 +8,9 @@ constants, so a dynamic batch axis would be a promise the graph does not keep. D
 global proposals are an input its graph does not take, so it exports without them (its local
 branch); ``export_onnx`` refuses it rather than export something else under its name.
 ``onnx_difference`` runs the file in ONNX Runtime and returns the largest difference from PyTorch.
+The export traces the model with PyTorch's TorchScript-based exporter (``dynamo=False``, deprecated
+in torch 2.9 but kept): the ``torch.export`` one needs the ``onnxscript`` package, which vidpose does
+not pin, and these graphs have no data-dependent control flow.
 """
 
 from __future__ import annotations
