@@ -293,10 +293,13 @@ def test_the_causal_mode_reads_no_future_frame_and_matches_the_offline_causal_ru
 def test_predict_causal_reads_a_file_as_a_stream_and_refuses_a_model_that_looks_ahead(clip, tmp_path, capsys):
     from vidpose.cli import main
 
-    out = tmp_path / "live.json"
-    assert main(["predict", str(clip), "--causal", "--out", str(out), "--quiet"]) == 0
+    out, render = tmp_path / "live.json", tmp_path / "live.mp4"
+    assert main(["predict", str(clip), "--causal", "--out", str(out), "--render", str(render), "--quiet"]) == 0
     assert "live (causal" in capsys.readouterr().out
-    _check_predictions(out, len(open_frames(clip)))
+    doc = _check_predictions(out, len(open_frames(clip)))
+    assert doc["annotations"] and all(len(a["bbox"]) == 4 for a in doc["annotations"])  # chains as --boxes
+    rendered = open_frames(render)
+    assert len(rendered) == len(open_frames(clip)) and rendered.fps == open_frames(clip).fps
     assert main(["predict", str(clip), "--causal", "--model", "jmpose_blazepose", "--out", str(tmp_path / "b.json")]) == 2
     assert "t+1" in capsys.readouterr().err
 

@@ -157,16 +157,16 @@ def predict(args: argparse.Namespace) -> int:
     from vidpose.pipeline import Pipeline, check_frames, check_outputs, is_video_folder, predict_folder
 
     if args.causal:
-        for option, value in (("--boxes", args.boxes), ("--frames", args.frames), ("--render", args.render)):
+        for option, value in (("--boxes", args.boxes), ("--frames", args.frames)):
             if value:
                 raise ConfigError(f"{option} does not work with --causal yet")
-        check_outputs(args.out, None, [args.video, args.config, args.checkpoint], args.overwrite)
+        check_outputs(args.out, args.render, [args.video, args.config, args.checkpoint], args.overwrite)
         live = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
                         small_people=args.small_people, cache=not args.no_cache, causal=True,
                         boxes_in_time="causal" if args.boxes_in_time == "offline" else args.boxes_in_time)
-        t = live.predict_live(args.video, args.out, progress=not args.quiet)
+        t = live.predict_live(args.video, args.out, args.render, progress=not args.quiet)
         print(f"{t['frames']} frames, {t['boxes']} boxes live (causal, {live.name}) in {t['total_s']:.1f} s "
-              f"({t['fps']:.2f} frames/s); wrote {args.out}")
+              f"({t['fps']:.2f} frames/s); wrote {args.out}" + (f" and {args.render}" if args.render else ""))
         return 0
     many = is_video_folder(args.video)
     frames = None

@@ -37,6 +37,7 @@ nothing here touches the network.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -47,13 +48,13 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from vidpose.data.annotations import Video, save_posetrack
+from vidpose.data.annotations import Frame, Person, Video, save_posetrack
 from vidpose.data.frames import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ArrayFrames, FrameRange, FrameSource,
                                   open_frames)
 from vidpose.data.streams import FrameBuffer, open_stream
 from vidpose.engine.config import load_config
 from vidpose.engine.distributed import barrier, init_distributed
-from vidpose.engine.video import VideoPredictor, predictions_video, render_video
+from vidpose.engine.video import RENDER_FPS, VideoPredictor, predictions_video, render_video
 from vidpose.tracking import (CausalBoxes, VideoBoxes, boxes_in_time, load_video_boxes, people_tracker,
                               track_people)
 from vidpose.errors import VidposeError
@@ -315,6 +316,8 @@ class Pipeline:
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
                                         global_cache_size=global_cache_size)
         self.causal = causal
+        self.stream_boxes: VideoBoxes | None = None  # the boxes the last stream cropped
+        self.stream_fps = None
         if causal and self.predictor.future_frames():
             raise VidposeError(f"{self.name} reads frames after the one it predicts ("
                                + ", ".join(self.predictor.future_frames()) + "), so it cannot run causally; use "
@@ -338,6 +341,7 @@ class Pipeline:
         tracker = people_tracker(self.detect_every, self.small_people)
         filler = CausalBoxes() if self.boxes_in_time == "causal" else None
         boxes, by_track, cache = VideoBoxes([], [], []), [], {}
+        self.stream_boxes, self.stream_fps = boxes, frames.fps  # what was cropped, for the output's bbox
         for frame in tqdm(frames, desc="live", unit="frame", disable=not progress):
             t = buffer.append(frame)
             found = tracker.update(frame)
@@ -352,12 +356,32 @@ class Pipeline:
             yield t, frame, self.predictor.predict_frame(buffer, boxes, t, cache, by_track)
 
     def predict_live(self, source: str | os.PathLike, out: str | os.PathLike | None = None,
-                     progress: bool = True) -> dict[str, Any]:
-        """``stream`` over all of ``source``, then the PoseTrack18 file ``out``; returns the timings."""
+                     render: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
+        """``stream`` over all of ``source``, writing ``render`` frame by frame as results come
+        (at the source's frame rate, else 25 frames/s), then the PoseTrack18 file ``out``;
+        returns the timings."""
+        from vidpose.data.draw import draw_frame
+        from vidpose.data.frames import write_video
+
         began = time.perf_counter()
-        results = [people for _, _, people in self.stream(source, progress)]
+        results: list[list[tuple[np.ndarray, np.ndarray, int]]] = []
+
+        def drawn() -> Iterator[np.ndarray]:
+            for t, frame, people in self.stream(source, progress):
+                results.append(people)
+                persons = [Person.predicted(xy, scores, track_id=track) for xy, scores, track in people]
+                yield draw_frame(frame, Frame(f"live/{t:06d}.jpg", t, True, persons), min_score=0.2)
+
+        if render is not None:
+            frames = drawn()
+            first = next(frames, None)  # the stream opens on the first frame, and tells its rate
+            if first is not None:
+                write_video(render, itertools.chain([first], frames), float(self.stream_fps or RENDER_FPS))
+        else:
+            for _ in drawn():
+                pass
         name = Path(str(source)).stem or "stream"
-        self._video = predictions_video(name, results, len(results))
+        self._video = predictions_video(name, results, len(results), boxes=self.stream_boxes)
         if out is not None:
             save_posetrack(self._video, out)
         total = time.perf_counter() - began
