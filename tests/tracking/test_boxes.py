@@ -208,3 +208,16 @@ def test_box_file_frames_are_positions_in_the_whole_video_also_with_a_frame_rang
     (tmp_path / "far.json").write_text(json.dumps([{"frame_index": 25, "bbox": [1, 1, 5, 5]}]))
     with pytest.raises(AnnotationError, match="outside the video"):
         load_video_boxes(tmp_path / "far.json", part)
+
+
+def test_boxes_in_time_fills_each_track_from_its_own_frames():
+    a, b = _walker(missing=(4,), weak=(), jump=()), _walker(missing=(), weak=(), jump=())
+    both = VideoBoxes([np.concatenate([x, y + [0, 300, 0, 0]]) for x, y in zip(a.boxes, b.boxes)],
+                      [np.concatenate([x, y]) for x, y in zip(a.scores, b.scores)],
+                      [np.concatenate([x, y + 4]) for x, y in zip(a.tracks, b.tracks)])  # tracks 3 and 7
+    for mode in ("offline", "causal"):
+        out = boxes_in_time(both, mode)
+        assert sorted(out.tracks[4].tolist()) == [3, 7]
+        by_track = dict(zip(out.tracks[4].tolist(), out.boxes[4]))
+        np.testing.assert_allclose(by_track[3], [40, 50, 40, 100], atol=1e-9)
+        np.testing.assert_allclose(by_track[7], [40, 350, 40, 100], atol=1e-9)
