@@ -21,8 +21,8 @@ How it fits vidpose (a clip of T frames with the key frame first, one heatmap lo
   (per joint: ``joints`` deformable groups, as the code's 17), so the method runs on any backbone
   that gives heatmaps (HRNet, ResNet, ViT, BlazePose's 17 mapped maps);
 - ``dilations``: the released code uses (3, 6, 12, 18, 24) and so do we; the paper's ablation with
-  a single rate is ``dilations: [3]``. (Issue 40 listed 3, 6, 9, 12, 15, DCPose's rates; we
-  follow PoseWarper's own code.) At the tiny configs' 64x48 heatmaps a rate of 24 reaches half
+  a single rate is ``dilations: [3]``. (3, 6, 9, 12, 15 are DCPose's rates, not PoseWarper's.)
+  At the tiny configs' 64x48 heatmaps a rate of 24 reaches half
   the map; sampling outside reads zero and the learned offsets can bring it back;
 - the deformable convolutions are DCNv1 (no modulation) as in the paper, identity-initialised
   (each joint's map copies itself through the centre tap) and the offset convolutions start at
