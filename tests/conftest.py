@@ -144,3 +144,20 @@ def tiny_video(path: Path, frames: int = 12, fps: int = 5) -> Path:
         images.append(image)
     write_video(path, images, fps=fps)
     return path
+
+
+def assert_adam_steps_lower(objective, params, *, steps: int = 3, lr: float = 1e-3, trained=None) -> None:
+    """Take ``steps`` Adam steps on ``trained()`` (default: ``objective()``) over the trainable
+    ``params`` and assert that ``objective()`` fell. ``trained`` differs where a model's auxiliary
+    estimators train too but are not what should fall (TDMI's and FAMI-Pose's probes)."""
+    import torch
+
+    trained = trained or objective
+    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
+    first = objective().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        trained().backward()
+        opt.step()
+    last = objective().item()
+    assert last < first, f"{steps} Adam steps at lr {lr} did not lower the loss: {first:.6g} -> {last:.6g}"

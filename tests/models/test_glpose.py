@@ -11,6 +11,8 @@ from vidpose.data.clips import collate
 from vidpose.models.glpose import topk_softmax
 from vidpose.models.registry import build_model
 
+from conftest import assert_adam_steps_lower
+
 HRNET = {"name": "hrnet", "size": "tiny"}
 
 
@@ -140,18 +142,12 @@ def test_a_training_step_lowers_the_loss(synth_tiny):
     batch = collate([ds[i] for i in range(4)])
     model = build().train()
     model.backbone.requires_grad_(False).eval()  # GLPose trains on a frozen backbone
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def total():
         out = model(batch["images"], batch)
         return heatmap_loss(out["heatmaps"], batch["heatmaps"], batch["target_weight"])
 
-    first = total().item()
-    for _ in range(5):
-        opt.zero_grad()
-        total().backward()
-        opt.step()
-    assert total().item() < first
+    assert_adam_steps_lower(total, model.parameters(), steps=5, lr=1e-4)
 
 
 def test_streaming_with_future_offsets_is_refused(synth_tiny):

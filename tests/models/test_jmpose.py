@@ -6,6 +6,8 @@ import torch
 from vidpose.models.jmpose import InformationOrthogonality, channel_attention
 from vidpose.models.registry import build_model
 
+from conftest import assert_adam_steps_lower
+
 HRNET = {"name": "hrnet", "size": "tiny"}
 
 
@@ -141,18 +143,12 @@ def test_a_training_step_lowers_the_loss():
     torch.manual_seed(0)
     model = build().train()
     frames, b = torch.randn(4, 5, 3, 128, 96), batch(4)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def total():
         out = model(frames, b)
         return heatmap_loss(out["heatmaps"], b["heatmaps"], b["target_weight"]) + sum(out["aux_losses"].values())
 
-    first = total().item()
-    for _ in range(3):
-        opt.zero_grad()
-        total().backward()
-        opt.step()
-    assert total().item() < first
+    assert_adam_steps_lower(total, model.parameters(), steps=3, lr=1e-3)
 
 
 @pytest.mark.parametrize("route, reaches", [
