@@ -419,6 +419,25 @@ def test_a_config_without_a_checkpoint_must_be_defined_by_its_assets(tmp_path):
         load_model(config=tiny_cfg)
 
 
+def test_a_shipped_name_and_a_custom_model_together_are_refused(tmp_path, capsys):
+    """predict and export choose their model in one place (pipeline.choose_model): a shipped
+    default, the causal default for live use, a custom model, or an error for both at once."""
+    from vidpose.cli import main
+    from vidpose.errors import ConfigError
+    from vidpose.pipeline import CAUSAL_MODEL, DEFAULT_MODEL, choose_model
+
+    assert choose_model(None) == DEFAULT_MODEL and choose_model(None, causal=True) == CAUSAL_MODEL
+    assert choose_model("blazepose") == "blazepose" and choose_model(None, checkpoint="m.pt") is None
+    with pytest.raises(ConfigError, match="--model blazepose.*not both"):
+        choose_model("blazepose", config="c.yaml")
+    both = ["--model", "blazepose", "--checkpoint", str(tmp_path / "m.pt")]
+    video = tmp_path / "v.mp4"
+    video.touch()
+    for argv in (["predict", str(video), "--out", str(tmp_path / "o.json")], ["export", "--out", str(tmp_path / "o.onnx")]):
+        assert main(argv + both) == 2
+        assert "not both" in capsys.readouterr().err
+
+
 @pytest.mark.needs_assets("blazepose_full")
 def test_a_config_whose_weights_all_come_from_its_asset_needs_no_checkpoint():
     from vidpose.pipeline import load_model

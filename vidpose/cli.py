@@ -125,6 +125,17 @@ def _add_test(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=commands.test)
 
 
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The model of ``predict`` and ``export``: a shipped one (``--model``) or your own
+    (``--config``/``--checkpoint``), with ``key=value`` overrides; ``pipeline.choose_model`` decides."""
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides (test.flip=true, ...); a checkpoint's model and input settings cannot change")
+    p.add_argument("--model", default=None, help="a shipped model (default: the one `vidpose models` marks with *, "
+                   "the naive temporal head on BlazePose full; blazepose: the single frame)")
+    p.add_argument("--config", help="a custom model's YAML config (with --checkpoint; default: the checkpoint's own)")
+    p.add_argument("--checkpoint", help="a custom model's vidpose checkpoint (trained with vidpose train)")
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     """``vidpose export``."""
     p = sub.add_parser("export", help="a model (backbone and head) as one ONNX graph",
@@ -132,10 +143,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                                    "input clip (B, T, 3, H, W), the key frame first then the frames at data.offsets, "
                                    "normalised as vidpose does; output the key frame's heatmaps (B, 17, h, w). B is "
                                    "fixed at export. The file is then run in ONNX Runtime and compared with PyTorch.")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    p.add_argument("--model", default=None, help="a shipped model (default: the default of `vidpose predict`)")
-    p.add_argument("--config", help="a custom model's YAML config")
-    p.add_argument("--checkpoint", help="a custom model's vidpose checkpoint")
+    _add_model_arguments(p)
     p.add_argument("--batch", type=int, default=1, help="clips per call (default 1)")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.set_defaults(func=commands.export)
@@ -221,8 +229,6 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                                  "or a folder of videos (video files and frame folders): then --out and --render are "
                                  "folders, videos already done are skipped, and under torchrun --nproc_per_node N the "
                                  "videos are shared among the processes")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides (test.flip=true, ...); a checkpoint's model and input settings cannot change")
     p.add_argument("--out", required=True, help="PoseTrack18 prediction file to write (with each person's box, so "
                                                 "it can be --boxes of a later run); a folder for a folder of videos: "
                                                 "one NAME.json per video")
@@ -231,8 +237,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                                     "a folder for a folder of videos")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out and --render if they exist (refused otherwise); an input is never replaced")
-    p.add_argument("--model", default=None, help="a shipped model (default: the one `vidpose models` marks with *, "
-                   "the naive temporal head on BlazePose full; blazepose: the single frame)")
+    _add_model_arguments(p)
     p.add_argument("--boxes", help="person boxes instead of the detector: a detection file (bbox, score, and "
                                    "frame_index, image_name as PoseWarper/DCPose or image_id as mmpose; optional "
                                    "track_id; a file of several PoseTrack videos gives this video's boxes) or a "
@@ -240,8 +245,6 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                                    "video, also with --frames. Boxes wholly outside the frame or larger than 10 times "
                                    "its diagonal are skipped with a warning, boxes across its border clipped; a file of "
                                    "another PoseTrack video is refused")
-    p.add_argument("--config", help="a custom model's YAML config (with --checkpoint; default: the checkpoint's own)")
-    p.add_argument("--checkpoint", help="a custom model's vidpose checkpoint (trained with vidpose train)")
     p.add_argument("--min-box-score", type=float, default=0.2,
                    help="with --boxes: ignore boxes scored below this (default 0.2)")
     p.add_argument("--detect-every", type=int, default=10,

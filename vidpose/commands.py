@@ -233,15 +233,14 @@ def export(args: argparse.Namespace) -> int:
 
     from vidpose.engine.export import export_onnx, onnx_difference
     from vidpose.errors import ConfigError
-    from vidpose.pipeline import load_model
+    from vidpose.pipeline import choose_model, load_model
 
     if Path(args.out).suffix.lower() != ".onnx":
         raise ConfigError(f"--out {args.out}: give a .onnx file name")
     if args.batch < 1:
         raise ConfigError(f"--batch {args.batch}: must be at least 1")
-    custom = args.config is not None or args.checkpoint is not None
-    model, cfg = load_model(None if custom else args.model, args.config, args.checkpoint, args.overrides,
-                            torch.device("cpu"))
+    model, cfg = load_model(choose_model(args.model, args.config, args.checkpoint), args.config, args.checkpoint,
+                            args.overrides, torch.device("cpu"))
     with warnings.catch_warnings():  # the tracer's notes on shape checks it folds into constants
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         path = export_onnx(model, cfg, args.out, batch=args.batch)

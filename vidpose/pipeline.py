@@ -146,6 +146,20 @@ def _get(cfg: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def choose_model(name: str | None, config: str | os.PathLike | dict | None = None,
+                 checkpoint: str | os.PathLike | None = None, causal: bool = False) -> str | None:
+    """The shipped model to load: ``name``, or the default (``CAUSAL_MODEL`` for live use,
+    ``DEFAULT_MODEL`` otherwise); None for a custom model (``config`` and/or ``checkpoint``). A
+    shipped name together with a custom model is an error, not a silent choice of one."""
+    from vidpose.errors import ConfigError
+
+    if config is None and checkpoint is None:
+        return name or (CAUSAL_MODEL if causal else DEFAULT_MODEL)
+    if name is not None:
+        raise ConfigError(f"give a shipped model (--model {name}) or your own (--config/--checkpoint), not both")
+    return None
+
+
 def load_model(name: str | None = None, config: str | os.PathLike | dict | None = None,
                checkpoint: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
                device: torch.device | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -308,10 +322,9 @@ class Pipeline:
             raise VidposeError(f"global_cache_size (--global-cache) must be a whole number >= 0, "
                                f"got {global_cache_size!r}")
         self.boxes_in_time = "causal" if causal and boxes_in_time == "offline" else boxes_in_time
-        custom = config is not None or checkpoint is not None
-        model = model or (None if custom else CAUSAL_MODEL if causal else DEFAULT_MODEL)
-        self.model, self.cfg = load_model(None if custom else model, config, checkpoint, overrides, device)
-        self.name = model if not custom else Path(str(checkpoint or config)).stem
+        name = choose_model(model, config, checkpoint, causal)
+        self.model, self.cfg = load_model(name, config, checkpoint, overrides, device)
+        self.name = name or Path(str(checkpoint or config)).stem
         self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
                                         global_cache_size=global_cache_size)
