@@ -4,6 +4,7 @@ parameters and on the parts its pose path shares with the terms, at initialisati
     python analysis/aux_balance.py [--backbone weights/single_frame.pt] [--vit weights/backbones/single_frame_vit.pt]
                                      [--train-backbone weights/backbones/single_frame.pt] [--steps 120]
                                      [--out analysis/results/aux_balance.json]
+    python analysis/aux_balance.py --methods fami_pose --steps 0 --out analysis/results/fami_balance.json
 
 At initialisation (``rows``): for TDMI, TDMI-ST, JM-Pose and SDTC, on a trained single-frame backbone
 loaded and frozen as in ``vidpose bench``, one batch of SynthTrack clips at 128x96 input (32x24
@@ -14,6 +15,8 @@ temporal difference encoder and the RDM; JM-Pose: the motion module, CJL and the
 SDTC: the embedding and the two motion encoders), with the cosine between the two gradients there
 (``vidpose/engine/balance.py``). TDMI and JM-Pose are measured under each reading of their
 information terms (``VARIANTS``: what the terms may train, Eq. 9's teacher and sign, the scale).
+``--methods fami_pose`` measures FAMI-Pose instead (``FAMI_POSE``: its ablation without the global
+alignment and the released code's translation-only global step).
 
 Along training (``training``): the TDMI and JM-Pose variants on the bench's stride-2 HRNet
 (``--train-backbone``), trained ``--steps`` steps with the bench configs' optimiser (AdamW 2e-3,
@@ -61,6 +64,14 @@ VARIANTS = {
     "jmpose route=gates": {"name": "jmpose", "io_route": "gates"},
 }
 SDTC = {"name": "sdtc", "layers": ["divided", "divided"], "decoder_layers": ["divided", "divided"]}
+#: FAMI-Pose (issue 40) under its ablation and the released code's translation-only global step
+FAMI_POSE = {
+    "fami_pose": {"name": "fami_pose"},
+    "fami_pose global_alignment=false": {"name": "fami_pose", "global_alignment": False},
+    "fami_pose global_transform=translation": {"name": "fami_pose", "global_transform": "translation"},
+}
+#: --methods: which variants are measured (at initialisation; along training: the seed methods only)
+GROUPS = {"seed": {**VARIANTS, "sdtc": SDTC}, "fami_pose": FAMI_POSE}
 
 
 def summary(terms: dict) -> dict:
@@ -71,11 +82,12 @@ def summary(terms: dict) -> dict:
             for k, v in terms.items() if k != "heatmap" and not k.startswith("fit_")}
 
 
-def at_initialisation(root: Path, hrnet: dict, vit: dict | None, batch_size: int, seed: int) -> list[dict]:
+def at_initialisation(root: Path, variants: dict[str, dict], hrnet: dict, vit: dict | None, batch_size: int,
+                      seed: int) -> list[dict]:
     rows = []
     for size in SIZES:
         batches: dict[int, dict] = {}
-        for method, spec in {**VARIANTS, "sdtc": SDTC}.items():
+        for method, spec in variants.items():
             source = vit if spec["name"] == "sdtc" else hrnet
             backbone_cfg = source["config"]["model"]["backbone"] if source else {"name": "vit", "size": "tiny"}
             torch.manual_seed(seed)
@@ -134,7 +146,10 @@ def main() -> None:
     ap.add_argument("--vit", default=None, help="trained ViT single-frame checkpoint (SDTC); default: random init")
     ap.add_argument("--train-backbone", default=str(ROOT / "vidpose/weights/backbones/single_frame.pt"),
                     help="the bench's stage-1 HRNet, for the measurement along training")
-    ap.add_argument("--steps", type=int, default=120, help="training steps of the along-training measurement (0: skip)")
+    ap.add_argument("--methods", choices=sorted(GROUPS), default="seed",
+                    help="seed: TDMI, TDMI-ST, JM-Pose (each reading) and SDTC; fami_pose: FAMI-Pose and its variants")
+    ap.add_argument("--steps", type=int, default=120,
+                    help="training steps of the along-training measurement (0: skip; seed methods only)")
     ap.add_argument("--every", type=int, default=40)
     ap.add_argument("--data", default=None, help="a SynthTrack folder (default: generate tiny in a temp folder)")
     ap.add_argument("--batch", type=int, default=4)
@@ -151,9 +166,9 @@ def main() -> None:
         generate(root, SynthConfig(preset="tiny", seed=0, workers=1), progress=False)
     hrnet = load_checkpoint(args.backbone)
     vit = load_checkpoint(args.vit) if args.vit else None
-    rows = at_initialisation(root, hrnet, vit, args.batch, args.seed)
+    rows = at_initialisation(root, GROUPS[args.methods], hrnet, vit, args.batch, args.seed)
     training = along_training(root, load_checkpoint(args.train_backbone), args.steps, args.every, args.seed) \
-        if args.steps > 0 else []
+        if args.steps > 0 and args.methods == "seed" else []
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     result = {"command": "python analysis/aux_balance.py " + " ".join(sys.argv[1:]), "commit": commit,
               "batch": args.batch, "seed": args.seed, "rows": rows, "training": training}
