@@ -9,7 +9,7 @@ AP on every split and, on val_hard, the paired bootstrap interval (videos resamp
 seeds averaged) of the reading minus the published row, minus the row without the terms, and minus
 the naive baseline. The default is chosen on ``val`` among the readings measured (never on val_hard).
 
-    vidpose bench --methods tdmi_mi_detached tdmi_mi_gates ... --seeds 0        # the rows
+    vidpose bench --methods tdmi_mi_all tdmi_mi_detached ... --seeds 0        # the rows
     python analysis/mi_readings.py [--results benchmarks/results/bench.json] [--out analysis/results/mi_readings.json]
 """
 
@@ -26,11 +26,13 @@ sys.path.insert(0, str(ROOT))
 from vidpose.bench import ArchivedRuns, git_state  # noqa: E402
 
 #: method -> (published row, row without its terms, its readings: row -> the setting it changes)
+#: ("published": our first reading, the lineage's route; the readings' rows were trained before
+#: gates became the default and tdmi_mi_gates / jmpose_io_gates took the names tdmi / jmpose)
 READINGS = {
-    "tdmi": ("tdmi", "tdmi_no_mi", {"tdmi_mi_detached": "mi_route=detached", "tdmi_mi_gates": "mi_route=gates",
-                                    "tdmi_eq9_motion_probe": "mi_eq9=motion_probe", "tdmi_eq9_lineage": "mi_eq9=lineage",
-                                    "tdmi_mi_positions": "mi_scale=positions"}),
-    "jmpose": ("jmpose", "jmpose_no_io", {"jmpose_io_detached": "io_route=detached", "jmpose_io_gates": "io_route=gates"}),
+    "tdmi": ("tdmi_mi_all", "tdmi_no_mi", {"tdmi_mi_detached": "mi_route=detached", "tdmi": "mi_route=gates",
+                                           "tdmi_eq9_motion_probe": "mi_eq9=motion_probe",
+                                           "tdmi_eq9_lineage": "mi_eq9=lineage", "tdmi_mi_positions": "mi_scale=positions"}),
+    "jmpose": ("jmpose_io_all", "jmpose_no_io", {"jmpose_io_detached": "io_route=detached", "jmpose": "io_route=gates"}),
 }
 NAIVE = "naive_temporal"
 

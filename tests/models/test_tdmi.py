@@ -148,7 +148,8 @@ def test_the_divergence_terms_ignore_a_rescaled_motion_feature_only_when_read_st
     reading of Eq. 8-9 does not either, while the raw one at tau 0.05 rewards a larger M."""
     torch.manual_seed(0)
     tau = 1.0 if read == "standardised" else 0.05
-    model = build_model({"name": "tdmi", "backbone": HRNET, "mi_read": read, "mi_tau": tau}).train()
+    # mi_route all: the terms read the parts given here (gates would recompute M_u, M_n from M)
+    model = build_model({"name": "tdmi", "backbone": HRNET, "mi_read": read, "mi_tau": tau, "mi_route": "all"}).train()
     torch.nn.init.normal_(model.probe.conv.weight, std=0.3)  # a probe that reads something
     b = batch()
     m = torch.randn(2, model.probe.conv.in_channels, 32, 24)

@@ -30,6 +30,8 @@ CHECKPOINT_FORMAT = "vidpose-checkpoint-v1"
 # newer default it was not trained with.
 SETTINGS_BEFORE_THEY_EXISTED: tuple[tuple[str, str, Any], ...] = (
     ("tdmi", "mi_read", "raw"),  # TDMI's MI read: raw maps until mi_read existed (docs/methods.md)
+    ("tdmi", "mi_route", "all"),  # Eq. 8-9 trained everything until mi_route existed (its default is gates now)
+    ("jmpose", "io_route", "all"),  # L_IO likewise until io_route existed
 )
 
 

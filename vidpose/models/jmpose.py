@@ -25,7 +25,9 @@ are silent, jmpose.md's recommendations (also in docs/methods.md):
   (``mutual_info.py``): a spatial-softmax
   dependence for I(J; M), a predictive (variational) lower bound for I(M; H^) and the difference
   of two predictive bounds for I(M; H^ | J) = I(M, J; H^) - I(J; H^), whose gradient reaches
-  only J (see ``InformationOrthogonality``);
+  only J (see ``InformationOrthogonality``); they train each block's gate convolution only
+  (``io_route: gates``): read on the live streams, as the lineage does (``all``), their gradients
+  on the motion module, CJL and JMML blocks dwarf the pose loss's (benchmarks/jmpose.md);
 - the head reads cat(M_L, J_L) and, as the released code does, the key frame's appearance
   feature (``appearance``; Fig. 2 draws only M and J, which leaves the flow variant with no
   appearance at all).
@@ -47,7 +49,8 @@ from vidpose.models.layers import (BasicBlock, ResidualBlocks, check_clip, clip_
 from vidpose.models.mutual_info import Probe, dependence, map_errors, standardise_maps
 from vidpose.models.tdmi import MI_ROUTES, temporal_order
 
-#: which parameters L_IO may train: the routes of TDMI's Eq. 8-9 (``JMPose.io_inputs``)
+#: which parameters L_IO may train: the routes of TDMI's Eq. 8-9 (``JMPose.io_inputs``); "gates" by
+#: default, chosen on val among the frozen bench rows of every route (benchmarks/jmpose.md)
 IO_ROUTES = MI_ROUTES
 
 
@@ -213,7 +216,7 @@ class JMPose(nn.Module):
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  width: int | None = None, motion: str = "learned", motion_blocks: int = 2, offset_groups: int = 4,
                  blocks: int = 3, heads: int = 1, joint_learner: bool = True, mutual_learning: bool = True,
-                 io_weight: float = 1.0, io_tau: float = 1.0, io_route: str = "all", appearance: bool = True,
+                 io_weight: float = 1.0, io_tau: float = 1.0, io_route: str = "gates", appearance: bool = True,
                  fusion_blocks: int = 3, start_from_backbone: bool = False):
         super().__init__()
         if motion not in ("learned", "flow"):

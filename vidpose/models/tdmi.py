@@ -34,7 +34,12 @@ Choices where the paper is silent (also in docs/methods.md):
   convolution and the 3x3 head starts as the backbone's own 1x1 head (``layers.StartFromBackbone``),
   so training starts from the single-frame model's output;
 - divergences are scaled by the targets' ``cell_fraction`` (``mutual_info.py``), so alpha = 1
-  weighs them the same at every heatmap size (checked by ``analysis/aux_balance.py``).
+  weighs them the same at every heatmap size (checked by ``analysis/aux_balance.py``);
+- Eq. 8-9 train the RDM's gates only (``mi_route: gates``): read on the live features, as the
+  lineage code does (``all``), their gradients on the shared motion encoder dwarf the
+  pose loss's and the motion path is lost (benchmarks/tdmi.md); Eq. 9's teacher is the probe of M_u
+  read on M (``mi_eq9``) and the scale the cell fraction (``mi_scale``), the other readings being
+  ablations.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ MI_READS = ("standardised", "raw")
 #: which parameters Eq. 8-9 may train (the paper is silent; ``information_terms``):
 #: "all" (the lineage: the terms read the live M_u, M_n and M), "detached" (they read M.detach()
 #: times the live gates, so they reach the encoder only through the gates' pooled input) and
-#: "gates" (M.detach() and gates recomputed from it: only the RDM's two MLPs move)
+#: "gates" (M.detach() and gates recomputed from it: only the RDM's two MLPs move; the default,
+#: chosen on val among the frozen bench rows of every reading, benchmarks/tdmi.md)
 MI_ROUTES = ("all", "detached", "gates")
 #: Eq. 9's estimate of -I(M; M_u) (``information_terms``): "motion_probe" (VSD with a teacher of its
 #: own, a probe fitted on M), "shared_probe" (the probe fitted on M_u read on the ungated M, our
@@ -171,7 +177,7 @@ class TDMI(nn.Module):
                  stages: tuple[int, ...] = (0, 1, 2, 3), fusion: str = "progressive", modulation: bool = True,
                  offset_groups: int = 1, rdm: str = "attention", fusion_blocks: int = 3, spatiotemporal: bool = False,
                  mi_weight: float = 1.0, mi_tau: float = 1.0, mi_read: str = "standardised",
-                 mi_terms: tuple[str, ...] = MI_TERMS, mi_route: str = "all", mi_eq9: str = "shared_probe",
+                 mi_terms: tuple[str, ...] = MI_TERMS, mi_route: str = "gates", mi_eq9: str = "shared_probe",
                  mi_scale: str = "cell", start_from_backbone: bool = False):
         super().__init__()
         for key, value, allowed in (("mi_read", mi_read, MI_READS), ("mi_route", mi_route, MI_ROUTES),
