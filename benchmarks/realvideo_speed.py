@@ -30,6 +30,12 @@ limit (``--frames NAME=N``, 0 = all) cuts the source as ``vidpose predict --fram
   total; ``fps_no_render`` = frames / (total - render), which is what ``Pipeline.timings["fps"]``
   reports (it excludes rendering).
 
+Beside each video: ``physical_limit``, the frame rate of this design with nothing but one backbone
+pass per person and frame (the measured backbone ms per crop x the people per frame), and per run
+``goals``, issue 39's speed goals (Sports2D >= 15 frames/s without rendering and >= 12 with it,
+``vtest.avi`` >= 6) met or missed. ``--summarise FILE`` recomputes both from the stored stages of an
+existing results file (no timing).
+
 ``os.getloadavg()`` is recorded before and after every stage: another job (a training run) may
 share the cores, and a 1-minute load above the core count means the wall clocks are inflated.
 
@@ -172,6 +178,39 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
     return result, found
 
 
+#: issue 39's goals with the default model on 2 cores: video -> {"fps" or "fps_no_render": at least}
+GOALS = {"sports2d_demo": {"fps_no_render": 15.0, "fps": 12.0}, "vtest": {"fps_no_render": 6.0}}
+
+
+def physical_limit(result: dict[str, Any]) -> dict[str, Any]:
+    """One backbone pass per person and frame and nothing else, from a video's measured stages."""
+    per_crop = result["stages"]["backbone"]["ms_per_crop"]
+    people = result["boxes"] / max(result["frames"], 1)
+    ms = per_crop * people
+    return {"backbone_ms_per_crop": per_crop, "people_per_frame": round(people, 2), "ms_per_frame": round(ms, 1),
+            "fps": round(1000 / ms, 1) if ms else None}
+
+
+def goals(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal of ``GOALS`` for the videos of a run: measured, goal, met, and the shortfall."""
+    out = []
+    for result in run["videos"]:
+        for key, goal in GOALS.get(result["video"], {}).items():
+            measured = result[key]
+            out.append({"video": result["video"], "measure": key, "measured": measured, "goal": goal,
+                        "met": measured >= goal, "short_by": round(max(goal - measured, 0.0), 2)})
+    return out
+
+
+def summarise(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` with ``physical_limit`` beside every video and ``goals`` in every run."""
+    for run in report["runs"]:
+        for result in run["videos"]:
+            result["physical_limit"] = physical_limit(result)
+        run["goals"] = goals(run)
+    return report
+
+
 def crops_from(name: str, boxes, cfg_clip, count: int) -> np.ndarray:
     """``count`` crops (N, 256, 256, 3) uint8, evenly spread over the tracked boxes."""
     source = open_frames(asset_path(name))
@@ -286,6 +325,13 @@ def print_run(run: dict[str, Any]) -> None:
             print(f"  {stage:<14}{s[stage]['s']:8.2f} s {s[stage]['ms_per_frame']:8.1f} ms/frame{extra}")
         print(f"  {'total':<14}{result['total_s']:8.2f} s   {result['fps']:.2f} frames/s "
               f"({result['fps_no_render']:.2f} without rendering)")
+        if "physical_limit" in result:
+            lim = result["physical_limit"]
+            print(f"  physical limit: {lim['backbone_ms_per_crop']} ms/crop x {lim['people_per_frame']} people/frame = "
+                  f"{lim['ms_per_frame']} ms/frame, {lim['fps']} frames/s")
+    for g in run.get("goals", []):
+        print(f"  goal {g['video']} {g['measure']} >= {g['goal']}: {g['measured']} "
+              + ("met" if g["met"] else f"missed by {g['short_by']}"))
 
 
 def child(args: argparse.Namespace, videos: list[tuple[str, int]]) -> int:
@@ -333,7 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: write one run's JSON here
     parser.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--boxes-out", help=argparse.SUPPRESS)
+    parser.add_argument("--summarise", type=Path, metavar="FILE",
+                        help="recompute the physical limits and goals of an existing results file (no timing)")
     args = parser.parse_args(argv)
+    if args.summarise:
+        report = summarise(json.loads(args.summarise.read_text()))
+        report["summarised_by"] = f"python benchmarks/realvideo_speed.py --summarise {args.summarise}"
+        args.summarise.write_text(json.dumps(report, indent=2) + "\n")
+        for run in report["runs"]:
+            print_run(run)
+        return 0
     videos = []
     for item in args.frames:
         name, _, count = item.partition("=")
@@ -373,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--boxes-out", str(boxes_file)]
             subprocess.run(cmd, env=env, check=True)
             run = json.loads(out.read_text())
+            for result in run["videos"]:
+                result["physical_limit"] = physical_limit(result)
+            run["goals"] = goals(run)
             report["runs"].append(run)
             print_run(run)
         if args.crops and boxes_file.is_file():

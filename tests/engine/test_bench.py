@@ -153,7 +153,7 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     block = marked.read_text()
     assert block.startswith("before\n") and block.endswith("after\n") and "an old table" not in block
     naive_hard = np.mean([r["AP"]["Total"] for r in rows if r["method"] == "naive_temporal" and r["split"] == "val_hard"])
-    assert f"| naive_temporal | 2 | " in block and f"{naive_hard:.1f}" in block
+    assert "| naive_temporal | 2 | " in block and f"{naive_hard:.1f}" in block
     assert "| tdmi | 0 | not measured yet" in block
     text = doc.read_text()
     assert "| naive_temporal |" in text and "recovery" in text and "oracle" in text
