@@ -333,3 +333,27 @@ def test_paper_protocol_fine_tunes_the_backbone_resumes_and_reports_beside_froze
     assert (run / "model.pt").stat().st_mtime_ns == before  # resumed: nothing retrained
     doc = write_report(results, tmp_path / "results.md", tmp_path / "chart.png", table_docs=()).read_text()
     assert "## The two protocols" in doc and "| naive_temporal | 1 / 1 |" in doc
+
+
+def test_the_ordering_section_finds_the_pairs_our_numbers_reverse():
+    """docs/results.md reproduces the papers' table: methods in the order of their PoseTrack17 mAP,
+    beside ours under each protocol, and names each pair whose order ours reverses beyond a seed std."""
+    from vidpose.bench.report import ordering_markdown
+
+    def rows(method, aps, protocol="frozen"):
+        ap = dict.fromkeys(GROUPS, 0.0)
+        return [{"method": method, "seed": seed, "split": "val_hard", "stage": 2, "protocol": protocol,
+                 "AP": {**ap, "Total": value}, "params_m": 1.0, "gflops": 1.0, "steps": 1, "backbone": "b",
+                 "train_minutes": 1.0} for seed, value in enumerate(aps)]
+
+    # PoseWarper (ranked lowest by the papers) above DCPose beyond the std: reversed; DCPose and
+    # FAMI-Pose within a std: kept; TDMI measured only under paper
+    results = {"rows": rows("posewarper", [70.0, 71.0]) + rows("dcpose", [60.0, 61.0]) + rows("fami_pose", [60.4, 60.6])
+               + rows("tdmi", [80.0], "paper")}
+    text = "\n".join(ordering_markdown(results))
+    assert "| posewarper | 81.2 |" in text and "70.5 ± 0.7 (2)" in text
+    assert "| tdmi | 85.7 | TDMI Table 1 | not measured | 80.0 (1) |" in text
+    frozen = next(line for line in text.splitlines() if line.startswith("Under `frozen`"))
+    assert "of the 3 pairs of measured methods, 1 keep" in frozen and "2 reverse it" in frozen
+    assert "posewarper 70.5 > dcpose 60.5" in frozen and "posewarper 70.5 > fami_pose 60.5" in frozen
+    assert "Under `paper`: fewer than two" in text

@@ -236,6 +236,21 @@ PAPER_EPOCHS = 6
 MAIN_METHODS = ["naive_temporal", "tdmi", "tdmi_st", "sdtc", "jmpose", "glpose", "posewarper", "dcpose", "fami_pose"]
 
 
+#: the papers' own PoseTrack2017 val mAP (HRNet-W48 for all but SDTC's ViT), in the order their tables
+#: rank them, with where the number is printed; GLPose's paper was not obtained (shared/specs/glpose.md:
+#: cite no figure), so its place is not claimed
+POSETRACK17_MAP: dict[str, tuple[float | None, str]] = {
+    "posewarper": (81.2, "TDMI Table 1; SDTC Table 1"),
+    "dcpose": (82.8, "TDMI Table 1; SDTC Table 1"),
+    "fami_pose": (84.8, "TDMI Table 1; SDTC Table 1"),
+    "glpose": (None, "not obtained"),
+    "tdmi": (85.7, "TDMI Table 1"),
+    "tdmi_st": (85.9, "TDMI Table 1"),
+    "jmpose": (86.4, "shared/specs/jmpose.md Sec. 6 (reported in later work)"),
+    "sdtc": (87.5, "SDTC Table 1"),
+}
+
+
 #: what ``--methods`` means when not given: the stage-1 baselines and the main methods
 DEFAULT_METHODS = ["single_frame", "single_frame_resnet", "single_frame_vit", "naive_temporal_vit", *MAIN_METHODS]
 
