@@ -39,6 +39,8 @@ What is measured (everything on the frames and people RealData labels; see vidpo
   then ``boxes_in_time`` in each MODE; each own box stands for the
   pseudo-labelled person whose source box it overlaps most (one to one, IoU >= 0.5), and a
   person with no such box counts as missed. This is ``vidpose predict`` without ``--boxes``.
+  ``--region-model pose``: the tracker's per-person pass run by the pose model instead of MoveNet
+  (``vidpose predict --region-model pose``; its boxes kept in ``DATA/own_boxes/pose/``).
 - **PoseTrack18 fixtures** (``../shared/fixtures/posetrack18``, when present): the real
   annotated frames with GT boxes, one frame per video, so every window is the frame repeated
   (``benchmarks/real_fixtures.py``'s protocol at each model's own framing, no flip).
@@ -77,7 +79,7 @@ from vidpose.realdata.segments import SEGMENTS, video_name  # noqa: E402
 from vidpose.tracking import track_people  # noqa: E402
 from vidpose.tracking.boxes import VideoBoxes, boxes_in_time, load_video_boxes  # noqa: E402
 from vidpose.evaluation import evaluate_posetrack  # noqa: E402
-from vidpose.pipeline import SHIPPED, load_model  # noqa: E402
+from vidpose.pipeline import SHIPPED, Pipeline, load_model  # noqa: E402
 
 SPLITS = ("test", "test_hard", "test_hard_clean")
 SINGLE = "blazepose"
@@ -127,19 +129,23 @@ def small_people(name: str) -> bool:
                for split in ("test", "test_hard"))
 
 
-def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str]) -> dict[str, dict[str, VideoBoxes]]:
+def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str], region_model: str = "movenet"
+              ) -> dict[str, dict[str, VideoBoxes]]:
     """vidpose's own detector and tracker on the split's frames as they are (degraded ones
-    included), once per video; then ``boxes_in_time`` in each mode: {mode: {video: boxes}}."""
+    included), once per video; then ``boxes_in_time`` in each mode: {mode: {video: boxes}}.
+    ``region_model``: what finds each tracked person between detector frames (``Pipeline``'s)."""
     out: dict[str, dict[str, VideoBoxes]] = {mode: {} for mode in modes}
+    folder = data / "own_boxes" / split if region_model == "movenet" else data / "own_boxes" / region_model / split
+    pipelines = {flag: Pipeline(region_model=region_model, small_people=flag) for flag in (False, True)}
     for video in videos:
-        kept = data / "own_boxes" / split / f"{video.name}.json"  # the tracker's boxes, kept: tracking is slow
+        kept = folder / f"{video.name}.json"  # the tracker's boxes, kept: tracking is slow
         if kept.is_file():
             raw = json.loads(kept.read_text())
             found = VideoBoxes([np.array(b, np.float64).reshape(-1, 4) for b in raw["boxes"]],
                                [np.array(s, np.float64) for s in raw["scores"]], [np.array(t, int) for t in raw["tracks"]])
         else:
             found = track_people(open_frames(data / "images" / split / video.name),
-                                 small_people=small_people(video.name))
+                                 tracker=pipelines[small_people(video.name)].tracker())
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps({"boxes": [b.tolist() for b in found.boxes],
                                         "scores": [s.tolist() for s in found.scores],
@@ -262,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--own-boxes", nargs="*", default=[], choices=("off", "offline", "causal"),
                         metavar="MODE", help="also run every model on test_hard with vidpose's own detector and "
                         "tracker on the degraded frames, with boxes_in_time in each MODE (off, offline, causal)")
+    parser.add_argument("--region-model", choices=("movenet", "pose"), default="movenet",
+                        help="with --own-boxes: what finds each tracked person between detector frames "
+                             "(vidpose predict --region-model)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo.json")
     args = parser.parse_args(argv)
@@ -299,10 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         "rows": {},
     }
     single_preds: dict[str, list[Video]] = {}
-    own = own_boxes(args.data, "test_hard", gt["test_hard"], args.own_boxes) if args.own_boxes else {}
+    own = own_boxes(args.data, "test_hard", gt["test_hard"], args.own_boxes, args.region_model) if args.own_boxes else {}
     if own:
         report["own_boxes"] = {
-            "split": "test_hard", "matching": "each own box to the pseudo label whose source box it overlaps "
+            "split": "test_hard", "region_model": args.region_model, "matching": "each own box to the pseudo label whose source box it overlaps "
             "most, one to one, IoU >= 0.5; a pseudo-labelled person without one counts as missed",
             "boxes": {mode: sum(len(b) for v in found.values() for b in v.boxes) for mode, found in own.items()}}
     for spec in args.models:

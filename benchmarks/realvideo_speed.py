@@ -17,7 +17,9 @@ limit (``--frames NAME=N``, 0 = all) cuts the source as ``vidpose predict --fram
 (``FrameRange``). Stages:
 
 - ``detector``: wall clock inside MoveNet-MultiPose calls (whole-frame ``__call__`` and the
-  tracker's per-person ``in_regions`` pass; each includes its letterbox and decoder);
+  tracker's per-person ``in_regions`` pass; each includes its letterbox and decoder); with
+  ``--region-model pose`` the per-person pass is the pose model's (``PoseModelRegions.in_regions``:
+  cropping, backbone and head, decoding);
 - ``detector_load``: ``track_people`` builds its MoveNet from the TF.js file on every call;
 - ``tracking``: the rest of ``track_people`` (frame decoding, linking, appearance histograms);
   ``decode`` gives the frame decoding inside it;
@@ -76,7 +78,7 @@ from vidpose.data.frames import FrameRange, open_frames  # noqa: E402
 from vidpose.engine.video import predictions_video, render_video  # noqa: E402
 from vidpose.models import movenet  # noqa: E402
 from vidpose.pipeline import DEFAULT_MODEL, Pipeline  # noqa: E402
-from vidpose.tracking import boxes_in_time, track_people  # noqa: E402
+from vidpose.tracking import PoseModelRegions, boxes_in_time, track_people  # noqa: E402
 
 DEFAULT_FRAMES = ("sports2d_demo=0", "vtest=150")
 
@@ -120,18 +122,20 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
     det, regions, det_load = Timer(), Timer(), Timer()
     cls = movenet.MoveNetMultiPose
     saved = {k: getattr(cls, k) for k in ("__call__", "in_regions", "__init__")}
+    saved_pose = PoseModelRegions.in_regions
     stages: dict[str, Any] = {}
     loads: dict[str, Any] = {"start": load()}
     try:
         cls.__call__, cls.in_regions = det.wrap(saved["__call__"]), regions.wrap(saved["in_regions"])
         cls.__init__ = det_load.wrap(saved["__init__"])
+        PoseModelRegions.in_regions = regions.wrap(saved_pose)
         began = time.perf_counter()
-        found = boxes_in_time(track_people(source, pipeline.detect_every, pipeline.small_people),
-                              pipeline.boxes_in_time)
+        found = boxes_in_time(track_people(source, tracker=pipeline.tracker()), pipeline.boxes_in_time)
         people_s = time.perf_counter() - began
     finally:
         for k, v in saved.items():
             setattr(cls, k, v)
+        PoseModelRegions.in_regions = saved_pose
     loads["after_people"] = load()
     decode_people = decode.seconds
     stages["detector_load"] = {"s": round(det_load.seconds, 3)}
@@ -342,7 +346,7 @@ def child(args: argparse.Namespace, videos: list[tuple[str, int]]) -> int:
     run: dict[str, Any] = {"threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                            "loadavg_start": load(), "videos": []}
     began = time.perf_counter()
-    pipeline = Pipeline(args.model, device=torch.device("cpu"))
+    pipeline = Pipeline(args.model, device=torch.device("cpu"), region_model=args.region_model)
     run["model_load_s"] = round(time.perf_counter() - began, 3)
     # the first calls of a fresh process build oneDNN kernels: done here, reported, not in the stages
     warm = time.perf_counter()
@@ -373,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                              "OMP_WAIT_POLICY=PASSIVE (default %(default)s)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped model (default: {DEFAULT_MODEL}, the default "
                         "of vidpose predict)")
+    parser.add_argument("--region-model", choices=("movenet", "pose"), default="movenet",
+                        help="what finds each tracked person between detector frames (vidpose predict --region-model)")
     parser.add_argument("--crops", type=int, default=50, help="crops for the torch/LiteRT timing (0 = skip)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo_speed.json")
@@ -409,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                     "python": platform.python_version(), "torch": torch.__version__,
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "os_cpu_count": os.cpu_count(),
                     "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
-        "loadavg_start": load(), "model": args.model, "runs": []}
+        "loadavg_start": load(), "model": args.model, "region_model": args.region_model, "runs": []}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="realvideo_speed_runs_") as tmp:
         boxes_file = Path(tmp) / "boxes.json"
@@ -423,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                 env["OMP_WAIT_POLICY"] = "PASSIVE"
             out = Path(tmp) / f"run{k}.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(out), "--threads", threads,
-                   "--model", args.model, "--frames", *args.frames]
+                   "--model", args.model, "--region-model", args.region_model, "--frames", *args.frames]
             if k == 0:
                 cmd += ["--boxes-out", str(boxes_file)]
             subprocess.run(cmd, env=env, check=True)

@@ -55,8 +55,8 @@ from vidpose.data.streams import FrameBuffer, open_stream
 from vidpose.engine.config import load_config
 from vidpose.engine.distributed import barrier, init_distributed
 from vidpose.engine.video import RENDER_FPS, VideoPredictor, predictions_video, render_video
-from vidpose.tracking import (CausalBoxes, VideoBoxes, boxes_in_time, load_video_boxes, people_tracker,
-                              track_people)
+from vidpose.tracking import (CausalBoxes, PoseModelRegions, PoseTracker, VideoBoxes, boxes_in_time,
+                              load_video_boxes, people_tracker, track_people)
 from vidpose.errors import VidposeError
 from vidpose.resources import package_path
 
@@ -312,9 +312,13 @@ class Pipeline:
                  checkpoint: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
-                 device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False):
+                 device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False,
+                 region_model: str = "movenet"):
         if boxes_in_time not in ("offline", "causal", "off"):
             raise VidposeError(f"boxes_in_time must be offline, causal or off, got {boxes_in_time!r}")
+        if region_model not in ("movenet", "pose"):
+            raise VidposeError(f"region_model (--region-model) must be movenet or pose, got {region_model!r}")
+        self.region_model = region_model
         if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
             raise VidposeError(f"detect_every (--detect-every) must be a whole number of frames >= 1, "
                                f"got {detect_every!r}")
@@ -351,7 +355,7 @@ class Pipeline:
             raise VidposeError("Pipeline.stream is the live mode: make the pipeline with causal=True")
         frames = open_stream(source)
         buffer = FrameBuffer(keep=self.predictor.clip.span + 2, name=str(source))
-        tracker = people_tracker(self.detect_every, self.small_people)
+        tracker = self.tracker()
         filler = CausalBoxes() if self.boxes_in_time == "causal" else None
         boxes, by_track, cache = VideoBoxes([], [], []), [], {}
         self.stream_boxes, self.stream_fps = boxes, frames.fps  # what was cropped, for the output's bbox
@@ -402,11 +406,20 @@ class Pipeline:
                         "fps": round(len(results) / max(total, 1e-9), 2)}
         return self.timings
 
+    def tracker(self) -> PoseTracker:
+        """The people tracker: MoveNet for whole frames; for the per-person regions between them
+        MoveNet too (``region_model="movenet"``) or the pose model's own backbone and head
+        (``"pose"``, ``tracking/pose_regions.py``)."""
+        tracker = people_tracker(self.detect_every, self.small_people)
+        if self.region_model == "pose":
+            tracker.detector = PoseModelRegions(tracker.detector, self.model, self.predictor.clip, tracker.roi_scale,
+                                                tracker.keypoint_threshold)
+        return tracker
+
     def boxes(self, source: FrameSource, boxes: str | os.PathLike | None = None, progress: bool = False) -> VideoBoxes:
         if boxes is not None:
             return load_video_boxes(boxes, source, self.min_box_score)
-        return boxes_in_time(track_people(source, self.detect_every, self.small_people, progress),
-                             self.boxes_in_time)
+        return boxes_in_time(track_people(source, progress=progress, tracker=self.tracker()), self.boxes_in_time)
 
     def __call__(self, video: Any, boxes: str | os.PathLike | None = None,
                  progress: bool = False, frames: tuple[int, int | None] | None = None) -> Video:

@@ -429,10 +429,11 @@ def people_tracker(detect_every: int = 10, small_people: bool = False) -> PoseTr
     return PoseTracker(MoveNetMultiPose(input_size=768 if small_people else 512), detect_every=detect_every)
 
 
-def track_people(source: FrameSource, detect_every: int = 10, small_people: bool = False, progress: bool = False
-                 ) -> VideoBoxes:
-    """Boxes and track ids of every person in every frame, from the detector and the tracker."""
-    tracker = people_tracker(detect_every, small_people)
+def track_people(source: FrameSource, detect_every: int = 10, small_people: bool = False, progress: bool = False,
+                 tracker: PoseTracker | None = None) -> VideoBoxes:
+    """Boxes and track ids of every person in every frame, from the detector and the tracker
+    (``tracker``, default ``people_tracker(detect_every, small_people)``)."""
+    tracker = tracker or people_tracker(detect_every, small_people)
     results = tracker.run(source, progress=progress)
     boxes = [np.array([b for _, b, _ in frame], dtype=np.float64).reshape(-1, 4) for frame in results]
     scores = [np.array([s for _, _, s in frame], dtype=np.float64) for frame in results]
