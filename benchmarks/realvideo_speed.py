@@ -177,6 +177,8 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
     tracks = sorted({int(t) for ts in found.tracks for t in ts})
     result = {"video": name, "file": path.name, "frames": n, "resolution": list(source.read(0).shape[1::-1]),
               "boxes": int(sum(len(b) for b in found.boxes)), "tracks": len(tracks),
+              "median_box_wh": [round(float(v), 1) for v in np.median(np.concatenate(
+                  [b[:, 2:] for b in found.boxes if len(b)] or [np.zeros((1, 2))]), axis=0)],
               "stages": stages, "total_s": round(total, 3), "fps": round(n / total, 2),
               "fps_no_render": round(n / (total - stages["render"]["s"]), 2), "loadavg": loads}
     return result, found

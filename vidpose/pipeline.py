@@ -329,6 +329,8 @@ class Pipeline:
         name = choose_model(model, config, checkpoint, causal)
         self.model, self.cfg = load_model(name, config, checkpoint, overrides, device)
         self.name = name or Path(str(checkpoint or config)).stem
+        if region_model == "pose" and not hasattr(getattr(self.model, "backbone", None), "head"):
+            raise VidposeError(f"--region-model pose: {self.name} has no backbone heatmap head to find people with")
         self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
                                         global_cache_size=global_cache_size)

@@ -8,9 +8,9 @@ shrunk back by ``roi_scale``; the crop adds the model's own ``enlarge``), the sa
 pipeline's top-down pass cuts for that box. The heatmaps' peaks give the person's keypoints in
 the frame, their scores and, around the confident ones, the box, enlarged by ``box_pad`` (width,
 height) about its centre: keypoints stop short of the head's top and the soles, and the person
-boxes MoveNet gives (the crops the temporal heads were measured with) are larger: on the first 60
-frames of the Sports2D demo, median 218 x 404 pixels against 172 x 375 around the pose model's
-keypoints, so 1.25 x 1.08 by default. Whole-frame detection (the first frame, every
+boxes MoveNet gives (the crops the temporal heads were measured with) are larger. The default pad
+makes the median box on the Sports2D demo that of MoveNet's (``median_box_wh`` in
+``benchmarks/results/realvideo_speed*.json``). Whole-frame detection (the first frame, every
 ``detect_every`` frames, a lost track) stays with the person detector.
 
 Not yet one backbone pass per person and frame: the top-down pass crops the tracker's output box,
