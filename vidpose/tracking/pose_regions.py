@@ -17,9 +17,13 @@ Not yet one backbone pass per person and frame: the top-down pass crops the trac
 not the region, and computes its own features; sharing them needs the tracker and the temporal
 head to run interleaved (as ``Pipeline.stream`` does).
 
-A region yields a person when at least ``min_keypoints`` peaks reach ``keypoint_threshold``; the
-person's score is the mean of its 17 peaks. The tracker then links it by OKS and IoU as any other
-candidate, so a region that holds someone else is not taken for the track.
+A region yields a person when the mean of its 17 heatmap peaks (the person's score) reaches
+``min_score`` (0.5, MediaPipe's presence threshold) and at least ``min_keypoints`` peaks reach
+``keypoint_threshold``. The pose model finds a pose-like pattern almost anywhere: on background
+regions of the demo videos most joints peak above 0.2, so the joint count alone keeps dead tracks
+alive; the mean separates people from background there (``python analysis/region_scores.py``,
+``analysis/results/region_scores.json``). The tracker then links the person by OKS and IoU as any
+other candidate, so a region that holds someone else is not taken for the track.
 """
 
 from __future__ import annotations
@@ -39,12 +43,13 @@ class PoseModelRegions:
     model's backbone and heatmap head (``model.backbone.forward_features`` and ``.head``)."""
 
     def __init__(self, detector: Detector, model: torch.nn.Module, clip: ClipConfig, roi_scale: float = 1.5,
-                 keypoint_threshold: float = 0.2, min_keypoints: int = 3, box_pad: tuple[float, float] = (1.25, 1.08),
-                 device: torch.device | None = None):
+                 keypoint_threshold: float = 0.2, min_keypoints: int = 3, min_score: float = 0.5,
+                 box_pad: tuple[float, float] = (1.25, 1.08), device: torch.device | None = None):
         if not hasattr(model, "backbone") or not hasattr(model.backbone, "head"):
             raise ValueError(f"{type(model).__name__}: the pose-model region pass needs a backbone with a heatmap head")
         self.detector, self.model, self.clip, self.roi_scale = detector, model, clip, roi_scale
         self.keypoint_threshold, self.min_keypoints, self.box_pad = keypoint_threshold, min_keypoints, box_pad
+        self.min_score = min_score
         self.device = device or next(model.parameters()).device
         self.crops = 0  # pose-model crops run, for the speed benchmark
 
@@ -82,7 +87,7 @@ class PoseModelRegions:
         h, w = frame.shape[:2]
         found: list[list[Detection]] = []
         for box, xy, score in zip(boxes, coords, peaks):
-            if int((score >= self.keypoint_threshold).sum()) < self.min_keypoints:
+            if score.mean() < self.min_score or int((score >= self.keypoint_threshold).sum()) < self.min_keypoints:
                 found.append([])
                 continue
             centre, size = box_to_center_size(box, self.clip.aspect_ratio, self.clip.enlarge)
