@@ -209,11 +209,22 @@ def goals(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
-    """``report`` with ``physical_limit`` beside every video and ``goals`` in every run."""
+    """``report`` with ``physical_limit`` beside every video and ``goals`` in every run, and over
+    the runs of the same thread count and policy, each video's median frame rates and the goals
+    checked on them (``median_over_runs``)."""
     for run in report["runs"]:
         for result in run["videos"]:
             result["physical_limit"] = physical_limit(result)
         run["goals"] = goals(run)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in report["runs"]:
+        groups.setdefault(f"threads {run['threads']}, policy {run['omp_wait_policy'] or 'default'}", []).append(run)
+    report["median_over_runs"] = {}
+    for key, runs in groups.items():
+        videos = [{"video": v["video"], "runs": len(runs),
+                   **{m: round(float(np.median([r["videos"][k][m] for r in runs])), 2) for m in ("fps", "fps_no_render")}}
+                  for k, v in enumerate(runs[0]["videos"])]
+        report["median_over_runs"][key] = {"videos": videos, "goals": goals({"videos": videos})}
     return report
 
 
@@ -379,8 +390,9 @@ def main(argv: list[str] | None = None) -> int:
                              "OMP_WAIT_POLICY=PASSIVE (default %(default)s)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped model (default: {DEFAULT_MODEL}, the default "
                         "of vidpose predict)")
-    parser.add_argument("--region-model", choices=("movenet", "pose"), default="movenet",
-                        help="what finds each tracked person between detector frames (vidpose predict --region-model)")
+    parser.add_argument("--region-model", choices=("movenet", "pose"), default="pose",
+                        help="what finds each tracked person between detector frames (vidpose predict --region-model; "
+                             "default pose, the pipeline's)")
     parser.add_argument("--crops", type=int, default=50, help="crops for the torch/LiteRT timing (0 = skip)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo_speed.json")
@@ -396,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         args.summarise.write_text(json.dumps(report, indent=2) + "\n")
         for run in report["runs"]:
             print_run(run)
+        print(json.dumps(report["median_over_runs"], indent=1))
         return 0
     videos = []
     for item in args.frames:
@@ -436,9 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--boxes-out", str(boxes_file)]
             subprocess.run(cmd, env=env, check=True)
             run = json.loads(out.read_text())
-            for result in run["videos"]:
-                result["physical_limit"] = physical_limit(result)
-            run["goals"] = goals(run)
+            summarise({"runs": [run]})  # its physical limits and goals, for the print below
             report["runs"].append(run)
             print_run(run)
         if args.crops and boxes_file.is_file():
@@ -462,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{p['ratio_torch_backbone_over_litert']} (backbone), {p['ratio_torch_full_graph_over_litert']} "
                   f"(full graph); torch backbone at batch 32: {p['torch_backbone_batch32']['per_crop_ms']}"
                   f" ms/crop; load {p['loadavg_start']} -> {p['loadavg_end']}")
+    summarise(report)
     report["loadavg_end"] = load()
     report["seconds"] = round(time.perf_counter() - began, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -313,9 +313,12 @@ class Pipeline:
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
                  device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False,
-                 region_model: str = "movenet"):
+                 region_model: str | None = None):
         if boxes_in_time not in ("offline", "causal", "off"):
             raise VidposeError(f"boxes_in_time must be offline, causal or off, got {boxes_in_time!r}")
+        # the pose model in the tracker's regions: as accurate offline and 1.5x as fast; live, MoveNet
+        # (the measurements: docs/results.md, "Boxes and speed")
+        region_model = region_model or ("movenet" if causal else "pose")
         if region_model not in ("movenet", "pose"):
             raise VidposeError(f"region_model (--region-model) must be movenet or pose, got {region_model!r}")
         self.region_model = region_model
