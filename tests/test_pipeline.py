@@ -279,7 +279,8 @@ def test_the_causal_mode_reads_no_future_frame_and_matches_the_offline_causal_ru
     for t, frame, people in live.stream(clip):
         assert len(pulled) == t + 1, "the stream was read past the frame being predicted"
         outputs.append(people)
-    offline = pipeline_module.Pipeline(model=pipeline_module.CAUSAL_MODEL, boxes_in_time="causal")
+    offline = pipeline_module.Pipeline(model=pipeline_module.CAUSAL_MODEL, boxes_in_time="causal",
+                                       region_model=live.region_model)
     boxes = offline.boxes(open_frames(clip))
     expected = offline.predictor.predict(open_frames(clip), boxes, progress=False)
     assert len(outputs) == len(expected) == len(open_frames(clip)) and any(outputs)
