@@ -436,7 +436,7 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
 
 
 def ordering_markdown(results: dict[str, Any]) -> list[str]:
-    """The papers' table reproduced: the seven methods and their predecessors in the order of their
+    """The papers' table reproduced: the seed methods and their predecessors in the order of their
     PoseTrack2017 mAP (``POSETRACK17_MAP``), beside our val_hard AP under each protocol, and every
     pair whose order ours reverses (a reversal counts where the two means differ by more than the
     larger of their seed std)."""

@@ -8,7 +8,8 @@ Pose-guided tracking as MediaPipe does it, for several people:
    ``max_missed`` frames), as MediaPipe runs its detector until the person is found again.
 2. **Other frames** (the pose-guided pass). Each track's keypoints in frame t-1 (moved by the track's velocity) give
    its region in frame t: the box around its confident keypoints, squared and enlarged by
-   ``roi_scale``. The pose model runs on all regions in one batch at ``roi_size``; the
+   ``roi_scale``. The detector's pose model (MoveNet; or the pipeline's own pose model,
+   ``pose_regions.py``, ``vidpose predict``'s default) runs on all regions in one batch; the
    candidates found in them, in frame pixels, are the measurements of that frame. A track
    whose region holds no candidate it links to is *lost*: the detector runs on that same frame
    and its people are linked as on a detector frame. ``region_pass``: ``"always"`` runs this
