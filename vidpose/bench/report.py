@@ -432,6 +432,11 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
         f = frozen.get(ln["method"])
         md.append(f"| {ln['method']} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
                   f"{cell(f, 'val_hard')} | {cell(ln, 'val_hard')} | {versus(f)} | {versus(ln)} |")
+    curves = [(r["method"], r["seed"], r["val_curve"]) for r in paper["rows"]
+              if r.get("stage") == 2 and r["split"] == "val" and r.get("val_curve")]
+    if curves:
+        md += ["", "Whether a `paper` run levelled off: its `val` AP after each epoch (`val_curve` in the row)."]
+        md += [""] + [f"- {name} seed {seed}: " + ", ".join(f"{c['AP']:.1f}" for c in curve) for name, seed, curve in curves]
     return md
 
 
