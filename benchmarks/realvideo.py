@@ -136,7 +136,14 @@ def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str], reg
     ``region_model``: what finds each tracked person between detector frames (``Pipeline``'s)."""
     out: dict[str, dict[str, VideoBoxes]] = {mode: {} for mode in modes}
     folder = data / "own_boxes" / split if region_model == "movenet" else data / "own_boxes" / region_model / split
-    pipelines = {flag: Pipeline(region_model=region_model, small_people=flag) for flag in (False, True)}
+    pipelines: dict[bool, Pipeline] = {}  # made when a video's boxes are not kept yet: each loads a model
+
+    def tracker_for(name: str):
+        flag = small_people(name)
+        if flag not in pipelines:
+            pipelines[flag] = Pipeline(region_model=region_model, small_people=flag)
+        return pipelines[flag].tracker()
+
     for video in videos:
         kept = folder / f"{video.name}.json"  # the tracker's boxes, kept: tracking is slow
         if kept.is_file():
@@ -145,7 +152,7 @@ def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str], reg
                                [np.array(s, np.float64) for s in raw["scores"]], [np.array(t, int) for t in raw["tracks"]])
         else:
             found = track_people(open_frames(data / "images" / split / video.name),
-                                 tracker=pipelines[small_people(video.name)].tracker())
+                                 tracker=tracker_for(video.name))
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps({"boxes": [b.tolist() for b in found.boxes],
                                         "scores": [s.tolist() for s in found.scores],
