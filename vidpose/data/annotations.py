@@ -220,7 +220,8 @@ class _Reader:
         return float(value)
 
     def integer(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
             raise self.fail(where, f"expected an integer, got {value!r}")
         return int(value)
 
