@@ -7,7 +7,7 @@ import pytest
 from vidpose.data.clips import ClipConfig
 from vidpose.data.heatmaps import encode_gaussian
 from vidpose.data.transforms import apply_transform
-from vidpose.engine.topdown import TopDownSettings, crop_matrix, crop_to_image_of, keypoints_from_heatmaps
+from vidpose.engine.topdown import TopDownSettings, keypoints_from_heatmaps
 
 
 def test_settings_come_from_the_config_with_one_set_of_defaults():
@@ -33,7 +33,7 @@ def test_a_joint_maps_back_to_where_it_was_in_the_image():
     clip = ClipConfig(input_size=(192, 256), heatmap_size=(48, 64), offsets=())
     box = np.array([300.0, 100.0, 120.0, 260.0])
     joint = np.array([[352.0, 171.0]])  # in the image
-    in_heatmap = apply_transform(joint, crop_matrix(box, clip)) / clip.stride
+    in_heatmap = apply_transform(joint, clip.crop_matrix(box)) / clip.stride
     joints = np.zeros((17, 2))
     joints[5] = in_heatmap[0]
     visible = np.zeros(17, bool)
@@ -45,10 +45,10 @@ def test_a_joint_maps_back_to_where_it_was_in_the_image():
         calls.append(mirrored)
         return maps
 
-    xy, peaks = keypoints_from_heatmaps(heatmaps_of, [crop_to_image_of(box, clip)], clip.stride,
+    xy, peaks = keypoints_from_heatmaps(heatmaps_of, [clip.crop_to_image(box)], clip.stride,
                                         TopDownSettings(flip=False))
     assert calls == [False]  # no mirror asked for without the flip test
     assert np.abs(xy[0, 5] - joint[0]).max() < 0.5 and peaks[0, 5] > 0.9
     calls.clear()
-    keypoints_from_heatmaps(heatmaps_of, [crop_to_image_of(box, clip)], clip.stride, TopDownSettings(flip=True))
+    keypoints_from_heatmaps(heatmaps_of, [clip.crop_to_image(box)], clip.stride, TopDownSettings(flip=True))
     assert calls == [False, True]

@@ -102,6 +102,16 @@ class ClipConfig:
     def stride(self) -> float:
         return self.input_size[0] / self.heatmap_size[0]
 
+    def crop_matrix(self, box: np.ndarray) -> np.ndarray:
+        """The image -> crop affine matrix of an xywh ``box`` (no augmentation): the box's centre,
+        enlarged by ``enlarge`` to ``aspect_ratio``, onto ``input_size``."""
+        center, size = box_to_center_size(np.asarray(box, dtype=np.float64), self.aspect_ratio, self.enlarge)
+        return crop_transform(center, size, self.input_size)
+
+    def crop_to_image(self, box: np.ndarray) -> np.ndarray:
+        """The crop -> image matrix of an xywh ``box`` (the inverse of ``crop_matrix``)."""
+        return invert_transform(self.crop_matrix(box))
+
 
 def clip_indices(key: int, offsets: tuple[int, ...] | list[int], num_frames: int) -> list[int]:
     """[key, key + o for o in offsets], each clamped to the video (nearest existing frame)."""

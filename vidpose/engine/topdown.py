@@ -2,7 +2,7 @@
 flip test and DARK decoding of the HRNet lineage), used by the tester, video inference
 (``vidpose predict``) and RealData's teacher:
 
-    box -> crop matrix (``crop_matrix``: centre and size from the box, aspect and enlargement of the
+    box -> crop matrix (``ClipConfig.crop_matrix``: centre and size from the box, aspect and enlargement of the
     clip config) -> the model's heatmaps of the crop, and of its mirror with ``flip`` -> averaged
     (``flip_shift``) -> decoded (``decode``: "dark" or "argmax") -> mapped back to the image with the
     inverse of the crop matrix (``keypoints_from_heatmaps``).
@@ -17,9 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from vidpose.data.clips import ClipConfig
 from vidpose.data.heatmaps import decode_heatmaps, flip_test_average, heatmap_to_image
-from vidpose.data.transforms import box_to_center_size, crop_transform, invert_transform
 
 DECODERS = ("dark", "argmax")
 
@@ -47,13 +45,6 @@ class TopDownSettings:
                    decode=str(test.get("decode", default.decode)))
 
 
-def crop_matrix(box: np.ndarray, clip: ClipConfig) -> np.ndarray:
-    """The image -> crop affine matrix of an xywh ``box`` under ``clip``'s aspect ratio, enlargement
-    and input size."""
-    center, size = box_to_center_size(np.asarray(box, dtype=np.float64), clip.aspect_ratio, clip.enlarge)
-    return crop_transform(center, size, clip.input_size)
-
-
 def keypoints_from_heatmaps(heatmaps_of: Callable[[bool], np.ndarray], crop_to_image: Sequence[np.ndarray],
                             stride: float, settings: TopDownSettings) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints (N, J, 2) in image pixels and their heatmap peaks (N, J) of N crops.
@@ -69,8 +60,3 @@ def keypoints_from_heatmaps(heatmaps_of: Callable[[bool], np.ndarray], crop_to_i
     xy = np.stack([heatmap_to_image(coords[i], crop_to_image[i], stride) for i in range(len(heatmaps))]) \
         if len(heatmaps) else np.zeros((0, heatmaps.shape[1], 2))
     return xy, peaks
-
-
-def crop_to_image_of(box: np.ndarray, clip: ClipConfig) -> np.ndarray:
-    """The crop -> image matrix of an xywh ``box`` (the inverse of ``crop_matrix``)."""
-    return invert_transform(crop_matrix(box, clip))

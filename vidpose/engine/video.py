@@ -34,7 +34,7 @@ from vidpose.data.annotations import Frame, Person, Video, save_posetrack
 from vidpose.data.clips import clip_indices, make_clip, sample_global_frames, to_tensor
 from vidpose.data.frames import FrameSource
 from vidpose.engine.data import clip_config
-from vidpose.engine.topdown import TopDownSettings, crop_to_image_of, keypoints_from_heatmaps
+from vidpose.engine.topdown import TopDownSettings, keypoints_from_heatmaps
 from vidpose.tracking.boxes import VideoBoxes
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class VideoPredictor:
             self.stats["windows"] += len(idx)
             return self.model.forward_features(feats, frames, batch)["heatmaps"].float().cpu().numpy()
 
-        crop_to_image = [crop_to_image_of(boxes.boxes[t][k], self.clip) for k in idx]
+        crop_to_image = [self.clip.crop_to_image(boxes.boxes[t][k]) for k in idx]
         xy, peaks = keypoints_from_heatmaps(heatmaps_of, crop_to_image, self.clip.stride, self.settings)
         return [(xy[i], peaks[i] * float(boxes.scores[t][k]), int(boxes.tracks[t][k])) for i, k in enumerate(idx)]
 

@@ -16,7 +16,7 @@ from vidpose.data.annotations import Person, Video, write_json_atomic
 from vidpose.data.clips import ClipConfig
 from vidpose.data.schema import EVALUATED_JOINTS, NUM_KEYPOINTS
 from vidpose.data.transforms import invert_transform, warp_image
-from vidpose.engine.topdown import TopDownSettings, crop_matrix, keypoints_from_heatmaps
+from vidpose.engine.topdown import TopDownSettings, keypoints_from_heatmaps
 from vidpose.realdata.segments import KIND, VERSION, RealDataError
 
 
@@ -61,7 +61,7 @@ def crop_geometry(model: torch.nn.Module, enlarge: float) -> ClipConfig:
 
 def _crop(frame: np.ndarray, box: np.ndarray, clip: ClipConfig) -> tuple[np.ndarray, np.ndarray]:
     """The crop of a box and its image -> crop matrix."""
-    matrix = crop_matrix(box, clip)
+    matrix = clip.crop_matrix(box)
     return warp_image(frame, matrix, clip.input_size), matrix
 
 

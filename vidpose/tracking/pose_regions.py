@@ -34,7 +34,6 @@ import torch
 from vidpose.data.clips import ClipConfig, make_clip, to_tensor
 from vidpose.data.detections import Detection
 from vidpose.data.heatmaps import decode_argmax, heatmap_to_image
-from vidpose.data.transforms import box_to_center_size, crop_transform, invert_transform
 from vidpose.tracking.tracker import Detector, keypoint_box
 
 
@@ -90,9 +89,7 @@ class PoseModelRegions:
             if score.mean() < self.min_score or int((score >= self.keypoint_threshold).sum()) < self.min_keypoints:
                 found.append([])
                 continue
-            centre, size = box_to_center_size(box, self.clip.aspect_ratio, self.clip.enlarge)
-            to_image = invert_transform(crop_transform(centre, size, self.clip.input_size))
-            keypoints = heatmap_to_image(xy, to_image, self.clip.stride)
+            keypoints = heatmap_to_image(xy, self.clip.crop_to_image(box), self.clip.stride)
             tight = keypoint_box(keypoints, score, self.keypoint_threshold, box)
             size = tight[2:] * self.box_pad
             lo = tight[:2] + tight[2:] / 2 - size / 2
