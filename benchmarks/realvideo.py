@@ -40,7 +40,9 @@ What is measured (everything on the frames and people RealData labels; see vidpo
   pseudo-labelled person whose source box it overlaps most (one to one, IoU >= 0.5), and a
   person with no such box counts as missed. This is ``vidpose predict`` without ``--boxes``.
   ``--region-model pose``: the tracker's per-person pass run by the pose model instead of MoveNet
-  (``vidpose predict --region-model pose``; its boxes kept in ``DATA/own_boxes/pose/``).
+  (``vidpose predict --region-model pose``; its boxes kept in ``DATA/own_boxes/pose/``), and with
+  ``--crop-boxes region`` every model crops the region the tracker's pass read where it found the
+  person there (``vidpose predict --crop-boxes region``; kept in ``DATA/own_boxes/pose_region_crops/``).
 - **PoseTrack18 fixtures** (``../shared/fixtures/posetrack18``, when present): the real
   annotated frames with GT boxes, one frame per video, so every window is the frame repeated
   (``benchmarks/real_fixtures.py``'s protocol at each model's own framing, no flip).
@@ -129,19 +131,22 @@ def small_people(name: str) -> bool:
                for split in ("test", "test_hard"))
 
 
-def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str], region_model: str = "movenet"
-              ) -> dict[str, dict[str, VideoBoxes]]:
+def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str], region_model: str = "movenet",
+              crop_boxes: str = "measured") -> dict[str, dict[str, VideoBoxes]]:
     """vidpose's own detector and tracker on the split's frames as they are (degraded ones
     included), once per video; then ``boxes_in_time`` in each mode: {mode: {video: boxes}}.
-    ``region_model``: what finds each tracked person between detector frames (``Pipeline``'s)."""
+    ``region_model``: what finds each tracked person between detector frames; ``crop_boxes``:
+    what the pose model crops where the pose model found them (``Pipeline``'s)."""
     out: dict[str, dict[str, VideoBoxes]] = {mode: {} for mode in modes}
     folder = data / "own_boxes" / split if region_model == "movenet" else data / "own_boxes" / region_model / split
+    if region_model == "pose" and crop_boxes == "region":
+        folder = data / "own_boxes" / "pose_region_crops" / split
     pipelines: dict[bool, Pipeline] = {}  # made when a video's boxes are not kept yet: each loads a model
 
     def tracker_for(name: str):
         flag = small_people(name)
         if flag not in pipelines:
-            pipelines[flag] = Pipeline(region_model=region_model, small_people=flag)
+            pipelines[flag] = Pipeline(region_model=region_model, small_people=flag, crop_boxes=crop_boxes)
         return pipelines[flag].tracker()
 
     for video in videos:
@@ -149,14 +154,16 @@ def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str], reg
         if kept.is_file():
             raw = json.loads(kept.read_text())
             found = VideoBoxes([np.array(b, np.float64).reshape(-1, 4) for b in raw["boxes"]],
-                               [np.array(s, np.float64) for s in raw["scores"]], [np.array(t, int) for t in raw["tracks"]])
+                               [np.array(s, np.float64) for s in raw["scores"]], [np.array(t, int) for t in raw["tracks"]],
+                               crops=[np.array(c, np.float64).reshape(-1, 4) for c in raw.get("crops", [])])
         else:
             found = track_people(open_frames(data / "images" / split / video.name),
                                  tracker=tracker_for(video.name))
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps({"boxes": [b.tolist() for b in found.boxes],
                                         "scores": [s.tolist() for s in found.scores],
-                                        "tracks": [t.tolist() for t in found.tracks]}))
+                                        "tracks": [t.tolist() for t in found.tracks],
+                                        "crops": [c.tolist() for c in found.crops]}))
         for mode in modes:
             out[mode][video.name] = boxes_in_time(found, mode)
     return out
@@ -278,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region-model", choices=("movenet", "pose"), default="movenet",
                         help="with --own-boxes: what finds each tracked person between detector frames "
                              "(vidpose predict --region-model)")
+    parser.add_argument("--crop-boxes", choices=("measured", "region"), default="measured",
+                        help="with --region-model pose: crop each person the pose model found in its region with "
+                             "that region's crop (region) or with a box around what it found (measured) "
+                             "(vidpose predict --crop-boxes)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo.json")
     args = parser.parse_args(argv)
@@ -315,10 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         "rows": {},
     }
     single_preds: dict[str, list[Video]] = {}
-    own = own_boxes(args.data, "test_hard", gt["test_hard"], args.own_boxes, args.region_model) if args.own_boxes else {}
+    own = own_boxes(args.data, "test_hard", gt["test_hard"], args.own_boxes, args.region_model,
+                    args.crop_boxes) if args.own_boxes else {}
     if own:
         report["own_boxes"] = {
-            "split": "test_hard", "region_model": args.region_model, "matching": "each own box to the pseudo label whose source box it overlaps "
+            "split": "test_hard", "region_model": args.region_model, "crop_boxes": args.crop_boxes, "matching": "each own box to the pseudo label whose source box it overlaps "
             "most, one to one, IoU >= 0.5; a pseudo-labelled person without one counts as missed",
             "boxes": {mode: sum(len(b) for v in found.values() for b in v.boxes) for mode, found in own.items()}}
     for spec in args.models:

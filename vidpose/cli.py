@@ -260,6 +260,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "keypoints with the pose model's own backbone and head (pose, the default: 1.5x as fast "
                         "as MoveNet there, as accurate) or with MoveNet (movenet, the default with --causal, where "
                         "it measured more accurate); tracking/pose_regions.py")
+    p.add_argument("--crop-boxes", choices=["region", "measured"], default="region",
+                   help="with --region-model pose, where the pose model found a person in their region: crop that "
+                        "same region for the pose (region, the default: one backbone pass per person and frame, the "
+                        "tracker's features reused) or a box around what it found (measured: a second pass)")
     p.add_argument("--causal", action="store_true",
                    help="live use: frame t's output reads frames up to t only (the model's window t-4..t, boxes "
                         "predicted from the track's past); VIDEO may then also be a camera index (0 = /dev/video0) "

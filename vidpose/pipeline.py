@@ -55,12 +55,17 @@ from vidpose.data.streams import FrameBuffer, open_stream
 from vidpose.engine.config import load_config
 from vidpose.engine.distributed import barrier, init_distributed
 from vidpose.engine.video import RENDER_FPS, VideoPredictor, predictions_video, render_video
-from vidpose.tracking import (CausalBoxes, PoseModelRegions, PoseTracker, VideoBoxes, boxes_in_time,
+from vidpose.tracking import (CausalBoxes, PoseModelRegions, PoseTracker, VideoBoxes, boxes_in_time, frame_boxes,
                               load_video_boxes, people_tracker, track_people)
 from vidpose.errors import VidposeError
 from vidpose.resources import package_path
 
 log = logging.getLogger(__name__)
+
+#: offline boxes in time: the longest gap interpolated (``boxes_in_time``'s ``max_gap``), and how
+#: often, in frames, the interleaved pass decides the boxes of the frames tracked far enough ahead
+BOX_MAX_GAP = 10
+DECIDE_EVERY = 8
 
 
 @dataclass(frozen=True)
@@ -313,9 +318,12 @@ class Pipeline:
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
                  device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False,
-                 region_model: str | None = None):
+                 region_model: str | None = None, crop_boxes: str = "region"):
         if boxes_in_time not in ("offline", "causal", "off"):
             raise VidposeError(f"boxes_in_time must be offline, causal or off, got {boxes_in_time!r}")
+        if crop_boxes not in ("region", "measured"):
+            raise VidposeError(f"crop_boxes (--crop-boxes) must be region or measured, got {crop_boxes!r}")
+        self.crop_boxes = crop_boxes
         # the pose model in the tracker's regions: as accurate offline and 1.5x as fast; live, MoveNet
         # (the measurements: docs/results.md, "Boxes and speed")
         region_model = region_model or ("movenet" if causal else "pose")
@@ -360,20 +368,17 @@ class Pipeline:
             raise VidposeError("Pipeline.stream is the live mode: make the pipeline with causal=True")
         frames = open_stream(source)
         buffer = FrameBuffer(keep=self.predictor.clip.span + 2, name=str(source))
-        tracker = self.tracker()
+        tracker = self.tracker(share=True)
         filler = CausalBoxes() if self.boxes_in_time == "causal" else None
         boxes, by_track, cache = VideoBoxes([], [], []), [], {}
         self.stream_boxes, self.stream_fps = boxes, frames.fps  # what was cropped, for the output's bbox
         for frame in tqdm(frames, desc="live", unit="frame", disable=not progress):
             t = buffer.append(frame)
-            found = tracker.update(frame)
-            step = (np.array([b for _, b, _ in found], np.float64).reshape(-1, 4),
-                    np.array([s for _, _, s in found], np.float64), np.array([i for i, _, _ in found], int))
+            step = frame_boxes(tracker.update(frame), tracker.crops)
+            self._share_features(tracker, t, cache)
             if filler is not None:
                 step = filler.update(*step)
-            boxes.boxes.append(step[0])
-            boxes.scores.append(step[1])
-            boxes.tracks.append(step[2])
+            boxes.append(*step)
             by_track.append({int(track): k for k, track in enumerate(step[2])})
             yield t, frame, self.predictor.predict_frame(buffer, boxes, t, cache, by_track)
 
@@ -411,20 +416,79 @@ class Pipeline:
                         "fps": round(len(results) / max(total, 1e-9), 2)}
         return self.timings
 
-    def tracker(self) -> PoseTracker:
+    def tracker(self, share: bool = False) -> PoseTracker:
         """The people tracker: MoveNet for whole frames; for the per-person regions between them
         MoveNet too (``region_model="movenet"``) or the pose model's own backbone and head
-        (``"pose"``, ``tracking/pose_regions.py``)."""
+        (``"pose"``, ``tracking/pose_regions.py``). With the pose model and ``crop_boxes="region"``,
+        a person found in a region carries that region's crop box (``VideoBoxes.crops``: the
+        temporal head crops it), and with ``share`` the region pass keeps the crop's features for
+        the temporal head (``_share_features``)."""
         tracker = people_tracker(self.detect_every, self.small_people)
         if self.region_model == "pose":
             tracker.detector = PoseModelRegions(tracker.detector, self.model, self.predictor.clip, tracker.roi_scale,
-                                                tracker.keypoint_threshold)
+                                                tracker.keypoint_threshold, keep_features=share and self.crop_boxes == "region",
+                                                report_crops=self.crop_boxes == "region")
         return tracker
+
+    def _share_features(self, tracker: PoseTracker, f: int, cache: dict) -> None:
+        """Frame f's region crops, computed by the tracker's pose pass, into the temporal head's
+        feature cache under the keys its own crops of the same boxes have: one backbone pass per
+        person and frame."""
+        if isinstance(tracker.detector, PoseModelRegions) and tracker.detector.keep_features:
+            for box, feats, crop in tracker.detector.take_features():
+                cache[self.predictor.crop_key(f, box, False)] = {**feats, "_crop": crop}
+
+    def interleaves(self) -> bool:
+        """Whether offline tracking and pose estimation run frame by frame together (all but GLPose
+        reading global proposals from the whole video, which needs every frame's boxes first)."""
+        return not (getattr(self.model, "use_global", False) and self.predictor.clip.global_mode != "streaming")
+
+    def _track_and_predict(self, source: FrameSource, progress: bool) -> tuple[VideoBoxes, list[list]]:
+        """Offline tracking and pose estimation in one pass over the frames (``interleaves``).
+
+        The tracker runs ``lookahead`` frames ahead of the boxes' decision and the temporal head
+        one window behind that: a frame's box is decided by ``boxes_in_time`` over the frames
+        tracked so far, which reach at least ``max_gap`` + 2 frames past it (the farthest its
+        interpolation reads, ``tracking/boxes.py``), then kept; a frame's pose once its window's
+        boxes are all decided. The feature cache then holds a few dozen frames, whatever the
+        video's length, and the region pass's features are still there when the head needs them."""
+        from tqdm import tqdm
+
+        n = len(source)
+        tracker = self.tracker(share=True)
+        found, decided = VideoBoxes([], [], []), VideoBoxes([], [], [])
+        by_track: list[dict[int, int]] = []
+        cache: dict[tuple, dict[str, torch.Tensor]] = {}
+        results: list[list] = []
+        future = max((o for o in self.predictor.clip.offsets if o > 0), default=0)
+        lookahead = BOX_MAX_GAP + 2 if self.boxes_in_time == "offline" else 0
+        self.predictor.reset_stats()
+        people_s = poses_s = 0.0
+        for f in tqdm(range(n), desc="predict", unit="frame", disable=not progress):
+            began = time.perf_counter()
+            found.append(*frame_boxes(tracker.update(source.read(f), warn=False), tracker.crops))
+            self._share_features(tracker, f, cache)
+            last = n - 1 if f == n - 1 else f - lookahead
+            if last >= len(decided.boxes) and (f == n - 1 or f % DECIDE_EVERY == 0):
+                placed = boxes_in_time(found, self.boxes_in_time, max_gap=BOX_MAX_GAP, quiet=True)
+                for g in range(len(decided.boxes), last + 1):
+                    decided.append(placed.boxes[g], placed.scores[g], placed.tracks[g], placed.crops[g])
+                    by_track.append({int(track): k for k, track in enumerate(placed.tracks[g])})
+            middle = time.perf_counter()
+            while len(results) < n and (len(results) + future < len(decided.boxes) or len(decided.boxes) == n):
+                results.append(self.predictor.predict_frame(source, decided, len(results), cache, by_track))
+            people_s += middle - began
+            poses_s += time.perf_counter() - middle
+        tracker.report()
+        self.timings = {"people_s": round(people_s, 2), "poses_s": round(poses_s, 2),
+                        "region_crops": getattr(tracker.detector, "crops", 0)}
+        return decided, results
 
     def boxes(self, source: FrameSource, boxes: str | os.PathLike | None = None, progress: bool = False) -> VideoBoxes:
         if boxes is not None:
             return load_video_boxes(boxes, source, self.min_box_score)
-        return boxes_in_time(track_people(source, progress=progress, tracker=self.tracker()), self.boxes_in_time)
+        return boxes_in_time(track_people(source, progress=progress, tracker=self.tracker()), self.boxes_in_time,
+                             max_gap=BOX_MAX_GAP)
 
     def __call__(self, video: Any, boxes: str | os.PathLike | None = None,
                  progress: bool = False, frames: tuple[int, int | None] | None = None) -> Video:
@@ -436,21 +500,25 @@ class Pipeline:
         if frames is not None:
             source = FrameRange(source, *frames)
         began = time.perf_counter()
-        found = self.boxes(source, boxes, progress)
-        people = time.perf_counter()
+        if boxes is None and self.interleaves():
+            found, results = self._track_and_predict(source, progress)
+            stages = self.timings
+        else:
+            found = self.boxes(source, boxes, progress)
+            people = time.perf_counter()
+            n_boxes = int(sum(len(b) for b in found.boxes))
+            results = self.predictor.predict(source, found, progress) if n_boxes else [[] for _ in range(len(source))]
+            stages = {"people_s": round(people - began, 2), "poses_s": round(time.perf_counter() - people, 2)}
+        self._elapsed = time.perf_counter() - began
         n_boxes = int(sum(len(b) for b in found.boxes))
         if n_boxes == 0:
             log.warning("%s: no person found in %d frames%s", source.path, len(source),
                         "" if boxes else " (try small_people=True / --small-people for small people)")
-        results = self.predictor.predict(source, found, progress) if n_boxes else [[] for _ in range(len(source))]
-        poses = time.perf_counter()
         names = [source.frame_name(f) for f in range(len(source))]
         self._source = source
         self._video = predictions_video(video_name(video), results, len(source), found, names)
-        self.timings = {"frames": len(source), "boxes": n_boxes,
-                        "people_s": round(people - began, 2), "poses_s": round(poses - people, 2),
-                        "total_s": round(poses - began, 2), **self.predictor.stats}
-        self._elapsed = poses - began
+        self.timings = {"frames": len(source), "boxes": n_boxes, **stages,
+                        "total_s": round(self._elapsed, 2), **self.predictor.stats}
         return self._video
 
     def predict(self, video: Any, out: str | os.PathLike | None = None,

@@ -26,13 +26,15 @@ log = logging.getLogger(__name__)
 class Detection:
     """One person found in a frame: ``box`` (x, y, w, h) in frame pixels and ``score``; a detector
     that also sees joints (MoveNet) adds ``keypoints`` (17, 2) in COCO order and their scores, and
-    the tracker an ``appearance`` histogram."""
+    the tracker an ``appearance`` histogram. A person found by the pose model in a region
+    (``tracking/pose_regions.py``) carries the ``crop`` box (xywh) it was found in."""
 
     box: np.ndarray
     score: float
     keypoints: np.ndarray | None = None
     keypoint_scores: np.ndarray | None = None
     appearance: np.ndarray | None = None
+    crop: np.ndarray | None = None
 
 
 @dataclass

@@ -57,7 +57,7 @@ class VideoPredictor:
         self.cache_enabled, self.window_boxes, self.batch_size = cache, window_boxes, batch_size
         self.global_cache_size = global_cache_size
         self.settings = TopDownSettings.from_config(cfg)
-        self.stats = {"crops_computed": 0, "windows": 0, "cache_peak": 0}
+        self.reset_stats()
 
     @torch.no_grad()
     def predict(self, source: FrameSource, boxes: VideoBoxes, progress: bool = True
@@ -68,11 +68,14 @@ class VideoPredictor:
         n = len(source)
         if len(boxes.boxes) != n:
             raise ValueError(f"{source.path}: {len(boxes.boxes)} frames of boxes for a video of {n} frames")
-        self.stats = {"crops_computed": 0, "windows": 0, "cache_peak": 0}
+        self.reset_stats()
         cache: dict[tuple, dict[str, torch.Tensor]] = {}
         by_track = [{int(t): k for k, t in enumerate(ts)} for ts in boxes.tracks]
         return [self.predict_frame(source, boxes, t, cache, by_track)
                 for t in tqdm(range(n), desc="predict", disable=not progress)]
+
+    def reset_stats(self) -> None:
+        self.stats = {"crops_computed": 0, "windows": 0, "cache_peak": 0}
 
     @torch.no_grad()
     def predict_frame(self, source: FrameSource, boxes: VideoBoxes, t: int, cache: dict, by_track: list[dict]
@@ -108,7 +111,8 @@ class VideoPredictor:
         for key in outside[: max(0, len(outside) - self.global_cache_size)]:
             del cache[key]
 
-    def _crop_key(self, f: int, box: np.ndarray, flip: bool) -> tuple:
+    def crop_key(self, f: int, box: np.ndarray, flip: bool) -> tuple:
+        """The feature cache's key of frame f's crop of ``box`` (mirrored with ``flip``)."""
         return (f, *np.round(box, 2), flip)
 
     def _features(self, source: FrameSource, keys: list[tuple], cache: dict) -> None:
@@ -137,14 +141,14 @@ class VideoPredictor:
         def heatmaps_of(flip: bool) -> np.ndarray:
             windows = []
             for k in idx:
-                key_box = boxes.boxes[t][k]
+                key_box = boxes.crop_of(t, k)
                 track = int(boxes.tracks[t][k])
                 window = []
                 for f in clip_indices(t, self.clip.offsets, n):
                     box = key_box
                     if self.window_boxes == "own" and track in by_track[f]:
-                        box = boxes.boxes[f][by_track[f][track]]
-                    window.append(self._crop_key(f, box, flip))
+                        box = boxes.crop_of(f, by_track[f][track])
+                    window.append(self.crop_key(f, box, flip))
                 windows.append(window)
             batch: dict[str, Any] = {}
             if getattr(self.model, "use_global", False):
@@ -156,7 +160,7 @@ class VideoPredictor:
             self.stats["windows"] += len(idx)
             return self.model.forward_features(feats, frames, batch)["heatmaps"].float().cpu().numpy()
 
-        crop_to_image = [self.clip.crop_to_image(boxes.boxes[t][k]) for k in idx]
+        crop_to_image = [self.clip.crop_to_image(boxes.crop_of(t, k)) for k in idx]
         xy, peaks = keypoints_from_heatmaps(heatmaps_of, crop_to_image, self.clip.stride, self.settings)
         return [(xy[i], peaks[i] * float(boxes.scores[t][k]), int(boxes.tracks[t][k])) for i, k in enumerate(idx)]
 
@@ -169,7 +173,7 @@ class VideoPredictor:
         keys = []
         for f in picks:
             order = np.argsort(-boxes.scores[f], kind="stable")[: c.global_per_frame]
-            keys += [self._crop_key(f, boxes.boxes[f][j], flip) for j in order]
+            keys += [self.crop_key(f, boxes.crop_of(f, j), flip) for j in order]
         if not keys:
             return {}
         self._features(source, keys, cache)

@@ -242,3 +242,17 @@ def clip_features(model: nn.Module, frames: torch.Tensor) -> dict[str, torch.Ten
     """``model.frame_features`` on every frame of a clip (B, T, 3, H, W), reshaped to (B, T, ...)."""
     B, T = frames.shape[:2]
     return {k: v.view(B, T, *v.shape[1:]) for k, v in model.frame_features(frames.flatten(0, 1)).items()}
+
+
+def frame_heatmaps(model: nn.Module, feats: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The single-frame heatmaps (N, J, h, w) of the backbone behind ``model.frame_features``'
+    output ``feats``: its own ``heatmaps`` where it caches them (JM-Pose, PoseWarper, DCPose, the
+    single-frame baselines), else the backbone's head on the cached ``feature`` (the naive head,
+    FAMI-Pose, GLPose, SDTC on a feature map). None where neither is cached (TDMI's stages,
+    SDTC's tokens): the frame's heatmaps then need a pass of their own."""
+    if "heatmaps" in feats:
+        return feats["heatmaps"]
+    head = getattr(getattr(model, "backbone", None), "head", None)
+    if "feature" in feats and callable(head):
+        return head(feats["feature"])
+    return None

@@ -8,7 +8,7 @@ and NMS live in ``data/detections.py``, since test-time datasets read detection 
 
 from vidpose.tracking.boxes import CausalBoxes, VideoBoxes, boxes_in_time, link_tracks, load_video_boxes
 from vidpose.tracking.pose_regions import PoseModelRegions
-from vidpose.tracking.tracker import PoseTracker, people_tracker, track_people
+from vidpose.tracking.tracker import PoseTracker, frame_boxes, people_tracker, track_people
 
-__all__ = ["CausalBoxes", "VideoBoxes", "boxes_in_time", "people_tracker", "link_tracks", "load_video_boxes", "PoseModelRegions", "PoseTracker",
+__all__ = ["CausalBoxes", "VideoBoxes", "boxes_in_time", "frame_boxes", "people_tracker", "link_tracks", "load_video_boxes", "PoseModelRegions", "PoseTracker",
            "track_people"]

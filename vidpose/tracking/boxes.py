@@ -26,12 +26,35 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class VideoBoxes:
-    """Per frame: boxes (N, 4) xywh, scores (N,), track ids (N,)."""
+    """Per frame: boxes (N, 4) xywh, scores (N,), track ids (N,), and optionally the crop box
+    (N, 4) xywh the pose model reads for each person, NaN where it crops the box itself (``crops``
+    empty: every box is cropped as it is). The tracker's pose-model regions give crops
+    (``tracking/pose_regions.py``): the box says where the person is, the crop what the temporal
+    head reads, the region the tracker's pass already ran the backbone on."""
 
     boxes: list[np.ndarray]
     scores: list[np.ndarray]
     tracks: list[np.ndarray] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # unusable boxes of a file, by reason
+    crops: list[np.ndarray] = field(default_factory=list)
+
+    def append(self, boxes: np.ndarray, scores: np.ndarray, tracks: np.ndarray,
+               crops: np.ndarray | None = None) -> None:
+        """One more frame (crops: NaN rows where the box itself is cropped)."""
+        if crops is None:
+            crops = np.full((len(boxes), 4), np.nan)
+        if len(self.crops) < len(self.boxes):  # crops so far: none, i.e. every box cropped as it is
+            self.crops += [np.full((len(b), 4), np.nan) for b in self.boxes[len(self.crops):]]
+        self.boxes.append(boxes)
+        self.scores.append(scores)
+        self.tracks.append(tracks)
+        self.crops.append(crops)
+
+    def crop_of(self, f: int, k: int) -> np.ndarray:
+        """What the pose model crops for frame f's k-th person: its crop box, else its box."""
+        if f < len(self.crops) and np.isfinite(self.crops[f][k]).all():
+            return self.crops[f][k]
+        return self.boxes[f][k]
 
 
 def link_tracks(boxes: list[np.ndarray], threshold: float = 0.3) -> list[np.ndarray]:
@@ -305,7 +328,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 0.3, jump_iou: float = 0.3,
-                  max_gap: int = 10, coast: int = 3) -> VideoBoxes:
+                  max_gap: int = 10, coast: int = 3, quiet: bool = False) -> VideoBoxes:
     """Each track's boxes where its own measurement is weak, taken from its neighbouring frames.
 
     A track's measurement in a frame is *confident* when its score is at least ``weak_score``
@@ -325,35 +348,45 @@ def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 
     A weak measurement that time cannot replace is kept as it is. The temporal head then crops
     the person where the neighbours put them, rather than where a blurred frame's own pose did,
     or not at all where the tracker found no one (issue 39: motion blur hides people from the
-    detector).
+    detector). A measurement kept keeps its crop box (``VideoBoxes.crops``); a box placed from
+    time is cropped as it is. ``quiet`` logs the count at debug level (for a caller that decides a
+    growing video again and again).
     """
     if mode not in ("offline", "causal", "off"):
         raise ValueError(f"mode must be offline, causal or off, got {mode!r}")
     if mode == "off":
         return found
     n = len(found.boxes)
+    crops = [found.crops[f] if f < len(found.crops) else None for f in range(n)]
+    result = VideoBoxes([], [], [], dict(found.skipped))
     if mode == "causal":  # frame by frame, as live use sees them
         live = CausalBoxes(weak_score, jump_iou, coast)
-        steps = [live.update(found.boxes[f], found.scores[f], found.tracks[f]) for f in range(n)]
-        log.info("boxes in time (causal): %d boxes placed from the track's past frames", live.placed)
-        return VideoBoxes([b for b, _, _ in steps], [s for _, s, _ in steps], [t for _, _, t in steps],
-                          dict(found.skipped))
+        for f in range(n):
+            result.append(*live.update(found.boxes[f], found.scores[f], found.tracks[f], crops[f]))
+        log.log(logging.DEBUG if quiet else logging.INFO,
+                "boxes in time (causal): %d boxes placed from the track's past frames", live.placed)
+        return result
     seen: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+    crop_of: dict[tuple[int, int], np.ndarray] = {}
     for f in range(n):
-        for box, score, track in zip(found.boxes[f], found.scores[f], found.tracks[f]):
+        for k, (box, score, track) in enumerate(zip(found.boxes[f], found.scores[f], found.tracks[f])):
             seen.setdefault(int(track), {})[f] = (np.asarray(box, np.float64), float(score))
-    out: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in range(n)]
+            if crops[f] is not None:
+                crop_of[f, int(track)] = crops[f][k]
+    out: list[dict[int, tuple[np.ndarray, float, np.ndarray]]] = [{} for _ in range(n)]
     filled = 0
+    nan = np.full(4, np.nan)
     for track, frames in seen.items():
         placed = _offline_track(frames, weak_score, jump_iou, max_gap)
         for f, (box, score, from_time) in placed.items():
-            out[f][track] = (box, score)
+            out[f][track] = (box, score, nan if from_time else crop_of.get((f, track), nan))
             filled += from_time
-    result = VideoBoxes([np.array([b for b, _ in fr.values()], np.float64).reshape(-1, 4) for fr in out],
-                        [np.array([s for _, s in fr.values()], np.float64) for fr in out],
-                        [np.array(list(fr), int) for fr in out], dict(found.skipped))
-    log.info("boxes in time (offline): %d boxes of %d tracks placed from their neighbouring frames", filled,
-             len(seen))
+    for fr in out:
+        result.append(np.array([b for b, _, _ in fr.values()], np.float64).reshape(-1, 4),
+                      np.array([s for _, s, _ in fr.values()], np.float64), np.array(list(fr), int),
+                      np.array([c for _, _, c in fr.values()], np.float64).reshape(-1, 4))
+    log.log(logging.DEBUG if quiet else logging.INFO,
+            "boxes in time (offline): %d boxes of %d tracks placed from their neighbouring frames", filled, len(seen))
     return result
 
 
@@ -411,22 +444,26 @@ class CausalBoxes:
         self.t = 0
         self.placed = 0
 
-    def update(self, boxes: np.ndarray, scores: np.ndarray, tracks: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def update(self, boxes: np.ndarray, scores: np.ndarray, tracks: np.ndarray, crops: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, scores, track ids and crop boxes (NaN: crop the box; a placed box is cropped as
+        it is) of this frame."""
         t = self.t
-        out: dict[int, tuple[np.ndarray, float]] = {}
-        for box, score, track in zip(boxes, scores, tracks):
+        nan = np.full(4, np.nan)
+        out: dict[int, tuple[np.ndarray, float, np.ndarray]] = {}
+        for k, (box, score, track) in enumerate(zip(boxes, scores, tracks)):
             track, box = int(track), np.asarray(box, np.float64)
             history = self.anchors.get(track, [])
             past = [(f, b) for f, b, _ in history]
             if score >= self.weak_score and (not past or _iou(box, _predict(past, t)) >= self.jump_iou):
                 self.anchors[track] = (history + [(t, box, float(score))])[-2:]
-            out[track] = (box, float(score))
+            out[track] = (box, float(score), nan if crops is None else crops[k])
         for track, history in self.anchors.items():
             last_f, _, last_score = history[-1]
             if last_f < t <= last_f + self.coast:  # weak or missing here, confident lately
-                out[track] = (_predict([(f, b) for f, b, _ in history], t), last_score)
+                out[track] = (_predict([(f, b) for f, b, _ in history], t), last_score, nan)
                 self.placed += 1
         self.t += 1
-        return (np.array([b for b, _ in out.values()], np.float64).reshape(-1, 4),
-                np.array([s for _, s in out.values()], np.float64), np.array(list(out), int))
+        return (np.array([b for b, _, _ in out.values()], np.float64).reshape(-1, 4),
+                np.array([s for _, s, _ in out.values()], np.float64), np.array(list(out), int),
+                np.array([c for _, _, c in out.values()], np.float64).reshape(-1, 4))

@@ -13,9 +13,15 @@ makes the median box on the Sports2D demo that of MoveNet's (``median_box_wh`` i
 ``benchmarks/results/realvideo_speed*.json``). Whole-frame detection (the first frame, every
 ``detect_every`` frames, a lost track) stays with the person detector.
 
-Not yet one backbone pass per person and frame: the top-down pass crops the tracker's output box,
-not the region, and computes its own features; sharing them needs the tracker and the temporal
-head to run interleaved (as ``Pipeline.stream`` does).
+One backbone pass per person and frame: each person found carries the box the pose model cropped
+(``Detection.crop``, the tracker's ``crops``), and with ``keep_features`` the crop's
+``model.frame_features`` wait in ``take_features``. The pipeline, running the tracker and the
+temporal head interleaved, crops that same box for the person's pose and puts the features into the
+head's cache, so only detector frames and boxes placed from time need a crop of their own
+(``Pipeline(crop_boxes="region")``; ``"measured"`` crops a box around what the region pass found,
+a second pass). The features are the cached ones when they give the frame's heatmaps
+(``models.layers.frame_heatmaps``), so the region pass costs nothing extra; where they do not
+(TDMI's stages), the backbone and head run once more for the heatmaps.
 
 A region yields a person when the mean of its 17 heatmap peaks (the person's score) reaches
 ``min_score`` (0.5, MediaPipe's presence threshold) and at least ``min_keypoints`` peaks reach
@@ -34,6 +40,7 @@ import torch
 from vidpose.data.clips import ClipConfig, make_clip, to_tensor
 from vidpose.data.detections import Detection
 from vidpose.data.heatmaps import decode_argmax, heatmap_to_image
+from vidpose.models.layers import frame_heatmaps
 from vidpose.tracking.tracker import Detector, keypoint_box
 
 
@@ -43,7 +50,8 @@ class PoseModelRegions:
 
     def __init__(self, detector: Detector, model: torch.nn.Module, clip: ClipConfig, roi_scale: float = 1.5,
                  keypoint_threshold: float = 0.2, min_keypoints: int = 3, min_score: float = 0.5,
-                 box_pad: tuple[float, float] = (1.25, 1.08), device: torch.device | None = None):
+                 box_pad: tuple[float, float] = (1.25, 1.08), device: torch.device | None = None,
+                 keep_features: bool = False, report_crops: bool = True):
         if not hasattr(model, "backbone") or not hasattr(model.backbone, "head"):
             raise ValueError(f"{type(model).__name__}: the pose-model region pass needs a backbone with a heatmap head")
         self.detector, self.model, self.clip, self.roi_scale = detector, model, clip, roi_scale
@@ -51,6 +59,8 @@ class PoseModelRegions:
         self.min_score = min_score
         self.device = device or next(model.parameters()).device
         self.crops = 0  # pose-model crops run, for the speed benchmark
+        self.keep_features, self.report_crops = keep_features, report_crops
+        self._kept: list[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]] = []
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         return self.detector(frame)
@@ -74,14 +84,22 @@ class PoseModelRegions:
     def in_regions(self, frame: np.ndarray, regions: list[tuple[int, int, int, int]], input_size: int
                    ) -> list[list[Detection]]:
         """At most one person per region, in frame pixels (``input_size``, MoveNet's region size,
-        does not apply: the pose model crops at its own input size)."""
+        does not apply: the pose model crops at its own input size). Each person's ``crop`` is the
+        box the pose model cropped; with ``keep_features`` the crop's per-frame features wait in
+        ``take_features`` for the temporal head."""
         if not regions:
             return []
         boxes = self.boxes_of(regions)
-        crops = [to_tensor(make_clip([frame], box, self.clip).images[0][None])[0] for box in boxes]
-        feature = self.model.backbone.forward_features(torch.stack(crops).to(self.device))["feature"]
-        heatmaps = self.model.backbone.head(feature).float().cpu().numpy()
-        self.crops += len(crops)
+        crops = torch.stack([to_tensor(make_clip([frame], box, self.clip).images[0][None])[0] for box in boxes])
+        feats = self.model.frame_features(crops.to(self.device)) if self.keep_features else {}
+        heatmaps = frame_heatmaps(self.model, feats)
+        if heatmaps is None:  # the features the head caches do not give the frame's heatmaps
+            backbone = self.model.backbone
+            heatmaps = backbone.head(backbone.forward_features(crops.to(self.device))["feature"])
+        heatmaps = heatmaps.float().cpu().numpy()
+        self.crops += len(boxes)
+        if self.keep_features:
+            self._kept += [(box, {name: v[i] for name, v in feats.items()}, crops[i]) for i, box in enumerate(boxes)]
         coords, peaks = decode_argmax(heatmaps)
         h, w = frame.shape[:2]
         found: list[list[Detection]] = []
@@ -99,5 +117,12 @@ class PoseModelRegions:
                 found.append([])
                 continue
             found.append([Detection(np.array([x0, y0, x1 - x0, y1 - y0]), float(np.mean(score)),
-                                    keypoints.astype(np.float64), score.astype(np.float64))])
+                                    keypoints.astype(np.float64), score.astype(np.float64),
+                                    crop=box if self.report_crops else None)])
         return found
+
+    def take_features(self) -> list[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]]:
+        """The (crop box, ``model.frame_features`` of the crop, the crop tensor) of every region
+        run since the last call (``keep_features``), and forget them."""
+        kept, self._kept = self._kept, []
+        return kept

@@ -43,7 +43,11 @@ frames; on 7 checked frames of ``vtest.avi`` tracking finds 95% of the people ag
 the detector alone, with no false boxes. Crowded crossings there still swap or renew ids now
 and then (a person hidden behind another for several frames).
 
-Output per frame: ``(track_id, box xywh, score)`` of every track measured in that frame.
+Output per frame: ``(track_id, box xywh, score)`` of every track measured in that frame, and in
+``crops`` (track id -> xywh) the crop box of each person the pose model found in its region
+(``pose_regions.py``): the pipeline's temporal head can crop that same box and reuse its features,
+one backbone pass per person and frame (MediaPipe: the pose model's crop in frame t comes from its
+keypoints in frame t-1). ``frame_boxes`` turns one frame's output into arrays.
 Candidates below ``min_score`` are ignored; boxes with zero or negative size, NaN or Inf are
 dropped and counted, and a ``BoxWarning`` says how many and why (never silently).
 """
@@ -99,6 +103,7 @@ class Track:
     first_frame: int
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # pixels per frame
     appearance: np.ndarray | None = None  # colour histogram, averaged over clear views
+    crop: np.ndarray | None = None  # xywh: the region crop the pose model found it in at the last measurement
 
     def predicted(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints and box moved by the velocity to frame t."""
@@ -210,6 +215,8 @@ class PoseTracker:
         self.next_id = 0
         self.last_detection = -10 ** 9
         self.stats = {"detector_runs": 0, "roi_runs": 0, "lost": 0, "new_tracks": 0}
+        self.crops: dict[int, np.ndarray] = {}  # after update: track id -> its region crop box, this frame
+        self.crop_history: list[dict[int, np.ndarray]] = []  # run: every frame's crops
         self.dropped = DropCounts()
 
     # --- similarity and linking ---------------------------------------------------------
@@ -251,13 +258,15 @@ class PoseTracker:
         track.velocity = a * (centre_new - centre_old) / gap + (1 - a) * track.velocity
         track.keypoints, track.keypoint_scores = det.keypoints.copy(), det.keypoint_scores.copy()
         track.box, track.score, track.last_frame = det.box.copy(), float(det.score), self.t
+        track.crop = None if det.crop is None else np.asarray(det.crop, np.float64).copy()
         if det.appearance is not None and clear:
             track.appearance = det.appearance if track.appearance is None else (
                 0.7 * track.appearance + 0.3 * det.appearance)
 
     def _new_track(self, det: Detection) -> Track:
         tr = Track(self.next_id, det.keypoints.copy(), det.keypoint_scores.copy(), det.box.copy(), float(det.score),
-                   self.t, self.t, appearance=det.appearance)
+                   self.t, self.t, appearance=det.appearance,
+                   crop=None if det.crop is None else np.asarray(det.crop, np.float64).copy())
         self.next_id += 1
         self.stats["new_tracks"] += 1
         self.tracks.append(tr)
@@ -355,6 +364,7 @@ class PoseTracker:
                 self._measure(tr, measured[tr.id], clear)
         self.tracks = [tr for tr in self.tracks if self.t - tr.last_frame <= self.max_missed]
         out = [(tr.id, tr.box.copy(), tr.score) for tr in self.tracks if tr.last_frame == self.t]
+        self.crops = {tr.id: tr.crop.copy() for tr in self.tracks if tr.last_frame == self.t and tr.crop is not None}
         if self._frame_drops:
             self.dropped.add(self._frame_drops)
             if warn:
@@ -374,7 +384,8 @@ class PoseTracker:
 
     def run(self, frames: Iterable[np.ndarray], progress: bool = False) -> list[list[tuple[int, np.ndarray, float]]]:
         """Track every frame of ``frames`` (a FrameSource or any iterable of RGB frames) from a
-        fresh state. Dropped boxes are reported once, in one ``BoxWarning``, at the end."""
+        fresh state (``crop_history`` then holds every frame's ``crops``). Dropped boxes are reported
+        once, in one ``BoxWarning``, at the end."""
         from tqdm import tqdm
 
         self.reset()
@@ -384,11 +395,19 @@ class PoseTracker:
             total = len(source)
         else:
             total = None
-        results = [self.update(f, warn=False) for f in tqdm(frames, total=total, desc="track", disable=not progress)]
-        if self.dropped:
-            warnings.warn(self.dropped.message(f"{self.t} frames"), BoxWarning, stacklevel=2)
-        log.info("tracking: %s", json.dumps({"frames": self.t, "tracks": self.next_id, **self.stats}))
+        results = []
+        for frame in tqdm(frames, total=total, desc="track", disable=not progress):
+            results.append(self.update(frame, warn=False))
+            self.crop_history.append(self.crops)
+        self.report()
         return results
+
+    def report(self) -> None:
+        """After the last frame of ``update(frame, warn=False)`` calls: one ``BoxWarning`` for the
+        boxes dropped on the way, and the tracking counts in the log."""
+        if self.dropped:
+            warnings.warn(self.dropped.message(f"{self.t} frames"), BoxWarning, stacklevel=3)
+        log.info("tracking: %s", json.dumps({"frames": self.t, "tracks": self.next_id, **self.stats}))
 
 
 def id_switches(results: list[list[tuple[int, np.ndarray, float]]], truth: list[dict[int, np.ndarray]],
@@ -436,7 +455,17 @@ def track_people(source: FrameSource, detect_every: int = 10, small_people: bool
     (``tracker``, default ``people_tracker(detect_every, small_people)``)."""
     tracker = tracker or people_tracker(detect_every, small_people)
     results = tracker.run(source, progress=progress)
-    boxes = [np.array([b for _, b, _ in frame], dtype=np.float64).reshape(-1, 4) for frame in results]
-    scores = [np.array([s for _, _, s in frame], dtype=np.float64) for frame in results]
-    tracks = [np.array([t for t, _, _ in frame], dtype=int) for frame in results]
-    return VideoBoxes(boxes, scores, tracks)
+    found = VideoBoxes([], [], [])
+    for step, crops in zip(results, tracker.crop_history):
+        found.append(*frame_boxes(step, crops))
+    return found
+
+
+def frame_boxes(step: list[tuple[int, np.ndarray, float]], crops: dict[int, np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One frame of ``PoseTracker.update`` output and its ``crops`` as arrays: boxes (N, 4),
+    scores (N,), track ids (N,) and crop boxes (N, 4), NaN for a person without one."""
+    nan = np.full(4, np.nan)
+    return (np.array([b for _, b, _ in step], np.float64).reshape(-1, 4),
+            np.array([s for _, _, s in step], np.float64), np.array([i for i, _, _ in step], int),
+            np.array([crops.get(i, nan) for i, _, _ in step], np.float64).reshape(-1, 4))
