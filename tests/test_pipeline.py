@@ -601,3 +601,25 @@ def test_fuzz_predict_frame_ranges(tiny, tmp_path, capsys):
             doc = json.loads(out.read_text())
             assert len(doc["annotations"]) == len(doc["images"])  # one box per frame in the file
     assert outcomes == {0, 2}
+
+
+@pytest.mark.needs_assets
+def test_one_backbone_pass_per_person_and_frame_gives_the_two_pass_poses(clip):
+    """--crop-boxes region: the tracker's pose pass and the temporal head read the same crop, so the
+    head reuses its features; run interleaved or in two passes, the poses agree."""
+    import vidpose
+
+    shared = vidpose.Pipeline(crop_boxes="region")
+    video = shared(clip)
+    assert shared.interleaves() and shared.timings["region_cropped"] > 0
+    two_pass = vidpose.Pipeline(crop_boxes="region")
+    two_pass.interleaves = lambda: False
+    reference = two_pass(clip)
+    # every box the region pass cropped is a backbone pass the head does not repeat
+    assert shared.timings["crops_computed"] == two_pass.timings["crops_computed"] - shared.timings["region_cropped"]
+    people = [(p.track_id, p.keypoints) for f in video.frames for p in f.people]
+    expected = [(p.track_id, p.keypoints) for f in reference.frames for p in f.people]
+    assert [i for i, _ in people] == [i for i, _ in expected] and people
+    for (_, got), (_, want) in zip(people, expected):
+        np.testing.assert_allclose(got[:, :2], want[:, :2], atol=1.0)
+        np.testing.assert_allclose(got[:, 2], want[:, 2], atol=1e-3)

@@ -517,7 +517,8 @@ class Pipeline:
         names = [source.frame_name(f) for f in range(len(source))]
         self._source = source
         self._video = predictions_video(video_name(video), results, len(source), found, names)
-        self.timings = {"frames": len(source), "boxes": n_boxes, **stages,
+        region_cropped = int(sum(np.isfinite(c).all(1).sum() for c in found.crops))  # features from the tracker
+        self.timings = {"frames": len(source), "boxes": n_boxes, "region_cropped": region_cropped, **stages,
                         "total_s": round(self._elapsed, 2), **self.predictor.stats}
         return self._video
 

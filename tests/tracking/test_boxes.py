@@ -221,3 +221,23 @@ def test_boxes_in_time_fills_each_track_from_its_own_frames():
         by_track = dict(zip(out.tracks[4].tolist(), out.boxes[4]))
         np.testing.assert_allclose(by_track[3], [40, 50, 40, 100], atol=1e-9)
         np.testing.assert_allclose(by_track[7], [40, 350, 40, 100], atol=1e-9)
+
+
+def test_boxes_in_time_keeps_a_kept_measurements_crop_and_crops_a_placed_box_as_it_is():
+    found = _walker()
+    crops = VideoBoxes([], [], [])
+    for f in range(len(found.boxes)):
+        crops.append(found.boxes[f], found.scores[f], found.tracks[f], found.boxes[f] + [-5, -5, 10, 10])
+    for mode in ("offline", "causal"):
+        out = boxes_in_time(crops, mode)
+        assert len(out.crops) == len(out.boxes) == 12
+        kept = [f for f in range(12) if np.isfinite(out.crops[f][0]).all()]
+        for f in kept:  # a measurement kept as found keeps its crop
+            np.testing.assert_array_equal(out.boxes[f][0], found.boxes[f][0])
+            np.testing.assert_array_equal(out.crop_of(f, 0), found.boxes[f][0] + [-5, -5, 10, 10])
+        for f in set(range(12)) - set(kept):  # a box placed from time is cropped as it is
+            assert np.array_equal(out.crop_of(f, 0), out.boxes[f][0])
+        assert {0, 1, 2, 3, 5, 11} <= set(kept) and not {4, 7} & set(kept), (mode, kept)
+    # without crops every box is cropped as it is
+    plain = boxes_in_time(_walker(), "offline")
+    assert np.array_equal(plain.crop_of(0, 0), plain.boxes[0][0])

@@ -91,3 +91,15 @@ def test_on_real_frames_the_pose_model_follows_the_people_movenet_follows():
     overlaps = [box_iou(b[None], {t: c for t, c, _ in ref}[t][None])[0, 0]
                 for ref, people in zip(reference, posed) for t, b, _ in people]
     assert np.median(overlaps) > 0.6 and min(overlaps) > 0.3
+
+
+def test_each_person_carries_the_crop_it_was_found_in_and_its_features_wait_for_the_head():
+    frame = np.zeros((300, 400, 3), np.uint8)
+    model = PeakAt(0.9)
+    model.frame_features = lambda x: {"feature": model.forward_features(x)["feature"], "extra": torch.ones(len(x), 2)}
+    regions = PoseModelRegions(NoDetector(), model, CLIP, keep_features=True)
+    ((person,),) = regions.in_regions(frame, [(100, 50, 250, 200)], 256)
+    np.testing.assert_allclose(person.crop, [125, 75, 100, 100])  # the keypoint box the 150-pixel region came from
+    kept = regions.take_features()
+    assert len(kept) == 1 and np.array_equal(kept[0][0], person.crop) and set(kept[0][1]) == {"feature", "extra"}
+    assert kept[0][2].shape == (3, 64, 64) and regions.take_features() == []

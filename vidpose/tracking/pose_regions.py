@@ -72,12 +72,14 @@ class PoseModelRegions:
 
     def boxes_of(self, regions: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
         """Each region (a square ``roi_scale`` times the keypoint box's longer side) as the keypoint
-        box it came from (xywh, square), which the pose model's crop enlarges as it was trained to."""
+        box it came from (xywh, square), which the pose model's crop enlarges as it was trained to;
+        to the hundredth of a pixel, as the temporal head's feature cache keys its crops, so that the
+        head's crop of the same box is this crop."""
         out = []
         for x0, y0, x1, y1 in regions:
             side = (x1 - x0) / self.roi_scale
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            out.append(np.array([cx - side / 2, cy - side / 2, side, side]))
+            out.append(np.round([cx - side / 2, cy - side / 2, side, side], 2))
         return out
 
     @torch.no_grad()
