@@ -23,8 +23,12 @@ limit (``--frames NAME=N``, 0 = all) cuts the source as ``vidpose predict --fram
 - ``detector_load``: ``track_people`` builds its MoveNet from the TF.js file on every call;
 - ``tracking``: the rest of ``track_people`` (frame decoding, linking, appearance histograms);
   ``decode`` gives the frame decoding inside it;
-- ``backbone``: the model's ``frame_features`` calls (BlazePose encoder + heatmap head), with
-  the time per crop;
+- ``backbone``: the temporal head's own ``frame_features`` calls (BlazePose encoder + heatmap
+  head), with the time per crop. With ``--crop-boxes region`` (the default) the pipeline runs
+  tracker and head interleaved (``Pipeline.track_and_predict``) and the head reuses the region
+  pass's crops (``region_crops`` run, ``boxes_cropped_by_region`` reused; their backbone time is
+  under ``detector``'s ``regions_s``), so only the other boxes (detector frames, boxes placed from
+  time) cost a crop here;
 - ``model_total``: all of ``VideoPredictor.predict`` (decoding frames again, cropping, backbone,
   heatmap decoding);
 - ``write_json`` and ``render`` (drawing and H.264 encoding, decoding frames again);
@@ -119,48 +123,61 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
     source, reader = limited_source(path, frames)
     decode = Timer()
     reader._read = decode.wrap(reader._read)  # every frame decoded from the file
-    det, regions, det_load = Timer(), Timer(), Timer()
+    det, regions, det_load, backbone = Timer(), Timer(), Timer(), Timer()
     cls = movenet.MoveNetMultiPose
     saved = {k: getattr(cls, k) for k in ("__call__", "in_regions", "__init__")}
     saved_pose = PoseModelRegions.in_regions
     stages: dict[str, Any] = {}
     loads: dict[str, Any] = {"start": load()}
+    model = pipeline.model
+    inside_regions = [False]
+
+    def region_pass(*a, **k):
+        inside_regions[0] = True
+        try:
+            return saved_pose(*a, **k)
+        finally:
+            inside_regions[0] = False
+
+    head_features, timed_features = model.frame_features, backbone.wrap(model.frame_features)
+    # the head's own backbone passes; the region pass's count under the detector's regions
+    model.frame_features = lambda x: head_features(x) if inside_regions[0] else timed_features(x)
     try:
         cls.__call__, cls.in_regions = det.wrap(saved["__call__"]), regions.wrap(saved["in_regions"])
         cls.__init__ = det_load.wrap(saved["__init__"])
-        PoseModelRegions.in_regions = regions.wrap(saved_pose)
+        PoseModelRegions.in_regions = regions.wrap(region_pass)
         began = time.perf_counter()
-        found = boxes_in_time(track_people(source, tracker=pipeline.tracker()), pipeline.boxes_in_time)
-        people_s = time.perf_counter() - began
+        if pipeline.interleaves():  # Pipeline.__call__'s path: tracker and head frame by frame
+            found, results = pipeline.track_and_predict(source, progress=False)
+            people_s, model_s = pipeline.timings["people_s"], pipeline.timings["poses_s"]
+            people_s += time.perf_counter() - began - people_s - model_s  # the loop's own overhead
+            decode_people = decode.seconds
+        else:
+            found = boxes_in_time(track_people(source, tracker=pipeline.tracker()), pipeline.boxes_in_time)
+            people_s = time.perf_counter() - began
+            decode_people = decode.seconds
+            began = time.perf_counter()
+            results = pipeline.predictor.predict(source, found, progress=False)
+            model_s = time.perf_counter() - began
     finally:
         for k, v in saved.items():
             setattr(cls, k, v)
         PoseModelRegions.in_regions = saved_pose
-    loads["after_people"] = load()
-    decode_people = decode.seconds
+        del model.frame_features  # back to the class's method
+    loads["after_model"] = load()
     stages["detector_load"] = {"s": round(det_load.seconds, 3)}
     stages["detector"] = {"s": round(det.seconds + regions.seconds, 3), "calls": det.calls + regions.calls,
                           "whole_frame_s": round(det.seconds, 3), "whole_frame_calls": det.calls,
                           "regions_s": round(regions.seconds, 3), "regions_calls": regions.calls}
     stages["tracking"] = {"s": round(people_s - det.seconds - regions.seconds - det_load.seconds, 3),
                           "decode_s": round(decode_people, 3)}
-
-    backbone = Timer()
-    model = pipeline.model
-    original = model.frame_features
-    model.frame_features = backbone.wrap(original)
-    try:
-        began = time.perf_counter()
-        results = pipeline.predictor.predict(source, found, progress=False)
-        model_s = time.perf_counter() - began
-    finally:
-        del model.frame_features  # back to the class's method
-    loads["after_model"] = load()
     crops = pipeline.predictor.stats["crops_computed"]
     stages["backbone"] = {"s": round(backbone.seconds, 3), "calls": backbone.calls, "crops": crops,
-                          "ms_per_crop": round(1000 * backbone.seconds / max(crops, 1), 2)}
+                          "ms_per_crop": round(1000 * backbone.seconds / max(crops, 1), 2),
+                          "region_crops": pipeline.timings.get("region_crops") if pipeline.interleaves() else None,
+                          "boxes_cropped_by_region": int(sum(np.isfinite(c).all(1).sum() for c in found.crops))}
     stages["model_total"] = {"s": round(model_s, 3), "decode_s": round(decode.seconds - decode_people, 3),
-                             "ms_per_box": round(1000 * model_s / max(crops, 1), 2)}
+                             "ms_per_box": round(1000 * model_s / max(int(sum(len(b) for b in found.boxes)), 1), 2)}
     video = predictions_video(path.stem, results, len(source))
     began = time.perf_counter()
     save_posetrack(video, tmp / f"{name}.json")
@@ -359,7 +376,8 @@ def child(args: argparse.Namespace, videos: list[tuple[str, int]]) -> int:
     run: dict[str, Any] = {"threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                            "loadavg_start": load(), "videos": []}
     began = time.perf_counter()
-    pipeline = Pipeline(args.model, device=torch.device("cpu"), region_model=args.region_model)
+    pipeline = Pipeline(args.model, device=torch.device("cpu"), region_model=args.region_model,
+                        crop_boxes=args.crop_boxes)
     run["model_load_s"] = round(time.perf_counter() - began, 3)
     # the first calls of a fresh process build oneDNN kernels: done here, reported, not in the stages
     warm = time.perf_counter()
@@ -393,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region-model", choices=("movenet", "pose"), default="pose",
                         help="what finds each tracked person between detector frames (vidpose predict --region-model; "
                              "default pose, the pipeline's)")
+    parser.add_argument("--crop-boxes", choices=("region", "measured"), default="region",
+                        help="with --region-model pose: the head crops the region the tracker's pass read and reuses "
+                             "its features (region, the pipeline's default) or a box around what it found (measured)")
     parser.add_argument("--crops", type=int, default=50, help="crops for the torch/LiteRT timing (0 = skip)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo_speed.json")
@@ -430,7 +451,8 @@ def main(argv: list[str] | None = None) -> int:
                     "python": platform.python_version(), "torch": torch.__version__,
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "os_cpu_count": os.cpu_count(),
                     "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
-        "loadavg_start": load(), "model": args.model, "region_model": args.region_model, "runs": []}
+        "loadavg_start": load(), "model": args.model, "region_model": args.region_model,
+              "crop_boxes": args.crop_boxes, "runs": []}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="realvideo_speed_runs_") as tmp:
         boxes_file = Path(tmp) / "boxes.json"
@@ -444,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
                 env["OMP_WAIT_POLICY"] = "PASSIVE"
             out = Path(tmp) / f"run{k}.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(out), "--threads", threads,
-                   "--model", args.model, "--region-model", args.region_model, "--frames", *args.frames]
+                   "--model", args.model, "--region-model", args.region_model, "--crop-boxes", args.crop_boxes,
+                   "--frames", *args.frames]
             if k == 0:
                 cmd += ["--boxes-out", str(boxes_file)]
             subprocess.run(cmd, env=env, check=True)

@@ -443,7 +443,7 @@ class Pipeline:
         reading global proposals from the whole video, which needs every frame's boxes first)."""
         return not (getattr(self.model, "use_global", False) and self.predictor.clip.global_mode != "streaming")
 
-    def _track_and_predict(self, source: FrameSource, progress: bool) -> tuple[VideoBoxes, list[list]]:
+    def track_and_predict(self, source: FrameSource, progress: bool) -> tuple[VideoBoxes, list[list]]:
         """Offline tracking and pose estimation in one pass over the frames (``interleaves``).
 
         The tracker runs ``lookahead`` frames ahead of the boxes' decision and the temporal head
@@ -501,7 +501,7 @@ class Pipeline:
             source = FrameRange(source, *frames)
         began = time.perf_counter()
         if boxes is None and self.interleaves():
-            found, results = self._track_and_predict(source, progress)
+            found, results = self.track_and_predict(source, progress)
             stages = self.timings
         else:
             found = self.boxes(source, boxes, progress)
