@@ -55,8 +55,8 @@ from vidpose.data.streams import FrameBuffer, open_stream
 from vidpose.engine.config import load_config
 from vidpose.engine.distributed import barrier, init_distributed
 from vidpose.engine.video import RENDER_FPS, VideoPredictor, predictions_video, render_video
-from vidpose.tracking import (CausalBoxes, PoseModelRegions, PoseTracker, VideoBoxes, boxes_in_time, frame_boxes,
-                              load_video_boxes, people_tracker, track_people)
+from vidpose.tracking import (CausalBoxes, PoseModelRegions, PoseTracker, VideoBoxes, boxes_in_time, decided_after,
+                              frame_boxes, load_video_boxes, people_tracker, track_people)
 from vidpose.errors import VidposeError
 from vidpose.resources import package_path
 
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 #: offline boxes in time: the longest gap interpolated (``boxes_in_time``'s ``max_gap``), and how
 #: often, in frames, the interleaved pass decides the boxes of the frames tracked far enough ahead
+#: (``Pipeline.track_and_predict``)
 BOX_MAX_GAP = 10
 DECIDE_EVERY = 8
 
@@ -426,7 +427,9 @@ class Pipeline:
         tracker = people_tracker(self.detect_every, self.small_people)
         if self.region_model == "pose":
             tracker.detector = PoseModelRegions(tracker.detector, self.model, self.predictor.clip, tracker.roi_scale,
-                                                tracker.keypoint_threshold, keep_features=share and self.crop_boxes == "region",
+                                                tracker.keypoint_threshold,
+                                                keep_features=share and self.crop_boxes == "region"
+                                                and self.predictor.cache_enabled,
                                                 report_crops=self.crop_boxes == "region")
         return tracker
 
@@ -446,12 +449,12 @@ class Pipeline:
     def track_and_predict(self, source: FrameSource, progress: bool) -> tuple[VideoBoxes, list[list]]:
         """Offline tracking and pose estimation in one pass over the frames (``interleaves``).
 
-        The tracker runs ``lookahead`` frames ahead of the boxes' decision and the temporal head
-        one window behind that: a frame's box is decided by ``boxes_in_time`` over the frames
-        tracked so far, which reach at least ``max_gap`` + 2 frames past it (the farthest its
-        interpolation reads, ``tracking/boxes.py``), then kept; a frame's pose once its window's
-        boxes are all decided. The feature cache then holds a few dozen frames, whatever the
-        video's length, and the region pass's features are still there when the head needs them."""
+        Each frame's boxes are decided as soon as the frames their ``boxes_in_time`` reads are
+        tracked (offline: ``decided_after(BOX_MAX_GAP)`` frames later, from those frames alone;
+        causal: at once; off: as found), so they are the boxes a whole-video decision gives; a
+        frame's pose once its window's boxes are decided. The feature cache then holds a few
+        dozen frames whatever the video's length, and the region pass's features are still there
+        when the head needs them."""
         from tqdm import tqdm
 
         n = len(source)
@@ -461,19 +464,28 @@ class Pipeline:
         cache: dict[tuple, dict[str, torch.Tensor]] = {}
         results: list[list] = []
         future = max((o for o in self.predictor.clip.offsets if o > 0), default=0)
-        lookahead = BOX_MAX_GAP + 2 if self.boxes_in_time == "offline" else 0
+        reach = decided_after(BOX_MAX_GAP)
+        filler = CausalBoxes() if self.boxes_in_time == "causal" else None
         self.predictor.reset_stats()
         people_s = poses_s = 0.0
         for f in tqdm(range(n), desc="predict", unit="frame", disable=not progress):
             began = time.perf_counter()
-            found.append(*frame_boxes(tracker.update(source.read(f), warn=False), tracker.crops))
+            step = frame_boxes(tracker.update(source.read(f), warn=False), tracker.crops)
             self._share_features(tracker, f, cache)
-            last = n - 1 if f == n - 1 else f - lookahead
-            if last >= len(decided.boxes) and (f == n - 1 or f % DECIDE_EVERY == 0):
-                placed = boxes_in_time(found, self.boxes_in_time, max_gap=BOX_MAX_GAP, quiet=True)
-                for g in range(len(decided.boxes), last + 1):
-                    decided.append(placed.boxes[g], placed.scores[g], placed.tracks[g], placed.crops[g])
-                    by_track.append({int(track): k for k, track in enumerate(placed.tracks[g])})
+            if self.boxes_in_time != "offline":
+                decided.append(*(filler.update(*step) if filler is not None else step))
+            else:
+                found.append(*step)
+                last = n - 1 if f == n - 1 else f - reach
+                if last >= len(decided.boxes) and (f == n - 1 or f % DECIDE_EVERY == 0):
+                    first = max(0, len(decided.boxes) - reach)  # the earliest frame the decision reads
+                    tail = VideoBoxes(found.boxes[first:], found.scores[first:], found.tracks[first:],
+                                      crops=found.crops[first:])
+                    placed = boxes_in_time(tail, "offline", max_gap=BOX_MAX_GAP, quiet=True)
+                    for g in range(len(decided.boxes), last + 1):
+                        decided.append(placed.boxes[g - first], placed.scores[g - first], placed.tracks[g - first],
+                                       placed.crops[g - first])
+            by_track += [{int(track): k for k, track in enumerate(ids)} for ids in decided.tracks[len(by_track):]]
             middle = time.perf_counter()
             while len(results) < n and (len(results) + future < len(decided.boxes) or len(decided.boxes) == n):
                 results.append(self.predictor.predict_frame(source, decided, len(results), cache, by_track))

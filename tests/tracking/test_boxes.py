@@ -7,7 +7,7 @@ import pytest
 
 from vidpose.data.annotations import AnnotationError, load_posetrack
 from vidpose.data.frames import open_frames
-from vidpose.tracking.boxes import VideoBoxes, boxes_in_time, link_tracks, load_video_boxes
+from vidpose.tracking.boxes import VideoBoxes, boxes_in_time, decided_after, link_tracks, load_video_boxes
 
 
 def _video(synth_tiny, split="train"):
@@ -241,3 +241,31 @@ def test_boxes_in_time_keeps_a_kept_measurements_crop_and_crops_a_placed_box_as_
     # without crops every box is cropped as it is
     plain = boxes_in_time(_walker(), "offline")
     assert np.array_equal(plain.crop_of(0, 0), plain.boxes[0][0])
+
+
+def test_an_offline_decision_reads_no_further_than_decided_after_so_a_video_can_be_decided_as_it_is_tracked():
+    """Pipeline.track_and_predict decides frame g's boxes from frames g - decided_after .. g +
+    decided_after alone: the same boxes as the whole video's decision, on random tracks that go
+    missing, score weakly and jump."""
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n, found = 60, VideoBoxes([], [], [])
+        for f in range(n):
+            rows = []
+            for track in range(2):
+                if rng.random() < 0.25:
+                    continue  # missing here
+                box = np.array([5.0 * f + 100 * track, 40, 40, 90]) + (rng.random() < 0.1) * np.array([150, 0, 0, 0])
+                rows.append((box, 0.1 if rng.random() < 0.25 else 0.9, track))
+            found.append(np.array([r[0] for r in rows]).reshape(-1, 4), np.array([r[1] for r in rows]),
+                         np.array([r[2] for r in rows], int))
+        whole = boxes_in_time(found, "offline", max_gap=4)
+        reach = decided_after(4)
+        for end in range(reach, n):
+            first = max(0, end - 3 * reach)
+            part = boxes_in_time(VideoBoxes(found.boxes[first:end + 1], found.scores[first:end + 1],
+                                            found.tracks[first:end + 1]), "offline", max_gap=4)
+            for g in range(first + reach, end - reach + 1):
+                order = np.argsort(part.tracks[g - first])
+                assert part.tracks[g - first][order].tolist() == sorted(whole.tracks[g].tolist()), (trial, end, g)
+                np.testing.assert_allclose(part.boxes[g - first][order], whole.boxes[g][np.argsort(whole.tracks[g])])

@@ -168,7 +168,8 @@ class VideoPredictor:
                       cache: dict) -> dict[str, torch.Tensor]:
         """GLPose's global proposals for key frame t from the per-(frame, box) feature cache."""
         c = self.clip
-        candidates = [f for f in range(len(source)) if len(boxes.boxes[f])]
+        # the frames whose boxes are decided so far (all of them but while tracking runs ahead)
+        candidates = [f for f in range(min(len(source), len(boxes.boxes))) if len(boxes.boxes[f])]
         picks = sample_global_frames(candidates, t, c.span, c.global_frames, c.global_mode)
         keys = []
         for f in picks:
@@ -185,9 +186,9 @@ class VideoPredictor:
 def predictions_video(name: str, results: list[list], frames: int, boxes: VideoBoxes | None = None,
                       file_names: list[str] | None = None) -> Video:
     """PoseTrack18 predictions of a video: one image per frame (``file_names``: each frame's image
-    name, default ``000000.jpg`` ...), one person per box, with the box that was cropped as its
-    ``bbox`` when ``boxes`` (what ``VideoPredictor.predict`` ran on) is given: a later run can
-    take the file as ``--boxes``."""
+    name, default ``000000.jpg`` ...), one person per box, with its box as its ``bbox`` when
+    ``boxes`` (what ``VideoPredictor.predict`` ran on) is given: a later run can take the file as
+    ``--boxes`` (it then crops these boxes, not the tracker's region crops, ``VideoBoxes.crops``)."""
     video = Video(name, [])
     for f in range(frames):
         people = [Person.predicted(xy, scores, track_id=track,

@@ -6,9 +6,9 @@ tracker's per-person pass run by the pose model instead of MoveNet. ``Detection`
 and NMS live in ``data/detections.py``, since test-time datasets read detection files too.
 """
 
-from vidpose.tracking.boxes import CausalBoxes, VideoBoxes, boxes_in_time, link_tracks, load_video_boxes
+from vidpose.tracking.boxes import CausalBoxes, VideoBoxes, boxes_in_time, decided_after, link_tracks, load_video_boxes
 from vidpose.tracking.pose_regions import PoseModelRegions
 from vidpose.tracking.tracker import PoseTracker, frame_boxes, people_tracker, track_people
 
-__all__ = ["CausalBoxes", "VideoBoxes", "boxes_in_time", "frame_boxes", "people_tracker", "link_tracks", "load_video_boxes", "PoseModelRegions", "PoseTracker",
+__all__ = ["CausalBoxes", "VideoBoxes", "boxes_in_time", "decided_after", "frame_boxes", "people_tracker", "link_tracks", "load_video_boxes", "PoseModelRegions", "PoseTracker",
            "track_people"]

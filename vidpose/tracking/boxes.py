@@ -338,7 +338,8 @@ def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 
     time:
 
     - ``offline``: interpolated (centre and size, linearly) between the confident frames before
-      and after, when at most ``max_gap`` frames apart; its score is the lower of theirs;
+      and after, when at most ``max_gap`` frames apart; its score is the lower of theirs. A frame's
+      box depends only on the frames within 2 ``max_gap`` of it (``decided_after``);
     - ``causal``: the last confident box moved at the track's velocity (from its last two
       confident frames), for at most ``coast`` frames after it, whether or not the track is
       seen again; its score is that box's. Only frames up to the current one are read, so the
@@ -390,14 +391,23 @@ def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 
     return result
 
 
-def _confident(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float) -> list[int]:
+def decided_after(max_gap: int) -> int:
+    """How many frames past frame f an offline decision of f's boxes reads (``_confident``)."""
+    return 2 * max_gap
+
+
+def _confident(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
+               max_gap: int) -> list[int]:
     """The frames whose measurement is confident (``boxes_in_time``), in order: scored at least
-    ``weak_score`` and within ``jump_iou`` of the interpolation of the scored frames around it."""
+    ``weak_score`` and within ``jump_iou`` of the interpolation of the scored frames around it,
+    when both lie within ``max_gap`` frames. So a frame's box depends on the frames at most
+    2 ``max_gap`` away, and a video decided while it is tracked (``Pipeline.track_and_predict``)
+    gets the boxes of the whole video decided at once."""
     scored = [f for f in sorted(frames) if frames[f][1] >= weak_score]
     kept = []
     for k, f in enumerate(scored):
-        before = scored[k - 1] if k > 0 else None
-        after = scored[k + 1] if k + 1 < len(scored) else None
+        before = scored[k - 1] if k > 0 and f - scored[k - 1] <= max_gap else None
+        after = scored[k + 1] if k + 1 < len(scored) and scored[k + 1] - f <= max_gap else None
         if before is not None and after is not None:
             expected = _interpolate(frames[before][0], frames[after][0], (f - before) / (after - before))
             if _iou(frames[f][0], expected) < jump_iou:
@@ -420,7 +430,7 @@ def _predict(anchors: list[tuple[int, np.ndarray]], f: int) -> np.ndarray:
 
 def _offline_track(frames: dict[int, tuple[np.ndarray, float]], weak_score: float, jump_iou: float,
                    max_gap: int) -> dict[int, tuple[np.ndarray, float, bool]]:
-    anchors = _confident(frames, weak_score, jump_iou)
+    anchors = _confident(frames, weak_score, jump_iou, max_gap)
     placed = {f: (box, score, False) for f, (box, score) in frames.items()}
     for a, b in zip(anchors, anchors[1:]):
         if b - a > max_gap:
