@@ -38,7 +38,7 @@ from vidpose import realdata as rd
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_ASSETS = ("blazepose_full", "blazepose_heavy", "movenet_multipose", "movenet_multipose_weights",
                 "sports2d_demo")
-HEADS = ("naive_temporal", "tdmi", "tdmi_st", "jmpose", "glpose", "sdtc")
+HEADS = ("naive_temporal", "tdmi", "tdmi_st", "jmpose", "glpose", "sdtc", "posewarper", "dcpose", "fami_pose")
 
 
 @pytest.fixture(scope="module")
