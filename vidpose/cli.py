@@ -212,6 +212,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="SynthTrack folder (default: data/synthtrack/<preset>, generated if missing)")
     p.add_argument("--report", dest="report_only", action="store_true",
                    help="only generate docs/results.md and the chart from the results file")
+    p.add_argument("--merge", metavar="FILE",
+                   help="take the --methods rows of --protocol from another results file (a bench run in a pinned "
+                        "worktree), with their archived predictions, and compute their intervals here")
     p.add_argument("--list", action="store_true", help="list the known methods and ablations, then stop")
     p.set_defaults(func=commands.bench)
 

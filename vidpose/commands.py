@@ -256,7 +256,8 @@ def export(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from vidpose.bench import DEFAULT_METHODS, MAIN_METHODS, METHODS, export_backbones, run_bench, write_report
+    from vidpose.bench import (DEFAULT_METHODS, MAIN_METHODS, METHODS, export_backbones, merge_results, run_bench,
+                               write_report)
 
     if args.list:
         for name, m in METHODS.items():
@@ -269,7 +270,12 @@ def bench(args: argparse.Namespace) -> int:
         if args.methods:
             raise SystemExit("error: give --all or --methods, not both")
         args.methods = list(METHODS)
-    if not args.report_only:
+    if args.merge:
+        if not args.methods:
+            raise SystemExit("error: --merge needs --methods: the rows to take")
+        merge_results(args.merge, args.methods, args.protocol, args.results, args.runs, args.preset, args.data_root,
+                      args.resamples)
+    elif not args.report_only:
         command = "vidpose bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "vidpose bench"
         run_bench(args.preset, args.methods, None if args.steps == 0 else args.steps, args.seeds, args.ablation_seeds,
                   args.budget_minutes, args.runs, data_root=args.data_root, results=args.results,

@@ -22,6 +22,7 @@ from vidpose.bench import (
     export_backbones,
     load_archived_predictions,
     merge_protocol,
+    merge_results,
     method_config,
     order_methods,
     probe_runs,
@@ -158,6 +159,18 @@ def test_bench_writes_every_row_resumes_and_reports(synth_tiny, tmp_path):
     text = doc.read_text()
     assert "| naive_temporal |" in text and "recovery" in text and "oracle" in text
     assert (tmp_path / "chart.png").stat().st_size > 1000
+    # a worktree's rows merged into another results file: the rows, their archived predictions and
+    # their intervals, computed there
+    merged = tmp_path / "merged" / "bench.json"
+    merged.parent.mkdir()
+    merged.write_text(json.dumps({"rows": [r for r in rows if r["method"] == "single_frame"]}))
+    merge_results(results, ["naive_temporal"], "frozen", merged, tmp_path / "runs", "tiny", synth_tiny, 20)
+    got = json.loads(merged.read_text())
+    assert canon(got["rows"]) == canon(rows)
+    assert archive_path(merged, "naive_temporal", 1).read_bytes() == archive.read_bytes()
+    assert got["bootstrap"]["naive_temporal"]["delta"] == pytest.approx(boot["delta"], abs=0.02)
+    with pytest.raises(ValueError, match="no frozen rows of tdmi"):
+        merge_results(results, ["tdmi"], "frozen", merged, tmp_path / "runs", "tiny", synth_tiny, 20)
     manifest = json.loads(export_backbones(tmp_path / "runs", ["single_frame"], tmp_path / "weights", results).read_text())
     assert manifest["single_frame"]["AP_Total"]["val"] == next(r["AP"]["Total"] for r in rows
                                                               if r["method"] == "single_frame" and r["split"] == "val")

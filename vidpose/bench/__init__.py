@@ -17,7 +17,9 @@
 Runs live in ``runs/bench/<preset>/<method>`` (``paper`` rows under ``paper/``). A method whose
 ``model.pt`` exists is reused (if its stored config equals the one asked for; otherwise the command
 stops and says so); one with only ``last.pt`` resumes exactly; test results are reused when newer
-than the checkpoint. So an interrupted bench continues where it stopped when rerun.
+than the checkpoint. So an interrupted bench continues where it stopped when rerun. Long runs go
+from a ``git worktree`` pinned at one commit; ``vidpose bench --merge WORKTREE/benchmarks/results/bench.json
+--methods NAME ... [--protocol paper]`` then takes their rows, archived predictions and intervals.
 
 The package: ``methods`` (the rows, the protocols, a row's config), ``archive`` (the results file
 and the archived predictions), ``runner`` (training, testing, intervals) and ``report``.
@@ -30,13 +32,15 @@ from vidpose.bench.methods import (BACKBONES, DEFAULT_METHODS, FULL_COMMAND, GRO
                                    method_config, order_methods, stage1_weights)
 from vidpose.bench.report import (bench_table, claim_cells, cost_summary, cost_text, realvideo_markdown, summarise,
                                   update_bench_tables, write_report)
-from vidpose.bench.runner import (bootstrap_all, export_backbones, git_state, learning_curve, probe_runs, run_bench)
+from vidpose.bench.runner import (bootstrap_all, export_backbones, git_state, learning_curve, merge_results,
+                                  probe_runs, run_bench)
 
 __all__ = [
     "ArchivedRuns", "BACKBONES", "BenchMethod", "DEFAULT_METHODS", "FULL_COMMAND", "GROUPS", "MAIN_METHODS", "METHODS",
     "PAPER_EPOCHS", "PAPER_RECIPES", "PROTOCOLS", "PaperRecipe", "RESULTS", "SPLITS", "archive_path",
     "archive_predictions", "bench_table", "bootstrap_all", "claim_cells", "cost_summary", "cost_text",
     "export_backbones", "git_state", "learning_curve", "load_archived_predictions", "load_results", "merge_protocol",
+    "merge_results",
     "method_config", "order_methods", "probe_runs", "protocol_view", "put_row", "realvideo_markdown", "row_protocol",
     "run_bench",
     "save_results", "stage1_weights", "summarise", "update_bench_tables", "write_report",

@@ -272,6 +272,41 @@ def bootstrap_all(results: dict[str, Any], runs: Path, preset: str, data_root: s
             interval("comparisons", name, a, b)
 
 
+def merge_results(source: str | Path, names: list[str], protocol: str = "frozen", results: str | Path = RESULTS,
+                  runs: str | Path | None = None, preset: str = "standard", data_root: str | Path | None = None,
+                  resamples: int = 1000) -> dict[str, Any]:
+    """The rows of ``names`` under ``protocol`` from another results file ``source`` (a bench run's
+    in a pinned worktree, whose code cannot change under it) into ``results``, with their archived
+    predictions; their intervals are computed here, over the rows they pair with (``runs``: where
+    stage 1's predictions are, for the interval against the backbone). Returns the merged view."""
+    import shutil
+
+    source, results_path = Path(source), Path(results)
+    theirs = protocol_view(load_results(source), protocol)
+    absent = [n for n in names if not any(r["method"] == n and r.get("stage") != 1 for r in theirs["rows"])]
+    if absent:
+        raise ValueError(f"{source}: no {protocol} rows of {', '.join(absent)}")
+    out = protocol_view(load_results(results_path), protocol)
+    for row in theirs["rows"]:
+        if row["method"] in names and row.get("stage") != 1:
+            put_row(out, row)
+            if row["split"] == "val_hard":
+                kept = archive_path(source, row["method"], row["seed"], protocol=protocol)
+                if kept.is_file():
+                    dest = archive_path(results_path, row["method"], row["seed"], protocol=protocol)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(kept, dest)
+    paired = set(names) | {METHODS[n].reference for n in names if METHODS[n].reference} | {
+        r for n in names for r in METHODS if METHODS[r].reference == n} | {METHODS[n].init for n in names}
+    part = {**out, "rows": [r for r in out["rows"] if r["method"] in paired], "bootstrap": {}, "comparisons": {}}
+    bootstrap_all(part, Path(runs or f"runs/bench/{preset}"), preset, data_root, resamples, results_path)
+    changed = set(names) | {n for n in METHODS if METHODS[n].reference in names}  # intervals that read new rows
+    for key in ("bootstrap", "comparisons"):
+        out.setdefault(key, {}).update({n: v for n, v in part[key].items() if n in changed})
+    save_results(merge_protocol(load_results(results_path), out), results_path)
+    return out
+
+
 def export_backbones(runs: str | Path, names: list[str], dest: str | Path = BACKBONES,
                      results: str | Path = RESULTS, command: str = "") -> Path:
     """Copy trained stage-1 runs into ``dest`` (weights only, a few MB each) with a manifest that
