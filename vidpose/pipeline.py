@@ -19,8 +19,10 @@ The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4]
    those off the frame (``load_video_boxes``).
 2. **Poses.** The chosen model (``SHIPPED``, ``vidpose models``; the default, ``DEFAULT_MODEL``, is
    the naive temporal head on the real BlazePose backbone) runs over every box with the
-   sliding-window feature cache of
-   ``vidpose/engine/video.py``.
+   sliding-window feature cache of ``vidpose/engine/video.py``, frame by frame as people are tracked
+   (``track_and_predict``). Where the tracker's pass found a person with the pose model, the head
+   reads that same crop and its features (``crop_boxes="region"``): one backbone pass per person
+   and frame.
 3. **Output.** PoseTrack18 JSON with track ids and each person's box, and optionally a rendered
    video at the source's frame rate. Outputs are checked before any work (``check_outputs``):
    an input is never written, an existing file only with ``overwrite``.
@@ -347,7 +349,7 @@ class Pipeline:
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
                                         global_cache_size=global_cache_size)
         self.causal = causal
-        self.stream_boxes: VideoBoxes | None = None  # the boxes the last stream cropped
+        self.stream_boxes: VideoBoxes | None = None  # the boxes of the last stream
         self.stream_fps = None
         if causal and self.predictor.future_frames():
             raise VidposeError(f"{self.name} reads frames after the one it predicts ("
@@ -372,7 +374,7 @@ class Pipeline:
         tracker = self.tracker(share=True)
         filler = CausalBoxes() if self.boxes_in_time == "causal" else None
         boxes, by_track, cache = VideoBoxes([], [], []), [], {}
-        self.stream_boxes, self.stream_fps = boxes, frames.fps  # what was cropped, for the output's bbox
+        self.stream_boxes, self.stream_fps = boxes, frames.fps  # each person's box, for the output's bbox
         for frame in tqdm(frames, desc="live", unit="frame", disable=not progress):
             t = buffer.append(frame)
             step = frame_boxes(tracker.update(frame), tracker.crops)
