@@ -85,18 +85,49 @@ def test_one_dilation_changes_the_forward():
     assert (outs[0] - outs[1]).abs().max() > 0.05
 
 
-def test_training_steps_on_a_frozen_backbone_lower_the_loss():
+@pytest.mark.parametrize("training", ["pairs", "clips"])
+def test_training_steps_on_a_frozen_backbone_lower_the_loss(training):
     from vidpose.engine.trainer import heatmap_loss, set_frozen
 
     torch.manual_seed(0)
-    model = build().train()
+    model = build(training=training).train()
     model.backbone.requires_grad_(False)
     set_frozen(model, True)
     frames, b = torch.randn(2, 5, 3, 128, 96), batch()
 
     def total():
         out = model(frames, b)
-        assert set(out["aux_losses"]) == {"warp"}
+        assert set(out["aux_losses"]) == ({"warp"} if training == "clips" else set())
         return heatmap_loss(out["heatmaps"], b["heatmaps"], b["target_weight"]) + sum(out["aux_losses"].values())
 
     assert_adam_steps_lower(total, model.parameters(), steps=3, lr=1e-3)
+
+
+def test_training_on_pairs_warps_one_drawn_frame_to_the_key_frame_and_runs_the_backbone_on_two():
+    """Sec. 3.2 and the code: in training each clip gives one pair (A, B), B drawn uniformly from
+    the clip with the key frame included; only A and B go through the backbone, and the output is
+    B's heatmaps warped to A. The cached path (every frame's heatmaps) draws the same pair."""
+    from vidpose.engine.trainer import set_frozen
+
+    torch.manual_seed(0)
+    model = build().train()
+    set_frozen(model, True)  # the backbone's batch norm on running statistics, as the code's stage 2
+    frames = torch.randn(64, 5, 3, 128, 96)
+    seen = []
+    model.backbone.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    torch.manual_seed(3)
+    pairs = model.draw_pairs(frames)
+    assert (pairs[:, 0] == 0).all() and set(pairs[:, 1].tolist()) == {0, 1, 2, 3, 4}  # the key frame included
+    torch.manual_seed(3)
+    with torch.no_grad():
+        out = model(frames)["heatmaps"]
+    assert seen == [64 * 2]
+    with torch.no_grad():
+        hm = torch.stack([model.backbone(frames[:, i])["heatmaps"] for i in range(5)], 1)
+        pick = hm[torch.arange(64)[:, None], pairs]
+        torch.testing.assert_close(out, model.warp(pick[:, 0], pick[:, 1]), atol=1e-5, rtol=1e-4)
+        torch.manual_seed(3)
+        cached = model.forward_features({"heatmaps": hm})["heatmaps"]
+    torch.testing.assert_close(cached, out, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="training"):
+        build(training="all")

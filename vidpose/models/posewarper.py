@@ -10,13 +10,17 @@ the key frame included (delta = 0), is warped to the key frame and the warped he
 with weights.
 
 How it fits vidpose (a clip of T frames with the key frame first, one heatmap loss on the output):
-- ``heatmaps`` is the aggregation of Sec. 4.3 over the clip's frames, trained by the trainer's
-  heatmap loss; ``aux_losses["warp"]`` is Sec. 3.2's objective, the heatmap loss of every frame's
-  warped heatmaps against the key frame's target, averaged over the frames (``warp_weight``, 1).
-  So each warp is trained on its own, as in the paper, and the aggregate as well;
-- ``aggregation``: "paper" weighs the frames as the released code does at test time (0.3 for the
-  key frame, 0.25 at distance 1, 0.1 at distance 2; farther frames 0.1), normalised over the
-  clip's frames so that they sum to 1; "mean" weighs them equally;
+- ``training``: "pairs" trains as the paper (Sec. 3.2) and the released code do: each training
+  clip draws one supporting frame B uniformly from its frames, the key frame included (the code's
+  delta in [-2, 2]), only A and B go through the backbone and the offset network, and the output
+  in training is B's heatmaps warped to A, which the trainer's heatmap loss compares with A's
+  ground truth. "clips" is an earlier reading of ours: every frame of the clip is warped, the
+  output is their aggregate (trained by the heatmap loss) and ``aux_losses["warp"]`` adds every
+  warp's own loss (``warp_weight``); it costs the offset network T times per clip;
+- at inference ``heatmaps`` is Sec. 4.3's aggregation over the clip's frames. ``aggregation``:
+  "paper" weighs the frames as the released code does at test time (0.3 for the key frame, 0.25
+  at distance 1, 0.1 at distance 2; farther frames 0.1), normalised over the clip's frames so that
+  they sum to 1; "mean" weighs them equally;
 - the offsets are predicted from heatmap differences, the deformable convolutions warp heatmaps
   (per joint: ``joints`` deformable groups, as the code's 17), so the method runs on any backbone
   that gives heatmaps (HRNet, ResNet, ViT, BlazePose's 17 mapped maps);
@@ -40,6 +44,7 @@ from vidpose.models.deform import deform_conv2d
 from vidpose.models.layers import BasicBlock, check_clip, clip_features, heatmap_loss
 
 AGGREGATIONS = ("paper", "mean")
+TRAINING = ("pairs", "clips")
 #: the released code's test-time weights by distance to the key frame (Sec. 4.3)
 PAPER_WEIGHTS = {0: 0.3, 1: 0.25, 2: 0.1}
 
@@ -100,10 +105,12 @@ class PoseWarper(nn.Module):
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-2, -1, 1, 2),
                  width: int = 128, blocks: int = 20, dilations: tuple[int, ...] = (3, 6, 12, 18, 24),
-                 aggregation: str = "paper", warp_weight: float = 1.0):
+                 aggregation: str = "paper", training: str = "pairs", warp_weight: float = 1.0):
         super().__init__()
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"PoseWarper: aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if training not in TRAINING:
+            raise ValueError(f"PoseWarper: training must be one of {TRAINING}, got {training!r}")
         if not dilations:
             raise ValueError("PoseWarper needs at least one dilation rate")
         if blocks < 1:
@@ -114,7 +121,8 @@ class PoseWarper(nn.Module):
         self.dilations = tuple(int(d) for d in dilations)
         self.predictor = OffsetPredictor(joints, width, blocks, self.dilations)
         self.warps = nn.ModuleList([HeatmapWarp(joints, d) for d in self.dilations])
-        self.warp_weight = float(warp_weight)
+        self.training_mode = training
+        self.warp_weight = float(warp_weight)  # "clips" only
         self.register_buffer("frame_weights", aggregation_weights(self.offsets, aggregation), persistent=False)
 
     def frame_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -122,7 +130,17 @@ class PoseWarper(nn.Module):
 
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, "PoseWarper", self.offsets)
+        if self.training and self.training_mode == "pairs":
+            pair = frames[torch.arange(len(frames))[:, None], self.draw_pairs(frames)]  # only A and B reach the backbone
+            return self.forward_features(clip_features(self, pair), frames, batch)
         return self.forward_features(clip_features(self, frames), frames, batch)
+
+    def draw_pairs(self, clip: torch.Tensor) -> torch.Tensor:
+        """(B, 2) frame indices of the training pairs: the key frame (0) and one frame of the clip
+        drawn uniformly, the key frame included (Sec. 3.2; the code's delta in [-2, 2])."""
+        B, T = clip.shape[:2]
+        support = torch.randint(0, T, (B,), device=clip.device)
+        return torch.stack([torch.zeros_like(support), support], 1)
 
     def warp(self, key: torch.Tensor, support: torch.Tensor, offsets: list[torch.Tensor] | None = None
              ) -> torch.Tensor:
@@ -134,15 +152,23 @@ class PoseWarper(nn.Module):
 
     def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
                          batch: dict | None = None) -> dict:
-        hm = clip["heatmaps"].float()  # (B, T, J, h, w)
+        """Heatmaps from the frames' own heatmaps (B, T, J, h, w): in training with ``pairs``, a
+        clip of T frames (cached features) has its pair drawn here and a pair (T = 2) is used as
+        it is; otherwise every frame is warped and aggregated."""
+        hm = clip["heatmaps"].float()
         B, T = hm.shape[:2]
+        if self.training and self.training_mode == "pairs":
+            if T != 2:  # cached features of the whole clip
+                hm = hm[torch.arange(B, device=hm.device)[:, None], self.draw_pairs(hm)]
+            warped = self.warp(hm[:, 0], hm[:, 1])  # Sec. 3.2: B warped to A, the loss on A's ground truth
+            return {"heatmaps": warped, "aux_losses": {}, "warped": warped[:, None]}
         key = hm[:, :1].expand_as(hm).flatten(0, 1)
         warped = self.warp(key, hm.flatten(0, 1)).view_as(hm)  # every frame, the key frame too (delta 0)
         heatmaps = (warped * self.frame_weights.view(1, T, 1, 1, 1).to(warped.dtype)).sum(1)  # Sec. 4.3
         aux: dict[str, torch.Tensor] = {}
-        if self.training and batch is not None and self.warp_weight > 0:
+        if self.training and batch is not None and self.warp_weight > 0:  # "clips"
             target = batch["heatmaps"].to(hm.device)
             weight = batch["target_weight"].to(hm.device)
             aux["warp"] = self.warp_weight * torch.stack(
-                [heatmap_loss(warped[:, i], target, weight) for i in range(T)]).mean()  # Sec. 3.2
+                [heatmap_loss(warped[:, i], target, weight) for i in range(T)]).mean()
         return {"heatmaps": heatmaps, "aux_losses": aux, "warped": warped}
