@@ -377,12 +377,7 @@ class Pipeline:
         self.stream_boxes, self.stream_fps = boxes, frames.fps  # each person's box, for the output's bbox
         for frame in tqdm(frames, desc="live", unit="frame", disable=not progress):
             t = buffer.append(frame)
-            step = frame_boxes(tracker.update(frame), tracker.crops)
-            self._share_features(tracker, t, cache)
-            if filler is not None:
-                step = filler.update(*step)
-            boxes.append(*step)
-            by_track.append({int(track): k for k, track in enumerate(step[2])})
+            self._decide_at_once(self._track_frame(tracker, frame, t, cache), filler, boxes, by_track)
             yield t, frame, self.predictor.predict_frame(buffer, boxes, t, cache, by_track)
 
     def predict_live(self, source: str | os.PathLike, out: str | os.PathLike | None = None,
@@ -435,6 +430,23 @@ class Pipeline:
                                                 report_crops=self.crop_boxes == "region")
         return tracker
 
+    def _track_frame(self, tracker: PoseTracker, frame: np.ndarray, f: int, cache: dict, warn: bool = True
+                     ) -> tuple[np.ndarray, ...]:
+        """Frame f through the tracker: its boxes, scores, track ids and crop boxes as found; the
+        region pass's features go into the head's ``cache``."""
+        step = frame_boxes(tracker.update(frame, warn=warn), tracker.crops)
+        self._share_features(tracker, f, cache)
+        return step
+
+    @staticmethod
+    def _decide_at_once(step: tuple[np.ndarray, ...], filler: CausalBoxes | None, decided: VideoBoxes,
+                        by_track: list[dict[int, int]]) -> None:
+        """A frame's decided boxes appended to ``decided``, with its track-id index: ``step`` as it
+        is (decided already, or ``boxes_in_time`` off), else ``filler``'s (from the track's past)."""
+        step = filler.update(*step) if filler is not None else step
+        decided.append(*step)
+        by_track.append({int(track): k for k, track in enumerate(step[2])})
+
     def _share_features(self, tracker: PoseTracker, f: int, cache: dict) -> None:
         """Frame f's region crops, computed by the tracker's pose pass, into the temporal head's
         feature cache under the keys its own crops of the same boxes have: one backbone pass per
@@ -472,10 +484,9 @@ class Pipeline:
         people_s = poses_s = 0.0
         for f in tqdm(range(n), desc="predict", unit="frame", disable=not progress):
             began = time.perf_counter()
-            step = frame_boxes(tracker.update(source.read(f), warn=False), tracker.crops)
-            self._share_features(tracker, f, cache)
+            step = self._track_frame(tracker, source.read(f), f, cache, warn=False)
             if self.boxes_in_time != "offline":
-                decided.append(*(filler.update(*step) if filler is not None else step))
+                self._decide_at_once(step, filler, decided, by_track)
             else:
                 found.append(*step)
                 last = n - 1 if f == n - 1 else f - reach
@@ -484,10 +495,9 @@ class Pipeline:
                     tail = VideoBoxes(found.boxes[first:], found.scores[first:], found.tracks[first:],
                                       crops=found.crops[first:])
                     placed = boxes_in_time(tail, "offline", max_gap=BOX_MAX_GAP, quiet=True)
-                    for g in range(len(decided.boxes), last + 1):
-                        decided.append(placed.boxes[g - first], placed.scores[g - first], placed.tracks[g - first],
-                                       placed.crops[g - first])
-            by_track += [{int(track): k for k, track in enumerate(ids)} for ids in decided.tracks[len(by_track):]]
+                    for g in range(len(decided.boxes) - first, last + 1 - first):
+                        step = placed.boxes[g], placed.scores[g], placed.tracks[g], placed.crops[g]
+                        self._decide_at_once(step, None, decided, by_track)
             middle = time.perf_counter()
             while len(results) < n and (len(results) + future < len(decided.boxes) or len(decided.boxes) == n):
                 results.append(self.predictor.predict_frame(source, decided, len(results), cache, by_track))
@@ -520,8 +530,8 @@ class Pipeline:
         else:
             found = self.boxes(source, boxes, progress)
             people = time.perf_counter()
-            n_boxes = int(sum(len(b) for b in found.boxes))
-            results = self.predictor.predict(source, found, progress) if n_boxes else [[] for _ in range(len(source))]
+            anyone = any(len(b) for b in found.boxes)
+            results = self.predictor.predict(source, found, progress) if anyone else [[] for _ in range(len(source))]
             stages = {"people_s": round(people - began, 2), "poses_s": round(time.perf_counter() - people, 2)}
         self._elapsed = time.perf_counter() - began
         n_boxes = int(sum(len(b) for b in found.boxes))

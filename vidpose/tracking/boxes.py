@@ -383,12 +383,19 @@ def boxes_in_time(found: VideoBoxes, mode: str = "offline", weak_score: float = 
             out[f][track] = (box, score, nan if from_time else crop_of.get((f, track), nan))
             filled += from_time
     for fr in out:
-        result.append(np.array([b for b, _, _ in fr.values()], np.float64).reshape(-1, 4),
-                      np.array([s for _, s, _ in fr.values()], np.float64), np.array(list(fr), int),
-                      np.array([c for _, _, c in fr.values()], np.float64).reshape(-1, 4))
+        result.append(*_frame_arrays(fr))
     log.log(logging.DEBUG if quiet else logging.INFO,
             "boxes in time (offline): %d boxes of %d tracks placed from their neighbouring frames", filled, len(seen))
     return result
+
+
+def _frame_arrays(people: dict[int, tuple[np.ndarray, float, np.ndarray]]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One frame's {track: (box, score, crop box)} as ``VideoBoxes.append``'s boxes (N, 4),
+    scores (N,), track ids (N,) and crop boxes (N, 4)."""
+    return (np.array([b for b, _, _ in people.values()], np.float64).reshape(-1, 4),
+            np.array([s for _, s, _ in people.values()], np.float64), np.array(list(people), int),
+            np.array([c for _, _, c in people.values()], np.float64).reshape(-1, 4))
 
 
 def decided_after(max_gap: int) -> int:
@@ -474,6 +481,4 @@ class CausalBoxes:
                 out[track] = (_predict([(f, b) for f, b, _ in history], t), last_score, nan)
                 self.placed += 1
         self.t += 1
-        return (np.array([b for b, _, _ in out.values()], np.float64).reshape(-1, 4),
-                np.array([s for _, s, _ in out.values()], np.float64), np.array(list(out), int),
-                np.array([c for _, _, c in out.values()], np.float64).reshape(-1, 4))
+        return _frame_arrays(out)
