@@ -2,7 +2,7 @@
 per stage, on the registry videos; and the BlazePose full backbone in torch against LiteRT.
 
     OMP_NUM_THREADS=1 python benchmarks/realvideo_speed.py [--frames sports2d_demo=0 vtest=150]
-        [--runs 2 2:passive 1] [--model blazepose] [--crops 50] [--repeats 3]
+        [--runs 2 2:passive 1] [--model blazepose] [--runtime torch|onnx] [--crops 50] [--repeats 3]
         [--out benchmarks/results/realvideo_speed.json]
 
 Part 1, the pipeline. Each ``--runs`` entry is one configuration, run in a fresh process: the
@@ -49,8 +49,10 @@ Part 2, per crop on 1 thread (torch and LiteRT): ``--crops`` real 256x256 crops,
 tracked boxes of the first video exactly as ``VideoPredictor`` cuts them. Timed per crop at batch
 1: ``torch_backbone`` (what the pipeline runs: ``frame_features``), ``torch_full_graph`` (every
 output of the ``.tflite`` graph, the same work LiteRT does: landmarks, segmentation, world
-landmarks) and ``litert`` (``ai_edge_litert`` ``Interpreter``, ``num_threads=1``, its default
-XNNPACK delegate; set_tensor + invoke); also ``torch_backbone_batch32`` per crop. Each crop is
+landmarks), ``litert`` (``ai_edge_litert`` ``Interpreter``, ``num_threads=1``, its default
+XNNPACK delegate; set_tensor + invoke) and ``onnx_backbone`` (``frame_features`` exported to ONNX
+and run by ONNX Runtime: ``vidpose predict --runtime onnx``); also ``torch_backbone_batch32`` per crop.
+``--runtime onnx`` runs part 1's pipelines on ONNX Runtime too. Each crop is
 timed ``--repeats`` times; a crop's time is its minimum over the repeats, and the reported number
 is the median over crops.
 """
@@ -80,6 +82,7 @@ from vidpose.data.annotations import save_posetrack  # noqa: E402
 from vidpose.data.clips import make_clip, to_tensor  # noqa: E402
 from vidpose.data.frames import FrameRange, open_frames  # noqa: E402
 from vidpose.engine.video import predictions_video, render_video  # noqa: E402
+from vidpose.errors import VidposeError  # noqa: E402
 from vidpose.models import movenet  # noqa: E402
 from vidpose.pipeline import DEFAULT_MODEL, Pipeline  # noqa: E402
 from vidpose.tracking import PoseModelRegions, boxes_in_time, track_people  # noqa: E402
@@ -98,6 +101,8 @@ class Timer:
         self.seconds, self.calls = 0.0, 0
 
     def wrap(self, fn: Callable) -> Callable:
+        self.wrapped = fn
+
         def timed(*a, **k):
             began = time.perf_counter()
             try:
@@ -129,16 +134,6 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
     saved_pose = PoseModelRegions.in_regions
     stages: dict[str, Any] = {}
     loads: dict[str, Any] = {"start": load()}
-    model = pipeline.model
-    inside_regions = [False]
-
-    def region_pass(*a, **k):
-        inside_regions[0] = True
-        try:
-            return saved_pose(*a, **k)
-        finally:
-            inside_regions[0] = False
-
     head_decode = [0.0]  # frame decoding inside the head's calls (its own crops), on the interleaved path
     predict_frame = pipeline.predictor.predict_frame
 
@@ -150,13 +145,12 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
             head_decode[0] += decode.seconds - before
 
     pipeline.predictor.predict_frame = head_frame
-    head_features, timed_features = model.frame_features, backbone.wrap(model.frame_features)
-    # the head's own backbone passes; the region pass's count under the detector's regions
-    model.frame_features = lambda x: head_features(x) if inside_regions[0] else timed_features(x)
+    # the head's own backbone passes (the region pass's count under the detector's regions)
+    pipeline.predictor.frame_features = backbone.wrap(pipeline.predictor.frame_features)
     try:
         cls.__call__, cls.in_regions = det.wrap(saved["__call__"]), regions.wrap(saved["in_regions"])
         cls.__init__ = det_load.wrap(saved["__init__"])
-        PoseModelRegions.in_regions = regions.wrap(region_pass)
+        PoseModelRegions.in_regions = regions.wrap(saved_pose)
         began = time.perf_counter()
         if pipeline.interleaves():  # Pipeline.__call__'s path: tracker and head frame by frame
             found, results = pipeline.track_and_predict(source, progress=False)
@@ -174,7 +168,7 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
         for k, v in saved.items():
             setattr(cls, k, v)
         PoseModelRegions.in_regions = saved_pose
-        del model.frame_features  # back to the class's method
+        pipeline.predictor.frame_features = backbone.wrapped
         del pipeline.predictor.predict_frame
     loads["after_model"] = load()
     stages["detector_load"] = {"s": round(det_load.seconds, 3)}
@@ -316,6 +310,15 @@ def crop_timings(crops: np.ndarray, repeats: int) -> dict[str, Any]:
         out["loadavg_after_torch_backbone"] = load()
         out["litert"] = per_crop(litert, n, repeats)
         out["loadavg_after_litert"] = load()
+        try:  # the same frame_features graph in ONNX Runtime (vidpose predict --runtime onnx)
+            from vidpose.engine.export import onnx_frame_features
+
+            with tempfile.TemporaryDirectory(prefix="realvideo_speed_onnx_") as folder:
+                onnx = onnx_frame_features(model, {"data": {"input_size": [256, 256], "heatmap_size": [64, 64]}}, "blazepose_full", folder)
+                out["onnx_backbone"] = per_crop(lambda i: onnx(x[i:i + 1]), n, repeats)
+            out["loadavg_after_onnx_backbone"] = load()
+        except VidposeError as error:  # ONNX Runtime not installed
+            out["onnx_backbone"] = {"skipped": str(error)}
         out["torch_full_graph"] = per_crop(lambda i: full(xu[i:i + 1]), n, repeats)
         out["loadavg_after_torch_full_graph"] = load()
         batch = min(32, n)
@@ -332,6 +335,9 @@ def crop_timings(crops: np.ndarray, repeats: int) -> dict[str, Any]:
         lt = out["litert"]["median_ms"]
         out["ratio_torch_backbone_over_litert"] = round(out["torch_backbone"]["median_ms"] / lt, 3)
         out["ratio_torch_full_graph_over_litert"] = round(out["torch_full_graph"]["median_ms"] / lt, 3)
+        if "median_ms" in out["onnx_backbone"]:
+            out["ratio_torch_backbone_over_onnx"] = round(out["torch_backbone"]["median_ms"]
+                                                          / out["onnx_backbone"]["median_ms"], 3)
         # the same numbers on the same crop: a check that both runtimes saw the same input
         ref = litert(0)[0].transpose(2, 0, 1)
         ours = full(xu[:1])["Identity_3"][0].numpy()
@@ -390,13 +396,13 @@ def child(args: argparse.Namespace, videos: list[tuple[str, int]]) -> int:
                            "loadavg_start": load(), "videos": []}
     began = time.perf_counter()
     pipeline = Pipeline(args.model, device=torch.device("cpu"), region_model=args.region_model,
-                        crop_boxes=args.crop_boxes)
+                        crop_boxes=args.crop_boxes, runtime=args.runtime)
     run["model_load_s"] = round(time.perf_counter() - began, 3)
     # the first calls of a fresh process build oneDNN kernels: done here, reported, not in the stages
     warm = time.perf_counter()
     with torch.no_grad():
         for n in (1, 2):
-            pipeline.model.frame_features(torch.zeros(n, 3, 256, 256))
+            pipeline.predictor.frame_features(torch.zeros(n, 3, 256, 256))
     run["backbone_warmup_s"] = round(time.perf_counter() - warm, 3)
     with tempfile.TemporaryDirectory(prefix="realvideo_speed_") as tmp:
         for k, (name, count) in enumerate(videos):
@@ -427,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop-boxes", choices=("region", "measured"), default="region",
                         help="with --region-model pose: the head crops the region the tracker's pass read and reuses "
                              "its features (region, the pipeline's default) or a box around what it found (measured)")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="the backbone's per-crop pass in PyTorch or ONNX Runtime (vidpose predict --runtime)")
     parser.add_argument("--crops", type=int, default=50, help="crops for the torch/LiteRT timing (0 = skip)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo_speed.json")
@@ -465,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "os_cpu_count": os.cpu_count(),
                     "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
         "loadavg_start": load(), "model": args.model, "region_model": args.region_model,
-              "crop_boxes": args.crop_boxes, "runs": []}
+              "crop_boxes": args.crop_boxes, "runtime": args.runtime, "runs": []}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="realvideo_speed_runs_") as tmp:
         boxes_file = Path(tmp) / "boxes.json"
@@ -480,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / f"run{k}.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(out), "--threads", threads,
                    "--model", args.model, "--region-model", args.region_model, "--crop-boxes", args.crop_boxes,
-                   "--frames", *args.frames]
+                   "--runtime", args.runtime, "--frames", *args.frames]
             if k == 0:
                 cmd += ["--boxes-out", str(boxes_file)]
             subprocess.run(cmd, env=env, check=True)

@@ -623,3 +623,28 @@ def test_one_backbone_pass_per_person_and_frame_gives_the_two_pass_poses(clip):
     for (_, got), (_, want) in zip(people, expected):
         np.testing.assert_allclose(got[:, :2], want[:, :2], atol=1.0)
         np.testing.assert_allclose(got[:, 2], want[:, 2], atol=1e-3)
+
+
+@pytest.mark.needs_assets
+def test_the_onnx_runtime_gives_the_torch_poses(clip, tmp_path, monkeypatch):
+    """--runtime onnx: the backbone's per-crop pass in ONNX Runtime (the tracker's regions and the
+    head's crops alike) gives the same people and poses as PyTorch; the graph is exported once."""
+    pytest.importorskip("onnxruntime")
+    import vidpose
+    from vidpose.errors import VidposeError
+
+    monkeypatch.setattr("vidpose.engine.export.home", lambda: tmp_path)  # not the user's asset cache
+    reference = vidpose.Pipeline()(clip)
+    onnx = vidpose.Pipeline(runtime="onnx")
+    video = onnx(clip)
+    assert onnx.frame_features.path.is_file() and onnx.timings["region_cropped"] > 0
+    assert vidpose.Pipeline(runtime="onnx").frame_features.path == onnx.frame_features.path  # exported once
+    people = [(p.track_id, p.keypoints) for f in video.frames for p in f.people]
+    expected = [(p.track_id, p.keypoints) for f in reference.frames for p in f.people]
+    assert [i for i, _ in people] == [i for i, _ in expected] and people
+    for (_, got), (_, want) in zip(people, expected):
+        np.testing.assert_allclose(got[:, :2], want[:, :2], atol=0.5)
+        np.testing.assert_allclose(got[:, 2], want[:, 2], atol=1e-3)
+    assert onnx.frame_features.path.parent == tmp_path / "onnx"
+    with pytest.raises(VidposeError, match="runtime"):
+        vidpose.Pipeline(runtime="tensorrt")

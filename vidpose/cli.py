@@ -267,6 +267,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="with --region-model pose, where the pose model found a person in their region: crop that "
                         "same region for the pose (region, the default: one backbone pass per person and frame, the "
                         "tracker's features reused) or a box around what it found (measured: a second pass)")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="run the backbone's pass over each person's crop in PyTorch (default) or in ONNX Runtime "
+                        "(onnx: CPU only, needs pip install 'vidpose[export]'; the graph is exported once per model "
+                        "into the asset cache); the temporal head stays in PyTorch")
     p.add_argument("--causal", action="store_true",
                    help="live use: frame t's output reads frames up to t only (the model's window t-4..t, boxes "
                         "predicted from the track's past); VIDEO may then also be a camera index (0 = /dev/video0) "

@@ -22,7 +22,7 @@ The same pipeline is ``vidpose predict VIDEO --out preds.json [--render out.mp4]
    sliding-window feature cache of ``vidpose/engine/video.py``, frame by frame as people are tracked
    (``track_and_predict``). Where the tracker's pass found a person with the pose model, the head
    reads that same crop and its features (``crop_boxes="region"``): one backbone pass per person
-   and frame.
+   and frame. ``runtime="onnx"`` runs that pass in ONNX Runtime (``engine/export.py``).
 3. **Output.** PoseTrack18 JSON with track ids and each person's box, and optionally a rendered
    video at the source's frame rate. Outputs are checked before any work (``check_outputs``):
    an input is never written, an existing file only with ``overwrite``.
@@ -56,6 +56,7 @@ from vidpose.data.frames import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ArrayFrames
 from vidpose.data.streams import FrameBuffer, open_stream
 from vidpose.engine.config import load_config
 from vidpose.engine.distributed import barrier, init_distributed
+from vidpose.engine.export import onnx_frame_features
 from vidpose.engine.video import RENDER_FPS, VideoPredictor, predictions_video, render_video
 from vidpose.tracking import (CausalBoxes, PoseModelRegions, PoseTracker, VideoBoxes, boxes_in_time, decided_after,
                               frame_boxes, load_video_boxes, people_tracker, track_people)
@@ -321,7 +322,9 @@ class Pipeline:
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
                  device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False,
-                 region_model: str | None = None, crop_boxes: str = "region"):
+                 region_model: str | None = None, crop_boxes: str = "region", runtime: str = "torch"):
+        if runtime not in ("torch", "onnx"):
+            raise VidposeError(f"runtime (--runtime) must be torch or onnx, got {runtime!r}")
         if boxes_in_time not in ("offline", "causal", "off"):
             raise VidposeError(f"boxes_in_time must be offline, causal or off, got {boxes_in_time!r}")
         if crop_boxes not in ("region", "measured"):
@@ -346,8 +349,11 @@ class Pipeline:
         if region_model == "pose" and not hasattr(getattr(self.model, "backbone", None), "head"):
             raise VidposeError(f"--region-model pose: {self.name} has no backbone heatmap head to find people with")
         self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
+        # the backbone's per-crop pass in ONNX Runtime (engine/export.py), for the tracker's regions and the head
+        self.runtime = runtime
+        self.frame_features = onnx_frame_features(self.model, self.cfg, self.name) if runtime == "onnx" else None
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
-                                        global_cache_size=global_cache_size)
+                                        global_cache_size=global_cache_size, frame_features=self.frame_features)
         self.causal = causal
         self.stream_boxes: VideoBoxes | None = None  # the boxes of the last stream
         self.stream_fps = None
@@ -427,7 +433,8 @@ class Pipeline:
                                                 tracker.keypoint_threshold,
                                                 keep_features=share and self.crop_boxes == "region"
                                                 and self.predictor.cache_enabled,
-                                                report_crops=self.crop_boxes == "region")
+                                                report_crops=self.crop_boxes == "region",
+                                                frame_features=self.frame_features)
         return tracker
 
     def _track_frame(self, tracker: PoseTracker, frame: np.ndarray, f: int, cache: dict, warn: bool = True

@@ -8,6 +8,13 @@ constants, so a dynamic batch axis would be a promise the graph does not keep. D
 global proposals are an input its graph does not take, so it exports without them (its local
 branch); ``export_onnx`` refuses it rather than export something else under its name.
 ``onnx_difference`` runs the file in ONNX Runtime and returns the largest difference from PyTorch.
+
+``onnx_frame_features`` is the other graph, the one video inference runs (``predict --runtime
+onnx``): ``model.frame_features`` alone, a batch of crops in (any batch size), the per-frame
+features the temporal head caches out. The backbone is where the time goes (one pass per person
+and frame); the head then runs in PyTorch on the cached features as before. The graph is exported
+once per model and weights into the asset cache (``assets.home()/onnx``, keyed by a hash of the
+weights and the input size) and loaded from there afterwards.
 The export traces the model with PyTorch's TorchScript-based exporter (``dynamo=False``, deprecated
 in torch 2.9 but kept): the ``torch.export`` one needs the ``onnxscript`` package, which vidpose does
 not pin, and these graphs have no data-dependent control flow.
@@ -15,16 +22,20 @@ not pin, and these graphs have no data-dependent control flow.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from vidpose.assets import home
 from vidpose.engine.data import clip_config
-from vidpose.errors import ConfigError
+from vidpose.errors import ConfigError, VidposeError
 
 
 class ClipToHeatmaps(nn.Module):
@@ -75,3 +86,72 @@ def onnx_difference(model: nn.Module, cfg: dict[str, Any], path: str | os.PathLi
         expected = model.cpu().eval()(clip)["heatmaps"].numpy()
     (got,) = session.run(["heatmaps"], {"clip": clip.numpy()})
     return float(np.abs(got - expected).max())
+
+
+class FrameFeaturesGraph(nn.Module):
+    """``model.frame_features`` as a function of a crop batch, its outputs in a fixed (sorted)
+    order: what ONNX can export (a tuple, not a dict)."""
+
+    def __init__(self, model: nn.Module, names: list[str]):
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats = self.model.frame_features(crops)
+        return tuple(feats[name] for name in self.names)
+
+
+class OnnxFrameFeatures:
+    """``model.frame_features`` run by ONNX Runtime on the CPU: crops (N, 3, H, W) in, the same
+    dict of (N, ...) tensors out, on as many threads as PyTorch uses."""
+
+    def __init__(self, path: str | os.PathLike, names: list[str]):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.path, self.names = Path(path), names
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = self.session.run(self.names, {"crops": crops.detach().cpu().float().numpy()})
+        return {name: torch.from_numpy(value) for name, value in zip(self.names, outputs)}
+
+
+def _weights_key(model: nn.Module, input_size: tuple[int, int], opset: int) -> str:
+    digest = hashlib.sha256(f"{input_size} {opset} {torch.__version__}".encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def onnx_frame_features(model: nn.Module, cfg: dict[str, Any], name: str, folder: str | os.PathLike | None = None,
+                        opset: int = 18) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """``model.frame_features`` as an ONNX Runtime session (``OnnxFrameFeatures``), exported on
+    first use into ``folder`` (default ``assets.home()/onnx``) as ``NAME-HASH.onnx``, the hash
+    covering the weights, the input size, the opset and the torch version. A CPU model only."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise VidposeError("--runtime onnx needs ONNX Runtime: pip install 'vidpose[export]' (onnxruntime==1.31.1)")
+    if next(model.parameters()).device.type != "cpu":
+        raise VidposeError("--runtime onnx runs on the CPU; leave it out on a GPU")
+    model = model.eval()
+    clip = clip_config(cfg["data"])
+    width, height = clip.input_size
+    example = torch.zeros(1, 3, height, width)
+    with torch.no_grad():
+        names = sorted(model.frame_features(example))
+    folder = Path(folder) if folder is not None else home() / "onnx"
+    path = folder / f"{name}-{_weights_key(model, (width, height), opset)}.onnx"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        with torch.no_grad(), warnings.catch_warnings():  # the tracer's notes on folded shape checks
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(FrameFeaturesGraph(model, names), (example,), str(partial), opset_version=opset,
+                              dynamo=False, input_names=["crops"], output_names=names,
+                              dynamic_axes={"crops": {0: "crops"}, **{n: {0: "crops"} for n in names}})
+        os.replace(partial, path)  # whole or not at all: another process may be loading it
+    return OnnxFrameFeatures(path, names)

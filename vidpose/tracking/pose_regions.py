@@ -21,7 +21,8 @@ head's cache, so only detector frames and boxes placed from time need a crop of 
 (``Pipeline(crop_boxes="region")``; ``"measured"`` crops a box around what the region pass found,
 a second pass). The features are the cached ones when they give the frame's heatmaps
 (``models.layers.frame_heatmaps``), so the region pass costs nothing extra; where they do not
-(TDMI's stages), the backbone and head run once more for the heatmaps.
+(TDMI's stages), the backbone and head run once more for the heatmaps. ``frame_features`` replaces
+``model.frame_features`` (``predict --runtime onnx``: the same graph in ONNX Runtime) for every region.
 
 A region yields a person when the mean of its 17 heatmap peaks (the person's score) reaches
 ``min_score`` (0.5, MediaPipe's presence threshold) and at least ``min_keypoints`` peaks reach
@@ -33,6 +34,8 @@ other candidate, so a region that holds someone else is not taken for the track.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -51,13 +54,16 @@ class PoseModelRegions:
     def __init__(self, detector: Detector, model: torch.nn.Module, clip: ClipConfig, roi_scale: float = 1.5,
                  keypoint_threshold: float = 0.2, min_keypoints: int = 3, min_score: float = 0.5,
                  box_pad: tuple[float, float] = (1.25, 1.08), device: torch.device | None = None,
-                 keep_features: bool = False, report_crops: bool = True):
+                 keep_features: bool = False, report_crops: bool = True,
+                 frame_features: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None):
         if not hasattr(model, "backbone") or not hasattr(model.backbone, "head"):
             raise ValueError(f"{type(model).__name__}: the pose-model region pass needs a backbone with a heatmap head")
         self.detector, self.model, self.clip, self.roi_scale = detector, model, clip, roi_scale
         self.keypoint_threshold, self.min_keypoints, self.box_pad = keypoint_threshold, min_keypoints, box_pad
         self.min_score = min_score
         self.device = device or next(model.parameters()).device
+        # the backbone's pass in another runtime (engine/export.py, ``--runtime onnx``), used for every region
+        self.runtime_features = frame_features
         self.crops = 0  # pose-model crops run, for the speed benchmark
         self.keep_features, self.report_crops = keep_features, report_crops
         self._kept: list[tuple[np.ndarray, dict[str, torch.Tensor], torch.Tensor]] = []
@@ -93,7 +99,11 @@ class PoseModelRegions:
             return []
         boxes = self.boxes_of(regions)
         crops = torch.stack([to_tensor(make_clip([frame], box, self.clip).images[0][None])[0] for box in boxes])
-        feats = self.model.frame_features(crops.to(self.device)) if self.keep_features else {}
+        feats = {}
+        if self.runtime_features is not None:
+            feats = self.runtime_features(crops.to(self.device))
+        elif self.keep_features:
+            feats = self.model.frame_features(crops.to(self.device))
         heatmaps = frame_heatmaps(self.model, feats)
         if heatmaps is None:  # the features the head caches do not give the frame's heatmaps
             backbone = self.model.backbone
