@@ -111,6 +111,8 @@ class OnnxFrameFeatures:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # PyTorch's own threads run between calls: ONNX Runtime's must sleep, not spin, while they wait
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path, self.names = Path(path), names
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
