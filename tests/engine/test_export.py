@@ -47,3 +47,27 @@ def test_vidpose_export_writes_the_default_model_and_checks_it(tmp_path, capsys)
     assert out.is_file() and "largest difference" in printed
     assert float(printed.rsplit("largest difference ", 1)[1].split()[0]) < TOLERANCE
     assert main(["export", "--out", str(tmp_path / "model.txt")]) == 2
+
+
+@pytest.mark.parametrize("name", ["naive_temporal_hrnet", "jmpose"])
+def test_the_frame_features_graph_takes_any_batch_and_matches_torch(name, tmp_path):
+    """``predict --runtime onnx``'s graph: ``frame_features`` in ONNX Runtime, any number of crops,
+    every output PyTorch's; exported once, then loaded from the folder."""
+    from vidpose.engine.export import onnx_frame_features
+
+    model, cfg = _tiny(name)
+    runner = onnx_frame_features(model, cfg, name, tmp_path)
+    assert not model.training  # the export leaves the model as it found it
+    assert runner.path.parent == tmp_path and len(list(tmp_path.glob("*.onnx"))) == 1
+    width, height = cfg["data"]["input_size"]
+    for n in (1, 3):
+        crops = torch.randn(n, 3, height, width, generator=torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            expected = model.frame_features(crops)
+        got = runner(crops)
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            assert got[key].shape == value.shape
+            assert (got[key] - value).abs().max() < TOLERANCE
+    stamp = runner.path.stat().st_mtime_ns
+    assert onnx_frame_features(model, cfg, name, tmp_path).path.stat().st_mtime_ns == stamp  # not exported again

@@ -9,15 +9,17 @@ global proposals are an input its graph does not take, so it exports without the
 branch); ``export_onnx`` refuses it rather than export something else under its name.
 ``onnx_difference`` runs the file in ONNX Runtime and returns the largest difference from PyTorch.
 
-``onnx_frame_features`` is the other graph, the one video inference runs (``predict --runtime
-onnx``): ``model.frame_features`` alone, a batch of crops in (any batch size), the per-frame
-features the temporal head caches out. The backbone is where the time goes (one pass per person
-and frame); the head then runs in PyTorch on the cached features as before. The graph is exported
-once per model and weights into the asset cache (``assets.home()/onnx``, keyed by a hash of the
-weights and the input size) and loaded from there afterwards.
 The export traces the model with PyTorch's TorchScript-based exporter (``dynamo=False``, deprecated
 in torch 2.9 but kept): the ``torch.export`` one needs the ``onnxscript`` package, which vidpose does
 not pin, and these graphs have no data-dependent control flow.
+
+``onnx_frame_features`` is the other graph, the one video inference runs (``predict --runtime
+onnx``): ``model.frame_features`` alone, a batch of crops in (any batch size), the per-frame
+features the temporal head caches out (no (B x T) reshape there, so any batch size works; tested).
+The backbone is where the time goes (one pass per person
+and frame); the head then runs in PyTorch on the cached features as before. The graph is exported
+once per model and weights into the asset cache (``assets.home()/onnx``, keyed by a hash of the
+weights and the input size) and loaded from there afterwards.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def export_onnx(model: nn.Module, cfg: dict[str, Any], path: str | os.PathLike, 
                           "exported whole (export a model without model.use_global)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = ClipToHeatmaps(model.cpu().eval())
+    wrapped = ClipToHeatmaps(model.cpu()).eval()  # the exporter restores the wrapper's mode, and so the model's
     with torch.no_grad():
         torch.onnx.export(wrapped, (example_clip(cfg, batch),), str(path), opset_version=opset, dynamo=False,
                           input_names=["clip"], output_names=["heatmaps"])
@@ -141,7 +143,7 @@ def onnx_frame_features(model: nn.Module, cfg: dict[str, Any], name: str, folder
     model = model.eval()
     clip = clip_config(cfg["data"])
     width, height = clip.input_size
-    example = torch.zeros(1, 3, height, width)
+    example = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         names = sorted(model.frame_features(example))
     folder = Path(folder) if folder is not None else home() / "onnx"
@@ -152,7 +154,7 @@ def onnx_frame_features(model: nn.Module, cfg: dict[str, Any], name: str, folder
         with torch.no_grad(), warnings.catch_warnings():  # the tracer's notes on folded shape checks
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(FrameFeaturesGraph(model, names), (example,), str(partial), opset_version=opset,
+            torch.onnx.export(FrameFeaturesGraph(model, names).eval(), (example,), str(partial), opset_version=opset,
                               dynamo=False, input_names=["crops"], output_names=names,
                               dynamic_axes={"crops": {0: "crops"}, **{n: {0: "crops"} for n in names}})
         os.replace(partial, path)  # whole or not at all: another process may be loading it
