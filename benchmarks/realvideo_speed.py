@@ -101,8 +101,6 @@ class Timer:
         self.seconds, self.calls = 0.0, 0
 
     def wrap(self, fn: Callable) -> Callable:
-        self.wrapped = fn
-
         def timed(*a, **k):
             began = time.perf_counter()
             try:
@@ -146,7 +144,8 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
 
     pipeline.predictor.predict_frame = head_frame
     # the head's own backbone passes (the region pass's count under the detector's regions)
-    pipeline.predictor.frame_features = backbone.wrap(pipeline.predictor.frame_features)
+    head_features = pipeline.predictor.frame_features
+    pipeline.predictor.frame_features = backbone.wrap(head_features)
     try:
         cls.__call__, cls.in_regions = det.wrap(saved["__call__"]), regions.wrap(saved["in_regions"])
         cls.__init__ = det_load.wrap(saved["__init__"])
@@ -168,7 +167,7 @@ def run_pipeline(pipeline: Pipeline, name: str, frames: int, tmp: Path) -> tuple
         for k, v in saved.items():
             setattr(cls, k, v)
         PoseModelRegions.in_regions = saved_pose
-        pipeline.predictor.frame_features = backbone.wrapped
+        pipeline.predictor.frame_features = head_features
         del pipeline.predictor.predict_frame
     loads["after_model"] = load()
     stages["detector_load"] = {"s": round(det_load.seconds, 3)}

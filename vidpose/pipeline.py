@@ -344,16 +344,15 @@ class Pipeline:
                                f"got {global_cache_size!r}")
         self.boxes_in_time = "causal" if causal and boxes_in_time == "offline" else boxes_in_time
         name = choose_model(model, config, checkpoint, causal)
+        if runtime == "onnx" and device is None:
+            device = torch.device("cpu")  # ONNX Runtime runs the backbone on the CPU, so the head stays there too
         self.model, self.cfg = load_model(name, config, checkpoint, overrides, device)
         self.name = name or Path(str(checkpoint or config)).stem
         if region_model == "pose" and not hasattr(getattr(self.model, "backbone", None), "head"):
             raise VidposeError(f"--region-model pose: {self.name} has no backbone heatmap head to find people with")
         self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
-        # the backbone's per-crop pass in ONNX Runtime (engine/export.py), for the tracker's regions and the head
-        self.runtime = runtime
-        self.frame_features = onnx_frame_features(self.model, self.cfg, self.name) if runtime == "onnx" else None
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
-                                        global_cache_size=global_cache_size, frame_features=self.frame_features)
+                                        global_cache_size=global_cache_size)
         self.causal = causal
         self.stream_boxes: VideoBoxes | None = None  # the boxes of the last stream
         self.stream_fps = None
@@ -361,6 +360,11 @@ class Pipeline:
             raise VidposeError(f"{self.name} reads frames after the one it predicts ("
                                + ", ".join(self.predictor.future_frames()) + "), so it cannot run causally; use "
                                f"{CAUSAL_MODEL} or a head trained with past offsets (data.offsets: [-4, -3, -2, -1])")
+        # the backbone's per-crop pass in ONNX Runtime (engine/export.py), for the tracker's regions and the head
+        self.runtime = runtime
+        self.frame_features = onnx_frame_features(self.model, self.cfg, self.name) if runtime == "onnx" else None
+        if self.frame_features is not None:
+            self.predictor.frame_features = self.frame_features
         self.timings: dict[str, float] = {}
 
     def stream(self, source: str | os.PathLike, progress: bool = False

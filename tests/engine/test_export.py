@@ -29,6 +29,18 @@ def test_onnx_runtime_matches_torch(name, tmp_path):
     assert onnx_difference(model, cfg, path) < TOLERANCE
 
 
+def test_an_export_leaves_the_model_in_eval_mode(tmp_path):
+    """The exporter restores its wrapper's training mode afterwards, and with it the model's: both
+    exports must leave the model evaluating, whatever mode it came in."""
+    from vidpose.engine.export import onnx_frame_features
+
+    model, cfg = _tiny("naive_temporal_hrnet")
+    export_onnx(model.train(), cfg, tmp_path / "clip.onnx")
+    assert not model.training
+    onnx_frame_features(model.train(), cfg, "naive", tmp_path)
+    assert not model.training
+
+
 def test_glpose_with_global_proposals_is_refused(tmp_path):
     model, cfg = _tiny("glpose")
     if not getattr(model, "use_global", False):
@@ -57,7 +69,6 @@ def test_the_frame_features_graph_takes_any_batch_and_matches_torch(name, tmp_pa
 
     model, cfg = _tiny(name)
     runner = onnx_frame_features(model, cfg, name, tmp_path)
-    assert not model.training  # the export leaves the model as it found it
     assert runner.path.parent == tmp_path and len(list(tmp_path.glob("*.onnx"))) == 1
     width, height = cfg["data"]["input_size"]
     for n in (1, 3):

@@ -96,6 +96,7 @@ def test_training_steps_on_a_frozen_backbone_lower_the_loss(training):
     frames, b = torch.randn(2, 5, 3, 128, 96), batch()
 
     def total():
+        torch.manual_seed(1)  # the same training pairs at every evaluation
         out = model(frames, b)
         assert set(out["aux_losses"]) == ({"warp"} if training == "clips" else set())
         return heatmap_loss(out["heatmaps"], b["heatmaps"], b["target_weight"]) + sum(out["aux_losses"].values())
@@ -131,3 +132,25 @@ def test_training_on_pairs_warps_one_drawn_frame_to_the_key_frame_and_runs_the_b
     torch.testing.assert_close(cached, out, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="training"):
         build(training="all")
+
+
+@pytest.mark.parametrize("offsets", [(-1,), (-2, -1, 1, 2)])
+def test_the_cached_path_draws_the_pair_forward_draws(offsets):
+    """Cached features (every frame's heatmaps) and frames give the same training output under the
+    same random state, a clip of two frames included (it is a clip, not a pair)."""
+    from vidpose.engine.trainer import set_frozen
+
+    torch.manual_seed(0)
+    model = build(offsets=list(offsets)).train()
+    set_frozen(model, True)
+    frames = torch.randn(48, len(offsets) + 1, 3, 128, 96)
+    with torch.no_grad():
+        hm = torch.stack([model.backbone(frames[:, i])["heatmaps"] for i in range(frames.shape[1])], 1)
+        torch.manual_seed(5)
+        uncached = model(frames)["heatmaps"]
+        torch.manual_seed(5)
+        cached = model.forward_features({"heatmaps": hm})["heatmaps"]
+        torch.manual_seed(5)
+        pairs = model.draw_pairs(frames)
+    assert set(pairs[:, 1].tolist()) == set(range(len(offsets) + 1))
+    torch.testing.assert_close(cached, uncached, atol=1e-5, rtol=1e-4)

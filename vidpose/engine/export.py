@@ -18,14 +18,16 @@ onnx``): ``model.frame_features`` alone, a batch of crops in (any batch size), t
 features the temporal head caches out (no (B x T) reshape there, so any batch size works; tested).
 The backbone is where the time goes (one pass per person
 and frame); the head then runs in PyTorch on the cached features as before. The graph is exported
-once per model and weights into the asset cache (``assets.home()/onnx``, keyed by a hash of the
-weights and the input size) and loaded from there afterwards.
+once per model into the asset cache (``assets.home()/onnx``, keyed by a hash of the weights, the
+config and the model's source files) and loaded from there afterwards.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
+import json
 import os
 import warnings
 from pathlib import Path
@@ -69,7 +71,7 @@ def export_onnx(model: nn.Module, cfg: dict[str, Any], path: str | os.PathLike, 
                           "exported whole (export a model without model.use_global)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = ClipToHeatmaps(model.cpu()).eval()  # the exporter restores the wrapper's mode, and so the model's
+    wrapped = ClipToHeatmaps(model.cpu()).eval()  # the exporter restores the wrapper's mode, and with it the model's
     with torch.no_grad():
         torch.onnx.export(wrapped, (example_clip(cfg, batch),), str(path), opset_version=opset, dynamo=False,
                           input_names=["clip"], output_names=["heatmaps"])
@@ -123,8 +125,14 @@ class OnnxFrameFeatures:
         return {name: torch.from_numpy(value) for name, value in zip(self.names, outputs)}
 
 
-def _weights_key(model: nn.Module, input_size: tuple[int, int], opset: int) -> str:
-    digest = hashlib.sha256(f"{input_size} {opset} {torch.__version__}".encode())
+def _graph_key(model: nn.Module, cfg: dict[str, Any], opset: int) -> str:
+    """What the exported graph depends on: the weights, the model's config (input size included),
+    the source files of the model's modules, the opset and the torch version."""
+    digest = hashlib.sha256(f"{opset} {torch.__version__}".encode())
+    digest.update(json.dumps({"model": cfg["model"], "data": cfg["data"]}, sort_keys=True, default=str).encode())
+    sources = {inspect.getsourcefile(type(m)) for m in model.modules()}
+    for path in sorted(p for p in sources if p and Path(p).is_file()):
+        digest.update(Path(path).read_bytes())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -135,7 +143,7 @@ def onnx_frame_features(model: nn.Module, cfg: dict[str, Any], name: str, folder
                         opset: int = 18) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
     """``model.frame_features`` as an ONNX Runtime session (``OnnxFrameFeatures``), exported on
     first use into ``folder`` (default ``assets.home()/onnx``) as ``NAME-HASH.onnx``, the hash
-    covering the weights, the input size, the opset and the torch version. A CPU model only."""
+    covering what the graph depends on (``_graph_key``). A CPU model only."""
     if importlib.util.find_spec("onnxruntime") is None:
         raise VidposeError("--runtime onnx needs ONNX Runtime: pip install 'vidpose[export]' (onnxruntime==1.31.1)")
     if next(model.parameters()).device.type != "cpu":
@@ -147,7 +155,7 @@ def onnx_frame_features(model: nn.Module, cfg: dict[str, Any], name: str, folder
     with torch.no_grad():
         names = sorted(model.frame_features(example))
     folder = Path(folder) if folder is not None else home() / "onnx"
-    path = folder / f"{name}-{_weights_key(model, (width, height), opset)}.onnx"
+    path = folder / f"{name}-{_graph_key(model, cfg, opset)}.onnx"
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.partial")

@@ -131,8 +131,9 @@ class PoseWarper(nn.Module):
     def forward(self, frames: torch.Tensor, batch: dict | None = None) -> dict:
         check_clip(frames, "PoseWarper", self.offsets)
         if self.training and self.training_mode == "pairs":
-            pair = frames[torch.arange(len(frames))[:, None], self.draw_pairs(frames)]  # only A and B reach the backbone
-            return self.forward_features(clip_features(self, pair), frames, batch)
+            rows = torch.arange(len(frames), device=frames.device)[:, None]
+            pair = frames[rows, self.draw_pairs(frames)]  # only A and B reach the backbone
+            return self.warp_pair(clip_features(self, pair)["heatmaps"])
         return self.forward_features(clip_features(self, frames), frames, batch)
 
     def draw_pairs(self, clip: torch.Tensor) -> torch.Tensor:
@@ -141,6 +142,13 @@ class PoseWarper(nn.Module):
         B, T = clip.shape[:2]
         support = torch.randint(0, T, (B,), device=clip.device)
         return torch.stack([torch.zeros_like(support), support], 1)
+
+    def warp_pair(self, pair: torch.Tensor) -> dict:
+        """Sec. 3.2's training output: the pair's (B, 2, J, h, w) heatmaps, B's warped to A, which
+        the trainer's heatmap loss compares with A's ground truth."""
+        pair = pair.float()
+        warped = self.warp(pair[:, 0], pair[:, 1])
+        return {"heatmaps": warped, "aux_losses": {}, "warped": warped[:, None]}
 
     def warp(self, key: torch.Tensor, support: torch.Tensor, offsets: list[torch.Tensor] | None = None
              ) -> torch.Tensor:
@@ -152,16 +160,13 @@ class PoseWarper(nn.Module):
 
     def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
                          batch: dict | None = None) -> dict:
-        """Heatmaps from the frames' own heatmaps (B, T, J, h, w): in training with ``pairs``, a
-        clip of T frames (cached features) has its pair drawn here and a pair (T = 2) is used as
-        it is; otherwise every frame is warped and aggregated."""
+        """Heatmaps from every frame's own heatmaps (B, T, J, h, w): in training with ``pairs``
+        (cached features), the pair is drawn here as ``forward`` draws it; otherwise every frame is
+        warped and aggregated."""
         hm = clip["heatmaps"].float()
         B, T = hm.shape[:2]
         if self.training and self.training_mode == "pairs":
-            if T != 2:  # cached features of the whole clip
-                hm = hm[torch.arange(B, device=hm.device)[:, None], self.draw_pairs(hm)]
-            warped = self.warp(hm[:, 0], hm[:, 1])  # Sec. 3.2: B warped to A, the loss on A's ground truth
-            return {"heatmaps": warped, "aux_losses": {}, "warped": warped[:, None]}
+            return self.warp_pair(hm[torch.arange(B, device=hm.device)[:, None], self.draw_pairs(hm)])
         key = hm[:, :1].expand_as(hm).flatten(0, 1)
         warped = self.warp(key, hm.flatten(0, 1)).view_as(hm)  # every frame, the key frame too (delta 0)
         heatmaps = (warped * self.frame_weights.view(1, T, 1, 1, 1).to(warped.dtype)).sum(1)  # Sec. 4.3

@@ -100,8 +100,10 @@ class PoseModelRegions:
         boxes = self.boxes_of(regions)
         crops = torch.stack([to_tensor(make_clip([frame], box, self.clip).images[0][None])[0] for box in boxes])
         feats = {}
-        if self.runtime_features is not None:
-            feats = self.runtime_features(crops.to(self.device))
+        # the other runtime's features where they are kept or give the heatmaps (else the torch pass below)
+        runtime = self.runtime_features
+        if runtime is not None and (self.keep_features or {"heatmaps", "feature"} & set(getattr(runtime, "names", ()))):
+            feats = runtime(crops.to(self.device))
         elif self.keep_features:
             feats = self.model.frame_features(crops.to(self.device))
         heatmaps = frame_heatmaps(self.model, feats)
