@@ -367,6 +367,6 @@ def test_the_ordering_section_finds_the_pairs_our_numbers_reverse():
     assert "| posewarper | 81.2 |" in text and "70.5 ± 0.7 (2)" in text
     assert "| tdmi | 85.7 | TDMI Table 1 | not measured | 80.0 (1) |" in text
     frozen = next(line for line in text.splitlines() if line.startswith("Under `frozen`"))
-    assert "of the 3 pairs of measured methods, 1 keep" in frozen and "2 reverse it" in frozen
+    assert "of the 3 pairs of measured methods, 1 keeps" in frozen and "2 reverse it" in frozen
     assert "posewarper 70.5 > dcpose 60.5" in frozen and "posewarper 70.5 > fami_pose 60.5" in frozen
     assert "Under `paper`: fewer than two" in text

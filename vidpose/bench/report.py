@@ -477,8 +477,10 @@ def ordering_markdown(results: dict[str, Any]) -> list[str]:
             md += ["", f"Under `{protocol}`: fewer than two of the ranked methods are measured yet."]
             continue
         missing = [n for n in ranked if n not in measured]
-        md += ["", f"Under `{protocol}`: of the {kept + len(reversed_pairs)} pairs of measured methods, "
-               f"{kept} keep the papers' order (or tie within a seed std) and {len(reversed_pairs)} reverse it"
+        pairs = kept + len(reversed_pairs)
+        md += ["", f"Under `{protocol}`: of the {pairs} pair{'s' if pairs != 1 else ''} of measured methods, "
+               f"{kept} keep{'s' if kept == 1 else ''} the papers' order (or tie{'s' if kept == 1 else ''} within a "
+               f"seed std) and {len(reversed_pairs)} reverse{'s' if len(reversed_pairs) == 1 else ''} it"
                + (": " + "; ".join(reversed_pairs) if reversed_pairs else "") + "."
                + (f" Not measured yet: {', '.join(missing)}." if missing else "")]
     return md
