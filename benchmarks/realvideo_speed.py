@@ -313,7 +313,9 @@ def crop_timings(crops: np.ndarray, repeats: int) -> dict[str, Any]:
             from vidpose.engine.export import onnx_frame_features
 
             with tempfile.TemporaryDirectory(prefix="realvideo_speed_onnx_") as folder:
-                onnx = onnx_frame_features(model, {"data": {"input_size": [256, 256], "heatmap_size": [64, 64]}}, "blazepose_full", folder)
+                cfg = {"model": {"name": "single_frame", "backbone": {"name": "blazepose", "variant": "full"}},
+                       "data": {"input_size": [256, 256], "heatmap_size": [64, 64]}}  # what the graph key reads
+                onnx = onnx_frame_features(model, cfg, "blazepose_full", folder)
                 out["onnx_backbone"] = per_crop(lambda i: onnx(x[i:i + 1]), n, repeats)
             out["loadavg_after_onnx_backbone"] = load()
         except VidposeError as error:  # ONNX Runtime not installed

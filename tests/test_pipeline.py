@@ -603,6 +603,17 @@ def test_fuzz_predict_frame_ranges(tiny, tmp_path, capsys):
     assert outcomes == {0, 2}
 
 
+def _assert_same_people(video, reference, pixels: float) -> None:
+    """The same people under the same track ids, frame by frame, their keypoints within ``pixels``
+    and their scores within 1e-3; and at least one person."""
+    people = [(p.track_id, p.keypoints) for f in video.frames for p in f.people]
+    expected = [(p.track_id, p.keypoints) for f in reference.frames for p in f.people]
+    assert [i for i, _ in people] == [i for i, _ in expected] and people
+    for (_, got), (_, want) in zip(people, expected):
+        np.testing.assert_allclose(got[:, :2], want[:, :2], atol=pixels)
+        np.testing.assert_allclose(got[:, 2], want[:, 2], atol=1e-3)
+
+
 @pytest.mark.needs_assets
 def test_one_backbone_pass_per_person_and_frame_gives_the_two_pass_poses(clip):
     """--crop-boxes region: the tracker's pose pass and the temporal head read the same crop, so the
@@ -617,12 +628,7 @@ def test_one_backbone_pass_per_person_and_frame_gives_the_two_pass_poses(clip):
     reference = two_pass(clip)
     # every box the region pass cropped is a backbone pass the head does not repeat
     assert shared.timings["crops_computed"] == two_pass.timings["crops_computed"] - shared.timings["region_cropped"]
-    people = [(p.track_id, p.keypoints) for f in video.frames for p in f.people]
-    expected = [(p.track_id, p.keypoints) for f in reference.frames for p in f.people]
-    assert [i for i, _ in people] == [i for i, _ in expected] and people
-    for (_, got), (_, want) in zip(people, expected):
-        np.testing.assert_allclose(got[:, :2], want[:, :2], atol=1.0)
-        np.testing.assert_allclose(got[:, 2], want[:, 2], atol=1e-3)
+    _assert_same_people(video, reference, pixels=1.0)
 
 
 @pytest.mark.needs_assets
@@ -641,12 +647,7 @@ def test_the_onnx_runtime_gives_the_torch_poses(clip, tmp_path, monkeypatch):
     stamp = onnx.frame_features.path.stat().st_mtime_ns
     again = vidpose.Pipeline(runtime="onnx").frame_features.path
     assert again == onnx.frame_features.path and again.stat().st_mtime_ns == stamp  # exported once
-    people = [(p.track_id, p.keypoints) for f in video.frames for p in f.people]
-    expected = [(p.track_id, p.keypoints) for f in reference.frames for p in f.people]
-    assert [i for i, _ in people] == [i for i, _ in expected] and people
-    for (_, got), (_, want) in zip(people, expected):
-        np.testing.assert_allclose(got[:, :2], want[:, :2], atol=0.5)
-        np.testing.assert_allclose(got[:, 2], want[:, 2], atol=1e-3)
+    _assert_same_people(video, reference, pixels=0.5)
     assert onnx.frame_features.path.parent == tmp_path / "onnx"
     with pytest.raises(VidposeError, match="runtime"):
         vidpose.Pipeline(runtime="tensorrt")

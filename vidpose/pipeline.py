@@ -361,7 +361,6 @@ class Pipeline:
                                + ", ".join(self.predictor.future_frames()) + "), so it cannot run causally; use "
                                f"{CAUSAL_MODEL} or a head trained with past offsets (data.offsets: [-4, -3, -2, -1])")
         # the backbone's per-crop pass in ONNX Runtime (engine/export.py), for the tracker's regions and the head
-        self.runtime = runtime
         self.frame_features = onnx_frame_features(self.model, self.cfg, self.name) if runtime == "onnx" else None
         if self.frame_features is not None:
             self.predictor.frame_features = self.frame_features

@@ -46,16 +46,16 @@ class VideoPredictor:
 
     def __init__(self, model: torch.nn.Module, cfg: dict[str, Any], device: torch.device | None = None,
                  cache: bool = True, window_boxes: str = "own", batch_size: int = 32,
-                 global_cache_size: int = 256,
-                 frame_features: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None):
+                 global_cache_size: int = 256):
         if global_cache_size < 0:
             raise ValueError(f"global_cache_size must be >= 0, got {global_cache_size}")
         if window_boxes not in ("own", "key"):
             raise ValueError(f"window_boxes must be own or key, got {window_boxes!r}")
         self.model = model.eval()
         self.device = device or next(model.parameters()).device
-        # the backbone's per-crop pass: the model's own, or the same graph in another runtime (export.py)
-        self.frame_features = frame_features or model.frame_features
+        # the backbone's per-crop pass: the model's own; the pipeline may put the same graph in another
+        # runtime here (engine/export.py, ``--runtime onnx``)
+        self.frame_features: Callable[[torch.Tensor], dict[str, torch.Tensor]] = model.frame_features
         self.clip = clip_config(cfg["data"])
         self.cache_enabled, self.window_boxes, self.batch_size = cache, window_boxes, batch_size
         self.global_cache_size = global_cache_size
