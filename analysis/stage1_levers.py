@@ -1,10 +1,10 @@
-"""The stage-1 levers tried on the single-frame HRNet, measured the same way and kept as data.
+"""The stage-1 levers tried on the single-frame HRNet and ViT, measured the same way and kept as data.
 
-    python analysis/stage1_levers.py [--levers baseline limb width] [--runs runs/levers]
+    python analysis/stage1_levers.py [--levers baseline limb width vit ...] [--runs runs/levers]
         [--out analysis/results/stage1_levers.json]
 
-Each lever is the committed stage-1 config (``configs/synthtrack/single_frame_hrnet_tiny.yaml``,
-24-epoch cosine schedule) with the lever's overrides, trained for its first 8 epochs
+Each lever is a committed stage-1 config (``configs/synthtrack/single_frame_hrnet_tiny.yaml`` or
+``single_frame_vit_tiny.yaml``, 24-epoch cosine schedules) with the lever's overrides, trained for its first 8 epochs
 (``train.stop_at_step`` 2,160: the same schedule, stopped, so the curves compare step for step
 with the full run) and scored on `val` every 2 epochs. Then ``analysis/ankle_symmetry.py``
 measures on the stopped checkpoint whether the model tells the left ankle from the right.
@@ -15,7 +15,17 @@ The levers (every one measured on the single-frame model alone, never on a tempo
 - ``limb``: the same with the limb-map auxiliary (``data.limb_maps``, ``model.limb_weight`` 0.25,
   which puts the limb term on the joint term's scale at the start: the limb maps' all-zero loss
   is 3.9x the joints' on `standard`'s training split);
-- ``width``: tiny's depth at W32's widths (``hrnet`` size ``tiny_w32``), no auxiliary.
+- ``width``: tiny's depth at W32's widths (``hrnet`` size ``tiny_w32``), no auxiliary;
+- ``vit``: the ViT tiny as committed (patchify stem, weight decay 1e-4 on every parameter);
+- ``vit_conv_stem``: the convolutional stem of Xiao et al. 2021 in place of the patchify one;
+- ``vit_regularised``: stochastic depth 0.1, AdamW weight decay 0.1 with biases, norms and the
+  position embedding exempt (ViTPose's optimizer settings, with its smallest drop-path rate);
+- ``vit_layer_decay``: layer-wise lr decay 0.75 (ViTPose-B's rate; a fine-tuning device, tried
+  from scratch because the issue lists it);
+- ``vit_conv_regularised``: ``vit_conv_stem`` and ``vit_regularised`` together.
+
+The ViT's 24-epoch run peaked on `val` at epoch 8 and then drifted down, so its 8 epochs show the
+rise, not the later overfitting.
 
 A lever whose run folder already holds the stopped run is not trained again (delete it to do so).
 Results merge into ``--out`` by lever.
@@ -30,12 +40,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = "configs/synthtrack/single_frame_hrnet_tiny.yaml"
+HRNET = "configs/synthtrack/single_frame_hrnet_tiny.yaml"
+VIT = "configs/synthtrack/single_frame_vit_tiny.yaml"
 STOP = 2160  # 8 of the 24 epochs of `standard` (270 steps each at batch 32)
+_REGULARISED = ["+model.backbone.drop_path=0.1", "train.weight_decay=0.1", "+train.decay_skip_1d=true"]
+#: lever -> (config, overrides)
 LEVERS = {
-    "baseline": ["model.backbone.size=tiny"],
-    "limb": ["model.backbone.size=tiny", "+data.limb_maps=true", "+model.limb_weight=0.25"],
-    "width": ["model.backbone.size=tiny_w32"],
+    "baseline": (HRNET, ["model.backbone.size=tiny"]),
+    "limb": (HRNET, ["model.backbone.size=tiny", "+data.limb_maps=true", "+model.limb_weight=0.25"]),
+    "width": (HRNET, ["model.backbone.size=tiny_w32"]),
+    "vit": (VIT, []),
+    "vit_conv_stem": (VIT, ["+model.backbone.stem=conv"]),
+    "vit_regularised": (VIT, _REGULARISED),
+    "vit_layer_decay": (VIT, ["+train.layer_decay=0.75"]),
+    "vit_conv_regularised": (VIT, ["+model.backbone.stem=conv", *_REGULARISED]),
 }
 
 
@@ -43,9 +61,11 @@ def run_lever(name: str, runs: Path) -> dict:
     from vidpose.bench import git_state
 
     folder = runs / name
-    overrides = LEVERS[name] + [f"+train.stop_at_step={STOP}", f"output={folder}"]
+    config, lever = LEVERS[name]
+    overrides = lever + [f"+train.stop_at_step={STOP}", f"output={folder}"]
     if not (folder / "model.pt").is_file():
-        cmd = [sys.executable, "-m", "vidpose.cli", "train", CONFIG, *overrides, "--overwrite", "--quiet"]
+        resume = ["--resume"] if (folder / "last.pt").is_file() else ["--overwrite"]
+        cmd = [sys.executable, "-m", "vidpose.cli", "train", config, *overrides, *resume, "--quiet"]
         subprocess.run(cmd, check=True, cwd=ROOT)
     probe = folder / "ankle_symmetry.json"
     if not probe.is_file():
@@ -56,7 +76,8 @@ def run_lever(name: str, runs: Path) -> dict:
     losses = [r for r in records if "heatmap_loss" in r]
     last = [r["heatmap_loss"] for r in losses if r["step"] > STOP - 270]
     commit, dirty = git_state()
-    return {"overrides": LEVERS[name], "steps": STOP, "val_AP_curve": curve,
+    return {"command": f"python analysis/stage1_levers.py --levers {name}", "config": config,
+            "overrides": lever, "steps": STOP, "val_AP_curve": curve,
             "heatmap_loss_last_epoch": round(sum(last) / max(len(last), 1), 7),
             "ankle_symmetry": json.loads(probe.read_text())["pairs"], "commit": commit,
             "tracked_files_modified": dirty}
@@ -69,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "analysis" / "results" / "stage1_levers.json")
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"levers": {}}
+    results.pop("config", None)  # now per lever
+    for lever in results["levers"].values():
+        lever.setdefault("config", HRNET)
     results.update({"command": "python analysis/stage1_levers.py --levers " + " ".join(args.levers),
-                    "config": CONFIG, "stop_at_step": STOP})
+                    "stop_at_step": STOP})
     for name in args.levers:
         results["levers"][name] = run_lever(name, args.runs)
         args.out.write_text(json.dumps(results, indent=1) + "\n")

@@ -48,6 +48,28 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch():
     assert losses[-1] < losses[0]
 
 
+def test_param_groups_skip_decay_on_1d_and_decay_the_vits_lr_by_depth():
+    model = build_model({"name": "single_frame", "backbone": {"name": "vit", "size": "tiny"}}, input_size=(96, 128))
+    groups = trainer_module.param_groups(model, {"lr": 1.0, "weight_decay": 0.1})
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.1  # the default: one group, as before
+    groups = trainer_module.param_groups(model, {"lr": 1.0, "weight_decay": 0.1, "decay_skip_1d": True,
+                                                 "layer_decay": 0.5})
+    of = {id(p): g for g in groups for p in g["params"]}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    vit = model.backbone
+    # 4 blocks: the embedding at 0.5^5, block i at 0.5^(4 - i), the last norm and the head at 1
+    assert of[id(vit.patch_embed.proj.weight)]["lr"] == pytest.approx(0.5 ** 5)
+    assert of[id(vit.blocks[0].attn.qkv.weight)]["lr"] == pytest.approx(0.5 ** 4)
+    assert of[id(vit.blocks[3].mlp.fc1.weight)]["lr"] == pytest.approx(0.5)
+    assert of[id(vit.final_layer.weight)]["lr"] == 1.0
+    assert of[id(vit.blocks[1].attn.qkv.weight)]["weight_decay"] == 0.1
+    for param in (vit.pos_embed, vit.blocks[1].attn.qkv.bias, vit.blocks[2].norm1.weight):
+        assert of[id(param)]["weight_decay"] == 0.0
+    hrnet = build_model({"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}})
+    with pytest.raises(ValueError, match="layer_decay"):
+        trainer_module.param_groups(hrnet, {"layer_decay": 0.75})
+
+
 def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(synth_tiny, tmp_path):
     # 32 train people / batch 8 = 4 steps per epoch; stop inside the second epoch.
     full = train(tiny_config(synth_tiny, max_steps=6), tmp_path / "full", progress=False)

@@ -38,6 +38,34 @@ def test_vit_exposes_tokens():
     assert out["tokens"].shape == (1, 16 * 12, 96) and out["grid"] == (16, 12)
 
 
+def test_vit_conv_stem_gives_the_patch_stems_tokens_and_grid():
+    patch, conv = build_vit("tiny", input_size=SMALL).eval(), build_vit("tiny", input_size=SMALL, stem="conv").eval()
+    x = torch.randn(2, 3, 128, 96)
+    with torch.no_grad():
+        a, b = patch(x), conv(x)
+    assert b["tokens"].shape == a["tokens"].shape and b["grid"] == a["grid"] == conv.patch_embed.grid(128, 96)
+    assert b["heatmaps"].shape == a["heatmaps"].shape
+    strides = [m.stride[0] for m in conv.patch_embed.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert strides == [2, 2, 2, 1]  # log2(8) stride-2 3x3 convolutions, then the 1x1 projection
+    with pytest.raises(ValueError, match="stem"):
+        build_vit("tiny", input_size=SMALL, stem="hybrid")
+
+
+def test_vit_drop_path_acts_in_training_only_and_rises_with_depth():
+    net = build_vit("tiny", input_size=SMALL, drop_path=0.3)
+    assert [b.drop_path for b in net.blocks] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    x = torch.randn(4, 3, 128, 96)
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x)["tokens"], net(x)["tokens"])
+        plain = build_vit("tiny", input_size=SMALL).eval()
+        plain.load_state_dict(net.state_dict())
+        assert torch.allclose(plain(x)["tokens"], net(x)["tokens"])
+        net.train()
+        torch.manual_seed(0)
+        assert not torch.allclose(net(x)["tokens"], plain(x)["tokens"])
+
+
 def test_naive_temporal_equals_single_frame_on_a_static_clip():
     torch.manual_seed(0)
     single = build_model({"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}}).eval()

@@ -6,6 +6,8 @@
       optimizer: adamw          # or adam
       lr: 1.0e-3
       weight_decay: 1.0e-4
+      decay_skip_1d: false      # no weight decay on biases, norms and the ViT's position embedding
+      layer_decay: null         # layer-wise lr decay rate for the ViT backbone (ViTPose: 0.75)
       schedule: cosine          # or step (milestones in epochs, gamma)
       warmup_steps: 100
       clip_grad: 1.0            # max gradient norm, null = off (the pose network's and the
@@ -98,14 +100,41 @@ class EpochSampler(Sampler[int]):
 # ----------------------------------------------------------------------------------------------
 
 
-def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    name = cfg.get("optimizer", "adamw")
+def param_groups(model: nn.Module, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trainable parameters in optimizer groups: one group, unless
+
+    - ``decay_skip_1d``: biases, norm weights and the backbone's ``no_weight_decay()`` names
+      (the ViT's position embedding) get no weight decay, as in timm and ViTPose's optimizer;
+    - ``layer_decay`` (a rate < 1): layer-wise learning-rate decay (BEiT, Sec. 3.3; ViTPose's
+      ``LayerDecayOptimizerConstructor``): a backbone parameter at depth ``i`` of ``n``
+      (``backbone.layer_id``) learns at ``lr * rate ** (n + 1 - i)``; the rest at ``lr``.
+    """
     lr, wd = float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0))
+    skip_1d, rate = bool(cfg.get("decay_skip_1d", False)), cfg.get("layer_decay")
+    backbone = getattr(model, "backbone", None)
+    if rate is not None and not hasattr(backbone, "layer_id"):
+        raise ValueError("train.layer_decay: this model's backbone has no layer_id (only the ViT has)")
+    top = len(backbone.blocks) + 1 if rate is not None else 0
+    skip_names = backbone.no_weight_decay() if skip_1d and hasattr(backbone, "no_weight_decay") else set()
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        local = name[len("backbone."):] if name.startswith("backbone.") else None
+        decay = 0.0 if skip_1d and (param.ndim <= 1 or local in skip_names) else wd
+        scale = float(rate) ** (top - backbone.layer_id(local)) if rate is not None and local is not None else 1.0
+        groups.setdefault((lr * scale, decay), []).append(param)
+    return [{"params": params, "lr": group_lr, "weight_decay": decay}
+            for (group_lr, decay), params in groups.items()]
+
+
+def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg)
+    name = cfg.get("optimizer", "adamw")
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(groups)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(groups)
     raise ValueError(f"train.optimizer: unknown optimizer {name!r}; expected adamw or adam")
 
 

@@ -385,7 +385,7 @@ class SDTC(nn.Module):
         feature_dim = backbone.dim
         dim = dim or feature_dim
         self.dim, self.grid = dim, backbone.grid
-        self.patch = getattr(backbone, "patch_pixels", None) or backbone.patch_embed.proj.kernel_size[0]
+        self.patch = backbone.patch_pixels  # input pixels per token side
         heatmap_stride = heatmap_stride or backbone.heatmap_stride
         self.heatmap_stride = heatmap_stride
         if self.patch % heatmap_stride:

@@ -2,6 +2,15 @@
 overlapping patch embedding, transformer blocks, a final LayerNorm, and the "classic" decoder of
 deconvolutions plus a 1x1 prediction layer.
 
+Two options for training from scratch on small data (SynthTrack), off by default and not in
+ViTPose (which starts from MAE-pretrained weights):
+
+- ``stem="conv"``: the convolutional stem of Xiao et al. (NeurIPS 2021, "Early convolutions help
+  transformers see better", Sec. 3): stride-2 3x3 convolutions with BatchNorm and ReLU down to the
+  patch stride, then a 1x1 convolution to the token width, in place of the patchify convolution;
+- ``drop_path``: stochastic depth (Huang et al., ECCV 2016) on each block's two residual
+  branches, rising linearly with depth to this rate, as ViTPose's configs do (``drop_path_rate``).
+
 ``forward`` returns ``tokens`` (B, N, C) and their grid shape, which SDTC builds on, plus
 ``feature`` (the decoder output) and ``heatmaps``. Module names follow the mmpose ViTPose
 checkpoints (``patch_embed.proj``, ``pos_embed``, ``blocks.i.attn.qkv``, ``last_norm``, and
@@ -41,6 +50,41 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])
 
 
+class ConvStem(nn.Module):
+    """Xiao et al. 2021, Sec. 3: 3x3 stride-2 convolutions (BatchNorm, ReLU), each doubling the
+    channels, down to the patch stride, then a 1x1 convolution to ``dim``. Same tokens and grid as
+    ``PatchEmbed`` (the input's sides must be multiples of the patch size)."""
+
+    def __init__(self, patch: int, dim: int):
+        super().__init__()
+        if patch & (patch - 1) or patch < 2:
+            raise ValueError(f"a convolutional stem needs a power-of-two patch size, not {patch}")
+        layers: list[nn.Module] = []
+        cin, cout = 3, max(dim // 2 ** (patch.bit_length() - 2), 8)
+        for _ in range(patch.bit_length() - 1):  # log2(patch) stride-2 convolutions
+            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            cin, cout = cout, cout * 2
+        self.convs = nn.Sequential(*layers)
+        self.proj = nn.Conv2d(cin, dim, 1)
+        self.patch = patch
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.patch, width // self.patch
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        x = self.proj(self.convs(x))
+        return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])
+
+
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: zero a residual branch for a random subset of the batch's samples, and
+    scale the kept ones by 1 / (1 - rate)."""
+    if rate == 0.0 or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - rate)
+    return x * keep / (1 - rate)
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
@@ -69,31 +113,36 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: x + MSA(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0):
         super().__init__()
+        self.drop_path = drop_path
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + drop_path(self.attn(self.norm1(x)), self.drop_path, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 
 class ViTPose(HeatmapBackbone):
     def __init__(self, dim: int = 768, depth: int = 12, heads: int = 12, patch: int = 16, deconv: int = 2,
                  input_size: tuple[int, int] = (192, 256), joints: int = 17, deconv_channels: int = 256,
-                 head_stride: int | None = None):
+                 head_stride: int | None = None, stem: str = "patch", drop_path: float = 0.0):
         super().__init__()
-        self.patch_embed = PatchEmbed(patch, dim)
+        if stem not in ("patch", "conv"):
+            raise ValueError(f"ViT stem {stem!r}: expected 'patch' or 'conv'")
+        self.patch_embed = PatchEmbed(patch, dim) if stem == "patch" else ConvStem(patch, dim)
+        self.patch_pixels = patch
         w, h = input_size
         grid = self.patch_embed.grid(h, w)
         self.grid = grid
         # One extra slot, as in ViTPose (a class-token position that is added to every patch).
         self.pos_embed = nn.Parameter(torch.zeros(1, grid[0] * grid[1] + 1, dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        rates = [drop_path * i / max(depth - 1, 1) for i in range(depth)]
+        self.blocks = nn.ModuleList([Block(dim, heads, drop_path=r) for r in rates])
         self.last_norm = nn.LayerNorm(dim, eps=1e-6)
         layers: list[nn.Module] = []
         cin = dim
@@ -108,6 +157,19 @@ class ViTPose(HeatmapBackbone):
         self.feature_stride = patch // 2 ** deconv
         self.set_head_stride(head_stride)
         self.stage_channels = [dim]
+
+    def layer_id(self, name: str) -> int:
+        """The depth of parameter ``name`` for layer-wise learning-rate decay (BEiT, Sec. 3.3;
+        ViTPose's optimizer): 0 for the embedding, i + 1 for block i, depth + 1 for the rest."""
+        if name.startswith(("patch_embed.", "pos_embed")):
+            return 0
+        if name.startswith("blocks."):
+            return int(name.split(".")[1]) + 1
+        return len(self.blocks) + 1
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters kept out of weight decay beside biases and norms, as in timm and ViTPose."""
+        return {"pos_embed"}
 
     def _pos(self, grid: tuple[int, int]) -> torch.Tensor:
         pos = self.pos_embed[:, 1:] + self.pos_embed[:, :1]
@@ -136,11 +198,12 @@ class ViTPose(HeatmapBackbone):
 
 
 def build_vit(size: str = "base", joints: int = 17, input_size: tuple[int, int] = (192, 256),
-              head_stride: int | None = None) -> ViTPose:
+              head_stride: int | None = None, stem: str = "patch", drop_path: float = 0.0) -> ViTPose:
     if size not in SIZES:
         raise ValueError(f"unknown ViT size {size!r}; expected one of {sorted(SIZES)}")
     dim, depth, heads, patch, deconv = SIZES[size]
     if input_size[0] % patch or input_size[1] % patch:
         raise ValueError(f"ViT-{size}: input size {input_size} must be a multiple of the patch size {patch}")
-    return ViTPose(dim, depth, heads, patch, deconv, tuple(input_size), joints, head_stride=head_stride)
+    return ViTPose(dim, depth, heads, patch, deconv, tuple(input_size), joints, head_stride=head_stride,
+                   stem=stem, drop_path=drop_path)
 
