@@ -6,7 +6,7 @@
 Each lever is a committed stage-1 config (``configs/synthtrack/single_frame_hrnet_tiny.yaml`` or
 ``single_frame_vit_tiny.yaml``, 24-epoch cosine schedules) with the lever's overrides, trained for its first 8 epochs
 (``train.stop_at_step`` 2,160: the same schedule, stopped, so the curves compare step for step
-with the full run) and scored on `val` every 2 epochs. Then ``analysis/ankle_symmetry.py``
+with the full run; ``--epochs`` sets another number) and scored on `val` every 2 epochs. Then ``analysis/ankle_symmetry.py``
 measures on the stopped checkpoint whether the model tells the left ankle from the right.
 
 The levers (every one measured on the single-frame model alone, never on a temporal method):
@@ -22,7 +22,9 @@ The levers (every one measured on the single-frame model alone, never on a tempo
   position embedding exempt (ViTPose's optimizer settings, with its smallest drop-path rate);
 - ``vit_layer_decay``: layer-wise lr decay 0.75 (ViTPose-B's rate; a fine-tuning device, tried
   from scratch because the issue lists it);
-- ``vit_conv_regularised``: ``vit_conv_stem`` and ``vit_regularised`` together.
+- ``vit_conv_regularised``: ``vit_conv_stem`` and ``vit_regularised`` together;
+- ``vit_mae``: the committed ViT started from a masked-autoencoder pre-training on the same
+  training crops, labels unused (``configs/synthtrack/mae_vit_tiny.yaml``, 20 epochs).
 
 The ViT's 24-epoch run peaked on `val` at epoch 8 and then drifted down, so its 8 epochs show the
 rise, not the later overfitting.
@@ -42,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HRNET = "configs/synthtrack/single_frame_hrnet_tiny.yaml"
 VIT = "configs/synthtrack/single_frame_vit_tiny.yaml"
-STOP = 2160  # 8 of the 24 epochs of `standard` (270 steps each at batch 32)
+EPOCH = 270  # steps in an epoch of `standard` at batch 32
 _REGULARISED = ["+model.backbone.drop_path=0.1", "train.weight_decay=0.1", "+train.decay_skip_1d=true"]
 #: lever -> (config, overrides)
 LEVERS = {
@@ -54,19 +56,47 @@ LEVERS = {
     "vit_regularised": (VIT, _REGULARISED),
     "vit_layer_decay": (VIT, ["+train.layer_decay=0.75"]),
     "vit_conv_regularised": (VIT, ["+model.backbone.stem=conv", *_REGULARISED]),
+    "vit_mae": (VIT, []),  # starts from its pre-training run (PRETRAIN)
 }
+#: lever -> (pre-training config, overrides): trained first, then the lever starts from it
+PRETRAIN = {"vit_mae": ("configs/synthtrack/mae_vit_tiny.yaml", ["train.epochs=20"])}
 
 
-def run_lever(name: str, runs: Path) -> dict:
+def train_until(config: str, overrides: list[str], folder: Path, stop: int | None) -> None:
+    """Train ``config`` into ``folder`` up to step ``stop`` (None: to the end), resuming a run
+    stopped earlier; nothing to do when its ``model.pt`` is already at that step."""
+    import torch
+
+    if (folder / "model.pt").is_file():
+        done = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)["step"]
+        if stop is None or done == stop:
+            return
+        if done > stop:
+            raise SystemExit(f"{folder} was trained to step {done}, past {stop}: delete it to measure again")
+    overrides = overrides + ([f"+train.stop_at_step={stop}"] if stop else []) + [f"output={folder}"]
+    resume = ["--resume"] if (folder / "last.pt").is_file() else ["--overwrite"]
+    cmd = [sys.executable, "-m", "vidpose.cli", "train", config, *overrides, *resume, "--quiet"]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def run_lever(name: str, runs: Path, epochs: int) -> dict:
     from vidpose.bench import git_state
 
-    folder = runs / name
+    folder, stop = runs / name, epochs * EPOCH
     config, lever = LEVERS[name]
-    overrides = lever + [f"+train.stop_at_step={STOP}", f"output={folder}"]
-    if not (folder / "model.pt").is_file():
-        resume = ["--resume"] if (folder / "last.pt").is_file() else ["--overwrite"]
-        cmd = [sys.executable, "-m", "vidpose.cli", "train", config, *overrides, *resume, "--quiet"]
-        subprocess.run(cmd, check=True, cwd=ROOT)
+    pretraining = {}
+    if name in PRETRAIN:
+        pre_config, pre_overrides = PRETRAIN[name]
+        pre_folder = runs / f"{name}_pretrain"
+        train_until(pre_config, pre_overrides, pre_folder, None)
+        lever = lever + [f"train.init_from={pre_folder / 'model.pt'}"]
+        losses = [json.loads(line) for line in (pre_folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        losses = [r for r in losses if "reconstruction" in r]
+        last_epoch = max(r["epoch"] for r in losses)
+        final = [r["reconstruction"] for r in losses if r["epoch"] == last_epoch]
+        pretraining = {"pretraining": {"config": pre_config, "overrides": pre_overrides, "steps": losses[-1]["step"],
+                                       "reconstruction_loss_last_epoch": round(sum(final) / len(final), 4)}}
+    train_until(config, lever, folder, stop)
     probe = folder / "ankle_symmetry.json"
     if not probe.is_file():
         subprocess.run([sys.executable, str(ROOT / "analysis" / "ankle_symmetry.py"), "--checkpoint",
@@ -74,10 +104,10 @@ def run_lever(name: str, runs: Path) -> dict:
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
     curve = [{"epoch": r["epoch"], "step": r["step"], **r["val_AP"]} for r in records if "val_AP" in r]
     losses = [r for r in records if "heatmap_loss" in r]
-    last = [r["heatmap_loss"] for r in losses if r["step"] > STOP - 270]
+    last = [r["heatmap_loss"] for r in losses if r["step"] > stop - EPOCH]
     commit, dirty = git_state()
-    return {"command": f"python analysis/stage1_levers.py --levers {name}", "config": config,
-            "overrides": lever, "steps": STOP, "val_AP_curve": curve,
+    return {"command": f"python analysis/stage1_levers.py --levers {name} --epochs {epochs}", "config": config,
+            "overrides": lever, "steps": stop, **pretraining, "val_AP_curve": curve,
             "heatmap_loss_last_epoch": round(sum(last) / max(len(last), 1), 7),
             "ankle_symmetry": json.loads(probe.read_text())["pairs"], "commit": commit,
             "tracked_files_modified": dirty}
@@ -86,17 +116,18 @@ def run_lever(name: str, runs: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levers", nargs="+", choices=sorted(LEVERS), default=list(LEVERS))
+    parser.add_argument("--epochs", type=int, default=8, help="train each lever for its schedule's first N epochs")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "levers")
     parser.add_argument("--out", type=Path, default=ROOT / "analysis" / "results" / "stage1_levers.json")
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"levers": {}}
-    results.pop("config", None)  # now per lever
-    for lever in results["levers"].values():
-        lever.setdefault("config", HRNET)
-    results.update({"command": "python analysis/stage1_levers.py --levers " + " ".join(args.levers),
-                    "stop_at_step": STOP})
+    first = {"command": results.pop("command", None), "config": results.pop("config", None),
+             "steps": results.pop("stop_at_step", None)}
+    for lever in results["levers"].values():  # the HRNet levers recorded these once for all
+        for key, value in first.items():
+            lever.setdefault(key, value)
     for name in args.levers:
-        results["levers"][name] = run_lever(name, args.runs)
+        results["levers"][name] = run_lever(name, args.runs, args.epochs)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         curve = results["levers"][name]["val_AP_curve"]
         print(f"{name}: " + ", ".join(f"epoch {c['epoch']} Total {c['Total']} Ankle {c['Ankle']}" for c in curve))

@@ -103,6 +103,9 @@ def test_model(cfg: dict[str, Any], model: torch.nn.Module, device: torch.device
                split: str | None = None, boxes: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Predict ``split`` with a model in memory, write ``predictions/<split>/`` under ``out_dir``
     and return the evaluator's result (used by run_test and by training's learning curves)."""
+    if not getattr(model, "predicts_heatmaps", True):
+        raise ValueError(f"model {cfg['model']['name']} is a pre-training model: it predicts no poses to test "
+                         "(start a single-frame model from it with train.init_from)")
     tcfg = cfg.get("test", {})
     split = split or cfg["data"].get("val_split", "val")
     boxes = boxes or tcfg.get("boxes", "gt")

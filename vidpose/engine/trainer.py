@@ -194,6 +194,9 @@ def check_train_config(cfg: dict[str, Any]) -> None:
     lr = tcfg.get("lr", 1e-3)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ConfigError(f"train.lr must be a positive number, got {lr!r}")
+    decay = tcfg.get("layer_decay")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1):
+        raise ConfigError(f"train.layer_decay must be a number in (0, 1] or null, got {decay!r}")
     minutes = tcfg.get("max_minutes")
     if minutes is not None and (not isinstance(minutes, (int, float)) or minutes <= 0):
         raise ConfigError(f"train.max_minutes must be a positive number or null, got {minutes!r}")
@@ -326,7 +329,10 @@ def step_loss(model: nn.Module, batch: dict[str, Any], cached: bool, device: tor
             out = model({k: v.to(device) for k, v in batch["features"].items()}, batch)
         else:
             out = model(batch["images"].to(device, non_blocking=True), batch)
-        loss_h = heatmap_loss(out["heatmaps"].float(), target, weight)
+        if "heatmaps" in out:
+            loss_h = heatmap_loss(out["heatmaps"].float(), target, weight)
+        else:  # pre-training without labels (models/mae.py): the auxiliary terms are the whole loss
+            loss_h = torch.zeros((), device=device)
         aux = {k: v.float() for k, v in out.get("aux_losses", {}).items()}
         loss = loss_h + sum(aux.values()) if aux else loss_h
     return loss, loss_h, aux
@@ -401,6 +407,8 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     if len(dataset) == 0:
         raise ValueError(f"{data_cfg['root']}: the training split has no usable people")
     raw_model, frozen = build_training_model(cfg, device)
+    if tcfg.get("curve_every_epochs") and not getattr(raw_model, "predicts_heatmaps", True):
+        raise ConfigError(f"train.curve_every_epochs: model {cfg['model']['name']} predicts no poses to score; set 0")
     model, dataset, collate_batch, cached = training_forward(raw_model, dataset, cfg, frozen, world, device,
                                                              progress and rank == 0)
     optimizer = build_optimizer(raw_model, tcfg)

@@ -2,6 +2,7 @@
 
     model:
       name: single_frame          # or naive_temporal, tdmi, sdtc, jmpose, glpose, posewarper, dcpose, fami_pose
+                                  # (mae: the ViT's masked-autoencoder pre-training)
       backbone: {name: hrnet, size: w48}
       ...                         # the method's own keys, passed to its constructor
 
@@ -21,6 +22,7 @@ from vidpose.models.fami_pose import FAMIPose
 from vidpose.models.hrnet import build_hrnet
 from vidpose.models.glpose import GLPose
 from vidpose.models.jmpose import JMPose
+from vidpose.models.mae import MaskedAutoencoder
 from vidpose.models.posewarper import PoseWarper
 from vidpose.models.resnet import build_resnet
 from vidpose.models.sdtc import SDTC
@@ -39,6 +41,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "posewarper": PoseWarper,
     "dcpose": DCPose,
     "fami_pose": FAMIPose,
+    "mae": MaskedAutoencoder,  # pre-training only: no heatmaps
 }
 
 
