@@ -39,6 +39,7 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
 
 class MaskedAutoencoder(nn.Module):
     predicts_heatmaps = False  # the tester refuses it; a learning curve cannot be drawn
+
     def __init__(self, backbone: ViTPose, joints: int = 17, mask_ratio: float = 0.75, decoder_dim: int = 128,
                  decoder_depth: int = 1, decoder_heads: int = 4, norm_pixels: bool = True):
         super().__init__()
