@@ -19,10 +19,11 @@ The levers (every one measured on the single-frame model alone, never on a tempo
 - ``vit``: the ViT tiny as committed (patchify stem, weight decay 1e-4 on every parameter);
 - ``vit_conv_stem``: the convolutional stem of Xiao et al. 2021 in place of the patchify one;
 - ``vit_regularised``: stochastic depth 0.1, AdamW weight decay 0.1 with biases, norms and the
-  position embedding exempt (ViTPose's optimizer settings, with its smallest drop-path rate);
+  position embedding exempt (ViTPose's weight decay, with its smallest drop-path rate);
+- ``vit_vitpose_optim``: the same at ViTPose's learning rate (5e-4) and warm-up (500 steps);
 - ``vit_layer_decay``: layer-wise lr decay 0.75 (ViTPose-B's rate; a fine-tuning device, tried
   from scratch because the issue lists it);
-- ``vit_conv_regularised``: ``vit_conv_stem`` and ``vit_regularised`` together;
+- ``vit_conv_regularised``, ``vit_conv_vitpose_optim``: the convolutional stem with each;
 - ``vit_mae``: the committed ViT started from a masked-autoencoder pre-training on the same
   training crops, labels unused (``configs/synthtrack/mae_vit_tiny.yaml``, 20 epochs).
 
@@ -46,6 +47,10 @@ HRNET = "configs/synthtrack/single_frame_hrnet_tiny.yaml"
 VIT = "configs/synthtrack/single_frame_vit_tiny.yaml"
 EPOCH = 270  # steps in an epoch of `standard` at batch 32
 _REGULARISED = ["+model.backbone.drop_path=0.1", "train.weight_decay=0.1", "+train.decay_skip_1d=true"]
+#: ViTPose-S's optimizer (mmpose td-hm_ViTPose-small_8xb64-210e_coco-256x192.py): AdamW at 5e-4, weight
+#: decay 0.1 (none on biases, norms, pos_embed), drop path 0.1, 500 warm-up steps; its step decays
+#: and 210 epochs are not taken: the 24-epoch cosine schedule stays, as for every lever
+_VITPOSE_OPTIM = [*_REGULARISED, "train.lr=5.0e-4", "train.warmup_steps=500"]
 #: lever -> (config, overrides)
 LEVERS = {
     "baseline": (HRNET, ["model.backbone.size=tiny"]),
@@ -54,8 +59,10 @@ LEVERS = {
     "vit": (VIT, []),
     "vit_conv_stem": (VIT, ["+model.backbone.stem=conv"]),
     "vit_regularised": (VIT, _REGULARISED),
+    "vit_vitpose_optim": (VIT, _VITPOSE_OPTIM),
     "vit_layer_decay": (VIT, ["+train.layer_decay=0.75"]),
     "vit_conv_regularised": (VIT, ["+model.backbone.stem=conv", *_REGULARISED]),
+    "vit_conv_vitpose_optim": (VIT, ["+model.backbone.stem=conv", *_VITPOSE_OPTIM]),
     "vit_mae": (VIT, []),  # starts from its pre-training run (PRETRAIN)
 }
 #: lever -> (pre-training config, overrides): trained first, then the lever starts from it
@@ -80,6 +87,8 @@ def train_until(config: str, overrides: list[str], folder: Path, stop: int | Non
 
 
 def run_lever(name: str, runs: Path, epochs: int) -> dict:
+    import torch
+
     from vidpose.bench import git_state
 
     folder, stop = runs / name, epochs * EPOCH
@@ -94,10 +103,13 @@ def run_lever(name: str, runs: Path, epochs: int) -> dict:
         losses = [r for r in losses if "reconstruction" in r]
         last_epoch = max(r["epoch"] for r in losses)
         final = [r["reconstruction"] for r in losses if r["epoch"] == last_epoch]
-        pretraining = {"pretraining": {"config": pre_config, "overrides": pre_overrides, "steps": losses[-1]["step"],
+        done = torch.load(pre_folder / "model.pt", map_location="cpu", weights_only=False)
+        pretraining = {"pretraining": {"config": pre_config, "overrides": pre_overrides, "steps": done["step"],
+                                       "train_minutes": round(done["train_minutes"], 1),
+                                       "reconstruction_loss_first": round(losses[0]["reconstruction"], 4),
                                        "reconstruction_loss_last_epoch": round(sum(final) / len(final), 4)}}
     train_until(config, lever, folder, stop)
-    probe = folder / "ankle_symmetry.json"
+    probe = folder / f"ankle_symmetry_step{stop}.json"  # of the checkpoint at this stop
     if not probe.is_file():
         subprocess.run([sys.executable, str(ROOT / "analysis" / "ankle_symmetry.py"), "--checkpoint",
                         str(folder / "model.pt"), "--out", str(probe)], check=True, cwd=ROOT)
@@ -106,8 +118,10 @@ def run_lever(name: str, runs: Path, epochs: int) -> dict:
     losses = [r for r in records if "heatmap_loss" in r]
     last = [r["heatmap_loss"] for r in losses if r["step"] > stop - EPOCH]
     commit, dirty = git_state()
+    minutes = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)["train_minutes"]
     return {"command": f"python analysis/stage1_levers.py --levers {name} --epochs {epochs}", "config": config,
-            "overrides": lever, "steps": stop, **pretraining, "val_AP_curve": curve,
+            "overrides": lever, "steps": stop, "train_minutes": round(minutes, 1), **pretraining,
+            "val_AP_curve": curve,
             "heatmap_loss_last_epoch": round(sum(last) / max(len(last), 1), 7),
             "ankle_symmetry": json.loads(probe.read_text())["pairs"], "commit": commit,
             "tracked_files_modified": dirty}
@@ -120,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "levers")
     parser.add_argument("--out", type=Path, default=ROOT / "analysis" / "results" / "stage1_levers.json")
     args = parser.parse_args(argv)
+    if not 1 <= args.epochs <= 24:
+        parser.error("--epochs: the levers' schedules have 24 epochs; choose 1 to 24")
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"levers": {}}
     first = {"command": results.pop("command", None), "config": results.pop("config", None),
              "steps": results.pop("stop_at_step", None)}

@@ -120,9 +120,14 @@ def synth_preview(args: argparse.Namespace) -> int:
 def train(args: argparse.Namespace) -> int:
     from vidpose.engine.config import load_config
     from vidpose.engine.trainer import train
+    from vidpose.errors import ConfigError
+    from vidpose.models.registry import MODELS
 
     cfg = load_config(args.config, args.overrides)
     out = args.out or cfg.get("output") or f"runs/{Path(args.config).stem}"
+    if args.test and not getattr(MODELS.get(cfg["model"].get("name")), "predicts_heatmaps", True):
+        raise ConfigError(f"{args.config}: model {cfg['model']['name']} is a pre-training model with no poses to "
+                          "test; drop --test")
     summary = train(cfg, out, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     print(f"trained {summary['steps']} steps in {summary['minutes']:.1f} min, last loss {summary['loss']:.4g}; "
           f"weights: {summary['checkpoint']}")

@@ -65,6 +65,15 @@ def test_param_groups_skip_decay_on_1d_and_decay_the_vits_lr_by_depth():
     assert of[id(vit.blocks[1].attn.qkv.weight)]["weight_decay"] == 0.1
     for param in (vit.pos_embed, vit.blocks[1].attn.qkv.bias, vit.blocks[2].norm1.weight):
         assert of[id(param)]["weight_decay"] == 0.0
+    from vidpose.models.mae import MaskedAutoencoder
+    from vidpose.models.vit import build_vit
+
+    mae = MaskedAutoencoder(build_vit("tiny", input_size=(96, 128)))
+    groups = trainer_module.param_groups(mae, {"lr": 1.0, "weight_decay": 0.1, "decay_skip_1d": True})
+    of = {id(p): g for g in groups for p in g["params"]}
+    assert of[id(mae.decoder_pos)]["weight_decay"] == of[id(mae.backbone.pos_embed)]["weight_decay"] == 0.0
+    assert of[id(mae.decoder_embed.weight)]["weight_decay"] == 0.1
+    assert id(mae.backbone.final_layer.weight) not in of  # the pose head is not pre-trained
     hrnet = build_model({"name": "single_frame", "backbone": {"name": "hrnet", "size": "tiny"}})
     with pytest.raises(ValueError, match="layer_decay"):
         trainer_module.param_groups(hrnet, {"layer_decay": 0.75})
@@ -175,6 +184,16 @@ def test_learning_curve_scores_val_every_n_epochs_like_the_tester(synth_tiny, tm
     assert curve[-1]["step"] == summary["steps"]
     tested = run_test(cfg, summary["checkpoint"], tmp_path / "test", split="val", progress=False)
     assert curve[-1]["val_AP"]["Total"] == pytest.approx(tested["Total"], abs=0.005)
+
+
+def test_a_stop_on_an_epochs_last_step_still_scores_that_epoch_and_resume_goes_on(synth_tiny, tmp_path):
+    one = train(tiny_config(synth_tiny, epochs=1), tmp_path / "one", progress=False)["steps"]  # steps per epoch
+    cfg = tiny_config(synth_tiny, epochs=2, curve_every_epochs=1, stop_at_step=one)
+    train(cfg, tmp_path / "run", progress=False)
+    cfg["train"]["stop_at_step"] = None
+    train(cfg, tmp_path / "run", resume=True, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["step"]) for r in records if "val_AP" in r] == [(1, one), (2, 2 * one)]
 
 
 def test_config_overrides(tmp_path):

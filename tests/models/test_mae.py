@@ -9,7 +9,6 @@ from vidpose.engine.tester import test_model as score_model
 from vidpose.engine.trainer import build_training_model, train
 from vidpose.errors import ConfigError
 from vidpose.models.mae import MaskedAutoencoder, patchify
-from vidpose.models.registry import build_model
 from vidpose.models.vit import build_vit
 
 SMALL = (96, 128)  # (width, height)
@@ -63,9 +62,25 @@ def test_the_encoder_never_sees_a_masked_patch():
     assert torch.allclose(again["prediction"], out["prediction"], atol=1e-6)
 
 
-def test_it_refuses_a_conv_stem_and_bad_ratios():
+def test_the_decoder_puts_the_mask_token_at_the_masked_positions():
+    """With no decoder block, a masked patch's prediction is the mask token at its position alone,
+    whatever the image: the unshuffle put the encoded tokens back at the visible positions."""
+    torch.manual_seed(3)
+    mae = MaskedAutoencoder(build_vit("tiny", input_size=SMALL), decoder_depth=0).eval()
+    out = mae(torch.randn(2, 1, 3, 128, 96))
+    with torch.no_grad():
+        alone = mae.decoder_pred(mae.decoder_norm(mae.mask_token + mae.decoder_pos))[0]  # (N, p*p*3)
+        for b in range(2):
+            masked, visible = out["mask"][b].bool(), ~out["mask"][b].bool()
+            assert torch.allclose(out["prediction"][b][masked], alone[masked], atol=1e-5)
+            assert not torch.allclose(out["prediction"][b][visible], alone[visible], atol=1e-3)
+
+
+def test_it_refuses_overlapping_patches_and_bad_ratios():
     with pytest.raises(ValueError, match="patch stem"):
         MaskedAutoencoder(build_vit("tiny", input_size=SMALL, stem="conv"))
+    with pytest.raises(ValueError, match="patch stem"):
+        MaskedAutoencoder(build_vit("small", input_size=(192, 256)))
     with pytest.raises(ValueError, match="mask_ratio"):
         MaskedAutoencoder(build_vit("tiny", input_size=SMALL), mask_ratio=1.0)
 
@@ -74,11 +89,14 @@ def test_pretraining_trains_and_a_single_frame_vit_starts_from_it(synth_tiny, tm
     cfg = tiny_config(synth_tiny, model="mae", backbone="vit", epochs=1, clip_grad=None)
     cfg["data"]["heatmap_size"] = [48, 64]
     cfg["model"].update({"decoder_dim": 32, "decoder_depth": 1})
+    torch.manual_seed(cfg["train"]["seed"])  # what train() builds the model from
+    start, _ = build_training_model(cfg, torch.device("cpu"))
+    start = {k: v.clone() for k, v in start.state_dict().items()}
     summary = train(cfg, tmp_path / "mae", progress=False)
     pretrained = load_checkpoint(summary["checkpoint"])["model"]
-    start = build_model({"name": "mae", "backbone": {"name": "vit", "size": "tiny"}, "decoder_dim": 32},
-                        input_size=SMALL).state_dict()
-    assert any(not torch.equal(pretrained[k], start[k]) for k in start if k.startswith("backbone.blocks"))
+    assert torch.equal(pretrained["backbone.final_layer.weight"], start["backbone.final_layer.weight"])  # not trained
+    moved = [k for k in start if k.startswith("backbone.blocks") and not torch.equal(pretrained[k], start[k])]
+    assert moved  # the encoder trained
 
     pose = tiny_config(synth_tiny, backbone="vit", init_from=summary["checkpoint"])
     model, _ = build_training_model(pose, torch.device("cpu"))

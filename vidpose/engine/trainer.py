@@ -103,8 +103,8 @@ class EpochSampler(Sampler[int]):
 def param_groups(model: nn.Module, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """The trainable parameters in optimizer groups: one group, unless
 
-    - ``decay_skip_1d``: biases, norm weights and the backbone's ``no_weight_decay()`` names
-      (the ViT's position embedding) get no weight decay, as in timm and ViTPose's optimizer;
+    - ``decay_skip_1d``: biases, norm weights and the names of the model's and the backbone's
+      ``no_weight_decay()`` (position tables) get no weight decay, as in timm and ViTPose's optimizer;
     - ``layer_decay`` (a rate < 1): layer-wise learning-rate decay (BEiT, Sec. 3.3; ViTPose's
       ``LayerDecayOptimizerConstructor``): a backbone parameter at depth ``i`` of ``n``
       (``backbone.layer_id``) learns at ``lr * rate ** (n + 1 - i)``; the rest at ``lr``.
@@ -115,13 +115,17 @@ def param_groups(model: nn.Module, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     if rate is not None and not hasattr(backbone, "layer_id"):
         raise ValueError("train.layer_decay: this model's backbone has no layer_id (only the ViT has)")
     top = len(backbone.blocks) + 1 if rate is not None else 0
-    skip_names = backbone.no_weight_decay() if skip_1d and hasattr(backbone, "no_weight_decay") else set()
+    skip_names = set()
+    if skip_1d:  # names relative to the model; a backbone's own are relative to it
+        skip_names |= set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+        if hasattr(backbone, "no_weight_decay"):
+            skip_names |= {f"backbone.{n}" for n in backbone.no_weight_decay()}
     groups: dict[tuple[float, float], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         local = name[len("backbone."):] if name.startswith("backbone.") else None
-        decay = 0.0 if skip_1d and (param.ndim <= 1 or local in skip_names) else wd
+        decay = 0.0 if skip_1d and (param.ndim <= 1 or name in skip_names) else wd
         scale = float(rate) ** (top - backbone.layer_id(local)) if rate is not None and local is not None else 1.0
         groups.setdefault((lr * scale, decay), []).append(param)
     return [{"params": params, "lr": group_lr, "weight_decay": decay}
@@ -480,10 +484,10 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                 in_epoch += 1
                 last_loss = loss.item()
                 if rank == 0:
-                    bar.set_postfix(loss=f"{last_loss:.3g}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                    lr_now = max(scheduler.get_last_lr())  # the head's rate where layer_decay groups differ
+                    bar.set_postfix(loss=f"{last_loss:.3g}", lr=f"{lr_now:.2e}")
                     if step % 10 == 0 or step == 1:
-                        write_record(metrics, writer, step_record(step, epoch, last_loss, loss_h, aux,
-                                                                  scheduler.get_last_lr()[0]))
+                        write_record(metrics, writer, step_record(step, epoch, last_loss, loss_h, aux, lr_now))
                 elapsed = minutes_before + (time.perf_counter() - began) / 60
                 budget_over = max_minutes is not None and elapsed >= float(max_minutes)
                 if (max_steps is not None and step >= int(max_steps)) or budget_over or \
@@ -495,14 +499,18 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                 if step % every == 0:
                     checkpoint(epoch, in_epoch)
             bar.close()
-            if stopped_early:
-                finished_epoch = in_epoch >= steps_per_epoch
-                checkpoint(epoch + 1 if finished_epoch else epoch, 0 if finished_epoch else in_epoch)
+            finished_epoch = in_epoch >= steps_per_epoch
+            if not finished_epoch:  # stopped inside the epoch
+                checkpoint(epoch, in_epoch)
                 break
             checkpoint(epoch + 1, 0)
+            # a finished epoch gets its curve point even where a stop falls on its last step (a run
+            # resumed from there starts at the next epoch and would never score this one)
             if curve_every and rank == 0 and ((epoch + 1) % curve_every == 0 or epoch + 1 == epochs):
                 learning_curve_point(cfg, raw_model, device, out, epoch + 1, step, metrics, progress)
                 model.train()
+            if stopped_early:
+                break
     except RuntimeError:
         if not interrupted.flag:  # a DataLoader worker stopped by the same Ctrl-C ends up here
             raise

@@ -18,8 +18,11 @@ a pose dataset, without their labels: its only loss is the reconstruction, retur
   patch's own mean and standard deviation (``norm_pixels``, the paper's better variant); mean
   squared error over the masked patches only.
 
-The patch stem only: a convolutional stem's receptive field crosses patch borders, so masking its
-tokens would let the encoder see part of the removed pixels.
+The unpadded patch stem only (the ViT tiny's): a convolutional stem's receptive field, and the
+padded 16-pixel patches of ViT small and base, cross patch borders, so masking their tokens would
+let the encoder see part of the removed pixels. Also unlike MAE: AdamW's betas stay PyTorch's
+(0.9, 0.999) where MAE uses (0.9, 0.95), and the crops carry the pose pipeline's augmentation
+(scale, rotation, flip, half-body) where MAE uses random resized crops and flips.
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ class MaskedAutoencoder(nn.Module):
     def __init__(self, backbone: ViTPose, joints: int = 17, mask_ratio: float = 0.75, decoder_dim: int = 128,
                  decoder_depth: int = 1, decoder_heads: int = 4, norm_pixels: bool = True):
         super().__init__()
-        if not isinstance(backbone, ViTPose) or not isinstance(backbone.patch_embed, PatchEmbed):
-            raise ValueError("model mae: the backbone must be a ViT with the patch stem (backbone.name: vit, "
-                             "stem: patch)")
+        if not isinstance(backbone, ViTPose) or not isinstance(backbone.patch_embed, PatchEmbed) \
+                or backbone.patch_embed.proj.padding != (0, 0):
+            raise ValueError("model mae: the backbone must be a ViT with the unpadded patch stem (backbone.name: "
+                             "vit, stem: patch; the padded 16-pixel patches of small and base overlap)")
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"model mae: mask_ratio must lie in (0, 1), not {mask_ratio}")
         self.backbone = backbone
@@ -60,6 +64,13 @@ class MaskedAutoencoder(nn.Module):
         self.decoder_blocks = nn.ModuleList([Block(decoder_dim, decoder_heads) for _ in range(decoder_depth)])
         self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
         self.decoder_pred = nn.Linear(decoder_dim, self.patch * self.patch * 3)
+        # the pose head is not pre-trained: kept out of the optimizer (and of DDP's reduction)
+        for name, module in backbone.named_children():
+            if name not in ("patch_embed", "blocks", "last_norm"):
+                module.requires_grad_(False)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"decoder_pos"}  # like the encoder's position table (ViTPose's rule)
 
     def forward(self, clips: torch.Tensor, batch: dict | None = None) -> dict:
         """``clips`` (B, T, 3, H, W): the first frame of each clip is reconstructed. Returns
@@ -72,7 +83,7 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"model mae: crops give a {grid} token grid, the model was built for {vit.grid}")
         tokens = tokens + vit._pos(grid)
         B, N, C = tokens.shape
-        keep = max(int(round(N * (1 - self.mask_ratio))), 1)
+        keep = min(max(int(round(N * (1 - self.mask_ratio))), 1), N - 1)
         order = torch.rand(B, N, device=tokens.device).argsort(1)  # per-sample random shuffle
         restore = order.argsort(1)
         x = tokens.gather(1, order[:, :keep, None].expand(-1, -1, C))
