@@ -296,7 +296,8 @@ def test_resume_checks_the_config_before_writing_anything(synth_tiny, tmp_path):
 
 
 @pytest.mark.parametrize("key,value", [("max_steps", "abc"), ("batch_size", 0), ("epochs", -1), ("lr", 0),
-                                       ("amp_dtype", "fp8"), ("compile", 3)])
+                                       ("amp_dtype", "fp8"), ("compile", 3), ("betas", [0.9]),
+                                       ("layer_decay", 1.5)])
 def test_bad_training_numbers_fail_before_the_run_folder_exists(synth_tiny, tmp_path, key, value):
     from vidpose.errors import ConfigError
 

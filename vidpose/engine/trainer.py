@@ -4,6 +4,7 @@
       epochs: 10
       batch_size: 32            # per process
       optimizer: adamw          # or adam
+      betas: [0.9, 0.999]       # Adam's moment decays (MAE pre-training: [0.9, 0.95])
       lr: 1.0e-3
       weight_decay: 1.0e-4
       decay_skip_1d: false      # no weight decay on biases, norms and the ViT's position embedding
@@ -135,10 +136,11 @@ def param_groups(model: nn.Module, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
     groups = param_groups(model, cfg)
     name = cfg.get("optimizer", "adamw")
+    betas = tuple(float(b) for b in cfg.get("betas", (0.9, 0.999)))
     if name == "adamw":
-        return torch.optim.AdamW(groups)
+        return torch.optim.AdamW(groups, betas=betas)
     if name == "adam":
-        return torch.optim.Adam(groups)
+        return torch.optim.Adam(groups, betas=betas)
     raise ValueError(f"train.optimizer: unknown optimizer {name!r}; expected adamw or adam")
 
 
@@ -198,6 +200,10 @@ def check_train_config(cfg: dict[str, Any]) -> None:
     lr = tcfg.get("lr", 1e-3)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ConfigError(f"train.lr must be a positive number, got {lr!r}")
+    betas = tcfg.get("betas", (0.9, 0.999))
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2 or \
+            not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
+        raise ConfigError(f"train.betas must be two numbers in [0, 1), got {betas!r}")
     decay = tcfg.get("layer_decay")
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1):
         raise ConfigError(f"train.layer_decay must be a number in (0, 1] or null, got {decay!r}")

@@ -20,9 +20,9 @@ a pose dataset, without their labels: its only loss is the reconstruction, retur
 
 The unpadded patch stem only (the ViT tiny's): a convolutional stem's receptive field, and the
 padded 16-pixel patches of ViT small and base, cross patch borders, so masking their tokens would
-let the encoder see part of the removed pixels. Also unlike MAE: AdamW's betas stay PyTorch's
-(0.9, 0.999) where MAE uses (0.9, 0.95), and the crops carry the pose pipeline's augmentation
-(scale, rotation, flip, half-body) where MAE uses random resized crops and flips.
+let the encoder see part of the removed pixels. Also unlike MAE: the crops carry the pose
+pipeline's augmentation (scale, rotation, flip, half-body) where MAE uses random resized crops and
+flips.
 """
 
 from __future__ import annotations
