@@ -4,9 +4,10 @@
         [--out analysis/results/stage1_levers.json]
 
 Each lever is a committed stage-1 config (``configs/synthtrack/single_frame_hrnet_tiny.yaml`` or
-``single_frame_vit_tiny.yaml``, 24-epoch cosine schedules) with the lever's overrides, trained for its first 8 epochs
-(``train.stop_at_step`` 2,160: the same schedule, stopped, so the curves compare step for step
-with the full run; ``--epochs`` sets another number) and scored on `val` every 2 epochs. Then ``analysis/ankle_symmetry.py``
+``single_frame_vit_tiny.yaml``, 24-epoch cosine schedules) with the lever's overrides, trained for
+its first 8 epochs (``train.stop_at_step`` 2,160: the same schedule, stopped, so the curves compare
+step for step with the full run; ``--epochs`` sets another number, and a lever stopped earlier
+resumes to it exactly) and scored on `val` every 2 epochs. Then ``analysis/ankle_symmetry.py``
 measures on the stopped checkpoint whether the model tells the left ankle from the right.
 
 The levers (every one measured on the single-frame model alone, never on a temporal method):

@@ -505,7 +505,7 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
                 if step % every == 0:
                     checkpoint(epoch, in_epoch)
             bar.close()
-            finished_epoch = in_epoch >= steps_per_epoch
+            finished_epoch = not stopped_early or in_epoch >= steps_per_epoch
             if not finished_epoch:  # stopped inside the epoch
                 checkpoint(epoch, in_epoch)
                 break
