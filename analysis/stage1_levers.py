@@ -73,10 +73,10 @@ PRETRAIN = {"vit_mae": ("configs/synthtrack/mae_vit_tiny.yaml", ["train.epochs=2
 def train_until(config: str, overrides: list[str], folder: Path, stop: int | None) -> None:
     """Train ``config`` into ``folder`` up to step ``stop`` (None: to the end), resuming a run
     stopped earlier; nothing to do when its ``model.pt`` is already at that step."""
-    import torch
+    from vidpose.engine.checkpoint import load_checkpoint
 
     if (folder / "model.pt").is_file():
-        done = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)["step"]
+        done = load_checkpoint(folder / "model.pt")["step"]
         if stop is None or done == stop:
             return
         if done > stop:
@@ -87,10 +87,14 @@ def train_until(config: str, overrides: list[str], folder: Path, stop: int | Non
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def run_lever(name: str, runs: Path, epochs: int) -> dict:
-    import torch
+def read_metrics(folder: Path) -> list[dict]:
+    """A run's ``metrics.jsonl`` records."""
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
+
+def run_lever(name: str, runs: Path, epochs: int) -> dict:
     from vidpose.bench import git_state
+    from vidpose.engine.checkpoint import load_checkpoint
 
     folder, stop = runs / name, epochs * EPOCH
     config, lever = LEVERS[name]
@@ -100,11 +104,10 @@ def run_lever(name: str, runs: Path, epochs: int) -> dict:
         pre_folder = runs / f"{name}_pretrain"
         train_until(pre_config, pre_overrides, pre_folder, None)
         lever = lever + [f"train.init_from={pre_folder / 'model.pt'}"]
-        losses = [json.loads(line) for line in (pre_folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        losses = [r for r in losses if "reconstruction" in r]
+        losses = [r for r in read_metrics(pre_folder) if "reconstruction" in r]
         last_epoch = max(r["epoch"] for r in losses)
         final = [r["reconstruction"] for r in losses if r["epoch"] == last_epoch]
-        done = torch.load(pre_folder / "model.pt", map_location="cpu", weights_only=False)
+        done = load_checkpoint(pre_folder / "model.pt")
         pretraining = {"pretraining": {"config": pre_config, "overrides": pre_overrides, "steps": done["step"],
                                        "train_minutes": round(done["train_minutes"], 1),
                                        "reconstruction_loss_first": round(losses[0]["reconstruction"], 4),
@@ -114,12 +117,12 @@ def run_lever(name: str, runs: Path, epochs: int) -> dict:
     if not probe.is_file():
         subprocess.run([sys.executable, str(ROOT / "analysis" / "ankle_symmetry.py"), "--checkpoint",
                         str(folder / "model.pt"), "--out", str(probe)], check=True, cwd=ROOT)
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_metrics(folder)
     curve = [{"epoch": r["epoch"], "step": r["step"], **r["val_AP"]} for r in records if "val_AP" in r]
     losses = [r for r in records if "heatmap_loss" in r]
     last = [r["heatmap_loss"] for r in losses if r["step"] > stop - EPOCH]
     commit, dirty = git_state()
-    minutes = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)["train_minutes"]
+    minutes = load_checkpoint(folder / "model.pt")["train_minutes"]
     return {"command": f"python analysis/stage1_levers.py --levers {name} --epochs {epochs}", "config": config,
             "overrides": lever, "steps": stop, "train_minutes": round(minutes, 1), **pretraining,
             "val_AP_curve": curve,
