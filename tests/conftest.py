@@ -54,6 +54,38 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="session")
+def person_crops() -> tuple[np.ndarray, np.ndarray]:
+    """256x256 RGB crops (N, 256, 256, 3) uint8 around the annotated people of the PoseTrack18
+    fixtures with at least 5 labelled joints (square box, enlarged 1.25: BlazePose's framing), and
+    their keypoints (N, 17, 3) in crop pixels."""
+    if not FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures/posetrack18 is absent")
+    import cv2
+
+    from vidpose.data.annotations import load_posetrack
+    from vidpose.data.transforms import apply_transform, box_to_center_size, crop_transform, warp_image
+
+    videos, _ = load_posetrack(FIXTURES / "annotations" / "val")
+    crops, joints = [], []
+    for video in videos:
+        for frame in video.frames:
+            if not frame.people:
+                continue
+            image = cv2.cvtColor(cv2.imread(str(FIXTURES / frame.file_name)), cv2.COLOR_BGR2RGB)
+            for person in frame.people:
+                if person.bbox is None or (person.keypoints[:, 2] > 0).sum() < 5:
+                    continue
+                center, size = box_to_center_size(person.bbox, 1.0, 1.25)
+                matrix = crop_transform(center, size, (256, 256))
+                crops.append(warp_image(image, matrix, (256, 256)))
+                kp = person.keypoints.copy()
+                kp[:, :2] = apply_transform(kp[:, :2], matrix)
+                joints.append(kp)
+    assert len(crops) >= 10
+    return np.stack(crops), np.stack(joints)
+
+
 def make_person(seed: int = 0, center=(200.0, 200.0), track_id: int = 0, head_size: float = 20.0,
                 missing: tuple[int, ...] = (), scores: float | None = 1.0) -> Person:
     """A person with all 15 evaluated joints at distinct positions, a head box whose PCKh head

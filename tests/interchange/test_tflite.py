@@ -161,39 +161,6 @@ def _model_path(name: str):
     return asset_path(name)
 
 
-@pytest.fixture(scope="module")
-def person_crops():
-    """256x256 RGB crops (N, 256, 256, 3) uint8 around the annotated people of the PoseTrack18
-    fixtures (square box, enlarged 1.25), with their keypoints in crop pixels."""
-    from conftest import FIXTURES
-
-    if not FIXTURES.is_dir():
-        pytest.skip("../shared/fixtures/posetrack18 is absent")
-    import cv2
-
-    from vidpose.data.annotations import load_posetrack
-    from vidpose.data.transforms import apply_transform, box_to_center_size, crop_transform, warp_image
-
-    videos, _ = load_posetrack(FIXTURES / "annotations" / "val")
-    crops, joints = [], []
-    for video in videos:
-        for frame in video.frames:
-            if not frame.people:
-                continue
-            image = cv2.cvtColor(cv2.imread(str(FIXTURES / frame.file_name)), cv2.COLOR_BGR2RGB)
-            for person in frame.people:
-                if person.bbox is None or (person.keypoints[:, 2] > 0).sum() < 5:
-                    continue
-                center, size = box_to_center_size(person.bbox, 1.0, 1.25)
-                matrix = crop_transform(center, size, (256, 256))
-                crops.append(warp_image(image, matrix, (256, 256)))
-                kp = person.keypoints.copy()
-                kp[:, :2] = apply_transform(kp[:, :2], matrix)
-                joints.append(kp)
-    assert len(crops) >= 10
-    return np.stack(crops), np.stack(joints)
-
-
 def _litert(path, crops01: np.ndarray) -> list[dict[str, np.ndarray]]:
     interpreter_mod = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert==2.3.0 (dev extra)")
     it = interpreter_mod.Interpreter(model_path=str(path), num_threads=1)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FIXTURES
 from vidpose.data.clips import to_tensor
 from vidpose.data.schema import COCO_NAMES, KEYPOINT_NAMES
 from vidpose.models import blazepose as bp
@@ -164,42 +163,15 @@ def test_other_variants(variant, channels):
     assert pred["feature"].shape == (1, channels, 64, 64) and pred["heatmaps"].shape == (1, 17, 64, 64)
 
 
-def _fixture_crops():
-    if not FIXTURES.is_dir():
-        pytest.skip("../shared/fixtures/posetrack18 is absent")
-    import cv2
-
-    from vidpose.data.annotations import load_posetrack
-    from vidpose.data.transforms import apply_transform, box_to_center_size, crop_transform, warp_image
-
-    videos, _ = load_posetrack(FIXTURES / "annotations" / "val")
-    crops, joints = [], []
-    for video in videos:
-        for frame in video.frames:
-            if not frame.people:
-                continue
-            image = cv2.cvtColor(cv2.imread(str(FIXTURES / frame.file_name)), cv2.COLOR_BGR2RGB)
-            for person in frame.people:
-                if person.bbox is None or (person.keypoints[:, 2] > 0).sum() < 5:
-                    continue
-                center, size = box_to_center_size(person.bbox, 1.0, 1.25)
-                matrix = crop_transform(center, size, (256, 256))
-                crops.append(warp_image(image, matrix, (256, 256)))
-                kp = person.keypoints.copy()
-                kp[:, :2] = apply_transform(kp[:, :2], matrix)
-                joints.append(kp)
-    return np.stack(crops), np.stack(joints)
-
-
 @pytest.mark.needs_assets("blazepose_full")
-def test_joints_on_real_crops(full):
+def test_joints_on_real_crops(full, person_crops):
     """On the 14 fixture people (crowded MPII scenes) the median error over the 15 evaluated
     joints is about 14 px from the landmarks and 10 px from the heatmaps in 256-pixel crops;
     swapping left and right makes it much worse, which checks the mapping's sides."""
     from vidpose.data.heatmaps import decode_heatmaps
     from vidpose.data.schema import EVALUATED_JOINTS, flip_permutation
 
-    crops, gt = _fixture_crops()
+    crops, gt = person_crops
     with torch.no_grad():
         pred = full.predict(to_tensor(crops))
         kp = to_posetrack(pred["landmarks"][..., [0, 1, 3]]).numpy()
@@ -217,11 +189,11 @@ def test_joints_on_real_crops(full):
 
 
 @pytest.mark.needs_assets("blazepose_full")
-def test_backbone_outputs_are_litert_outputs_in_vidpose_conventions(full):
+def test_backbone_outputs_are_litert_outputs_in_vidpose_conventions(full, person_crops):
     """Through ImageNet normalisation, channels-last and the split graph, the backbone gives
     LiteRT's outputs: x, y - 0.5 (pixel centres), sigmoid visibility and presence."""
     interpreter_mod = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert==2.3.0 (dev extra)")
-    crops, _ = _fixture_crops()
+    crops, _ = person_crops
     crops = crops[:4]
     it = interpreter_mod.Interpreter(model_path=full.source, num_threads=1)
     it.allocate_tensors()
