@@ -1,14 +1,16 @@
 """What one training step costs under each protocol, to plan the runs before starting them.
 
     python analysis/step_cost.py [--methods naive_temporal tdmi jmpose glpose sdtc] [--steps 3]
-                                 [--out analysis/results/step_cost.json]
+                                 [--amp-dtype fp32|bf16] [--out analysis/results/step_cost.json]
 
 For each bench row named, one batch of its config's size (32 clips of 5 frames at 128x96) from
 SynthTrack ``standard`` train is prepared first (data loading is not timed), then ``--steps``
 optimiser steps are timed under ``paper`` (the backbone fine-tuned with the method: forward and
 backward through the backbone) and under ``frozen`` (the backbone frozen, its features computed once
 beforehand, as the feature cache hands them over: the cache's own cost is left out). The median step
-is kept. Run it with nothing else on the machine: beside a training job every number doubles.
+is kept. ``--amp-dtype bf16`` times the steps under CPU bfloat16 autocast (``train.amp_dtype: bf16``,
+as the trainer runs it; ``fp32``, the default, as the bench's rows have run on CPU). Run it with
+nothing else on the machine: beside a training job every number doubles.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from vidpose.models.layers import clip_features, heatmap_loss  # noqa: E402
 from vidpose.models.registry import build_model  # noqa: E402
 
 
-def step_seconds(model: torch.nn.Module, batch: dict, frozen: bool, steps: int) -> float:
+def step_seconds(model: torch.nn.Module, batch: dict, frozen: bool, steps: int, bf16: bool = False) -> float:
     model.train()
     model.backbone.requires_grad_(not frozen)
     if frozen:  # as the trainer freezes it: the baselines' head lives in the backbone and still trains
@@ -46,12 +48,13 @@ def step_seconds(model: torch.nn.Module, batch: dict, frozen: bool, steps: int) 
     times = []
     for _ in range(steps + 1):  # the first step warms up and is not kept
         began = time.perf_counter()
-        if frozen:
-            out = model.forward_features(clip, batch["images"], batch)
-        else:
-            out = model(batch["images"], batch)
-        loss = heatmap_loss(out["heatmaps"], batch["heatmaps"], batch["target_weight"])
-        loss = loss + sum(out.get("aux_losses", {}).values())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if frozen:
+                out = model.forward_features(clip, batch["images"], batch)
+            else:
+                out = model(batch["images"], batch)
+        loss = heatmap_loss(out["heatmaps"].float(), batch["heatmaps"], batch["target_weight"])
+        loss = loss + sum(v.float() for v in out.get("aux_losses", {}).values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -65,6 +68,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--data", default="data/synthtrack/standard")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--amp-dtype", choices=("fp32", "bf16"), default="fp32",
+                    help="time the steps in float32 (default) or under CPU bfloat16 autocast")
     ap.add_argument("--out", default=str(ROOT / "analysis" / "results" / "step_cost.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -78,14 +83,17 @@ def main() -> None:
         size = int(cfg["train"]["batch_size"])
         batch = collate([dataset[i] for i in range(size)])
         steps_per_epoch = -(-len(dataset) // size)
-        paper, frozen = step_seconds(model, batch, False, args.steps), step_seconds(model, batch, True, args.steps)
+        bf16 = args.amp_dtype == "bf16"
+        paper = step_seconds(model, batch, False, args.steps, bf16)
+        frozen = step_seconds(model, batch, True, args.steps, bf16)
         rows[name] = {"config": METHODS[name].config, "batch": size, "steps_per_epoch": steps_per_epoch,
                       "paper_step_s": round(paper, 3), "frozen_step_s": round(frozen, 3),
                       "paper_hours_per_run": round(paper * steps_per_epoch * PAPER_EPOCHS / 3600, 2)}
         print(name, rows[name], flush=True)
     commit, dirty = git_state()
     out = {"command": "python analysis/step_cost.py " + " ".join(sys.argv[1:]), "commit": commit,
-           "tracked_files_modified": dirty, "threads": args.threads, "paper_epochs": PAPER_EPOCHS,
+           "tracked_files_modified": dirty, "threads": args.threads, "amp_dtype": args.amp_dtype,
+           "paper_epochs": PAPER_EPOCHS,
            "note": "median optimiser step, data loading excluded; paper_hours_per_run = step x steps/epoch x epochs",
            "rows": rows}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

@@ -203,6 +203,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                    help="frozen (default): the backbone frozen, the method trained --steps from cached features; "
                         "paper: the backbone fine-tuned with the method, with its paper's optimiser and step decays "
                         "over --paper-epochs epochs (rows in runs/bench/<preset>/paper; rerun to resume)")
+    p.add_argument("--amp-dtype", choices=["fp32", "bf16"], default="fp32",
+                   help="precision of the stage-2 rows: fp32 (default; on CUDA the configs' fp16 autocast) or bf16 "
+                        "autocast, also on CPU, where it is about twice as fast with bf16 instructions "
+                        "(analysis/step_cost.py --amp-dtype); each row records it")
     p.add_argument("--paper-epochs", type=int, default=6,
                    help="SynthTrack epochs of a paper-protocol row; each paper's decays fall at the same fractions "
                         "of training (default %(default)s)")

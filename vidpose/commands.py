@@ -286,7 +286,7 @@ def bench(args: argparse.Namespace) -> int:
                   args.budget_minutes, args.runs, data_root=args.data_root, results=args.results,
                   retrain_backbones=args.retrain_backbones, cache_copies=args.cache_copies or None,
                   resamples=args.resamples, command=command, cache_dir=args.cache_dir, protocol=args.protocol,
-                  paper_epochs=args.paper_epochs)
+                  paper_epochs=args.paper_epochs, amp_dtype=args.amp_dtype)
         if args.export_backbones:
             names = [n for n in (args.methods or DEFAULT_METHODS) if METHODS[n].init is None]
             print(f"wrote {export_backbones(args.runs or f'runs/bench/{args.preset}', names, results=args.results)}")

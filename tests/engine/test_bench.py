@@ -290,6 +290,19 @@ def test_paper_protocol_resolves_each_papers_recipe_compressed_to_the_epochs_ask
         method_config("tdmi", "standard", runs, None, None, protocol="thawed")
 
 
+def test_bf16_trains_only_the_stage_two_rows_under_bfloat16_autocast():
+    """``--amp-dtype bf16`` asks the trainer for bf16 autocast (on CPU too) for a method's row, in
+    both protocols; the stage-1 backbones and the default keep the configs' precision."""
+    runs = Path("runs/bench/standard")
+    for protocol in PROTOCOLS:
+        cfg = method_config("tdmi", "standard", runs, 1500, None, protocol=protocol, amp_dtype="bf16")
+        assert cfg["train"]["amp"] is True and cfg["train"]["amp_dtype"] == "bf16"
+        assert "amp_dtype" not in method_config("tdmi", "standard", runs, 1500, None, protocol=protocol)["train"]
+    assert "amp_dtype" not in method_config("single_frame", "standard", runs, None, None, amp_dtype="bf16")["train"]
+    with pytest.raises(ValueError, match="amp_dtype"):
+        method_config("tdmi", "standard", runs, None, None, amp_dtype="fp8")
+
+
 def test_each_protocol_owns_its_rows_and_intervals_in_one_file():
     old = {"commit": "c", "command": "vidpose bench --all", "rows": [
         {"method": "single_frame", "seed": 0, "split": "val", "stage": 1},
@@ -346,6 +359,18 @@ def test_paper_protocol_fine_tunes_the_backbone_resumes_and_reports_beside_froze
     assert (run / "model.pt").stat().st_mtime_ns == before  # resumed: nothing retrained
     doc = write_report(results, tmp_path / "results.md", tmp_path / "chart.png", table_docs=()).read_text()
     assert "## The two protocols" in doc and "| naive_temporal | 1 / 1 |" in doc
+    # the same row under bf16 autocast, in its own file: the row and the report say so
+    bf16_results = tmp_path / "bench_bf16.json"
+    kw_bf16 = {**kw, "runs": tmp_path / "runs_bf16", "results": bf16_results, "amp_dtype": "bf16"}
+    run_bench(**kw_bf16)
+    run_bench(**kw_bf16, protocol="paper", paper_epochs=1)
+    rows = [r for r in json.loads(bf16_results.read_text())["rows"] if r["stage"] == 2]
+    assert {row_protocol(r) for r in rows} == {"frozen", "paper"} and {r.get("amp_dtype") for r in rows} == {"bf16"}
+    assert load_checkpoint(tmp_path / "runs_bf16" / "paper" / "naive_temporal" / "seed0" / "model.pt")[
+        "config"]["train"]["amp_dtype"] == "bf16"
+    doc = write_report(bf16_results, tmp_path / "results_bf16.md", tmp_path / "chart_bf16.png",
+                       table_docs=()).read_text()
+    assert "| naive_temporal (bf16) | 1 / 1 |" in doc and "bfloat16 autocast" in doc
 
 
 def test_the_ordering_section_finds_the_pairs_our_numbers_reverse():

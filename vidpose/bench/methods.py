@@ -176,6 +176,10 @@ METHODS: dict[str, BenchMethod] = {
 #: its paper's optimiser and step decays: ``PAPER_RECIPES``)
 PROTOCOLS = ("frozen", "paper")
 
+#: the precision a stage-2 row trains in (``method_config``): "fp32", or "bf16" autocast (recorded in
+#: each row as ``amp_dtype``; rows without it trained in float32 on CPU)
+AMP_DTYPES = ("fp32", "bf16")
+
 
 @dataclass(frozen=True)
 class PaperRecipe:
@@ -284,13 +288,18 @@ def stage1_weights(name: str, folder: Path = BACKBONES) -> Path | None:
 def method_config(name: str, preset: str, runs: Path, steps: int | None, budget_minutes: float | None,
                   data_root: str | Path | None = None, seed: int = 0, backbone: Path | None = None,
                   cache_copies: int | None = None, cache_dir: str | Path | None = None, protocol: str = "frozen",
-                  paper_epochs: int = PAPER_EPOCHS) -> dict[str, Any]:
+                  paper_epochs: int = PAPER_EPOCHS, amp_dtype: str = "fp32") -> dict[str, Any]:
     """The resolved config of one bench row (``backbone``: the stage-1 checkpoint a stage-2 row
     loads; default the stage-1 run in ``runs``; ``cache_dir``: where its cached backbone features
     live, default the config's). ``protocol`` "frozen": the backbone frozen, ``steps`` the budget;
-    "paper": fine-tuned with the paper's recipe over ``paper_epochs`` epochs, in ``runs/paper``."""
+    "paper": fine-tuned with the paper's recipe over ``paper_epochs`` epochs, in ``runs/paper``.
+    ``amp_dtype`` "bf16" trains a stage-2 row under bfloat16 autocast, on CPU too (``train.amp_dtype``;
+    about twice as fast on a CPU with bf16 instructions, ``analysis/results/step_cost_bf16.json``);
+    "fp32" (the default) leaves the config's precision: float32 on CPU, fp16 autocast on CUDA."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"bench: unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if amp_dtype not in AMP_DTYPES:
+        raise ValueError(f"bench: unknown amp_dtype {amp_dtype!r}; expected one of {AMP_DTYPES}")
     m = METHODS[name]
     paper = protocol == "paper" and m.init is not None
     base = runs / "paper" if paper else runs
@@ -314,6 +323,8 @@ def method_config(name: str, preset: str, runs: Path, steps: int | None, budget_
                 overrides.append(f"+train.feature_cache={cache_copies}")
                 if cache_dir is not None:
                     overrides.append(f"+train.feature_cache_dir={cache_dir}")
+    if amp_dtype == "bf16" and m.init is not None:
+        overrides += ["train.amp=true", "+train.amp_dtype=bf16"]
     if budget_minutes is not None:
         overrides.append(f"train.max_minutes={budget_minutes}")
     return load_config(m.config, overrides)

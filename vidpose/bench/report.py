@@ -414,6 +414,7 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
         return []
     frozen = {ln["method"]: ln for ln in summarise(protocol_view(results, "frozen"))}
     epochs = paper.get("epochs", PAPER_EPOCHS)
+    bf16 = {r["method"] for r in paper["rows"] if r.get("amp_dtype") == "bf16"}
 
     def cell(ln: dict[str, Any] | None, split: str) -> str:
         return _mean_std(ln[split]) if ln and split in ln else "-"
@@ -425,12 +426,15 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
           f"`frozen`: the table above. `paper`: the backbone starts from the same stage-1 weights and is fine-tuned "
           f"with the method, with its paper's optimiser and step decays (`PAPER_RECIPES` in `vidpose/bench/methods.py`) "
           f"compressed to {epochs} SynthTrack epochs, the decays at the same fractions of training; no feature cache "
-          "(the backbone changes). Rows of each protocol are paired only with rows of the same protocol.", "",
+          "(the backbone changes). Rows of each protocol are paired only with rows of the same protocol."
+          + (" A row marked (bf16) trained under bfloat16 autocast (`vidpose bench --amp-dtype bf16`); the others "
+             "in float32." if bf16 else ""), "",
           "| row | seeds (frozen / paper) | val frozen | val paper | val_hard frozen | val_hard paper | "
           "vs reference, frozen | vs reference, paper |", "|---|---|---:|---:|---:|---:|---|---|"]
     for ln in paper_lines:
         f = frozen.get(ln["method"])
-        md.append(f"| {ln['method']} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
+        name = ln["method"] + (" (bf16)" if ln["method"] in bf16 else "")
+        md.append(f"| {name} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
                   f"{cell(f, 'val_hard')} | {cell(ln, 'val_hard')} | {versus(f)} | {versus(ln)} |")
     curves = [(r["method"], r["seed"], r["val_curve"]) for r in paper["rows"]
               if r.get("stage") == 2 and r["split"] == "val" and r.get("val_curve")]

@@ -135,10 +135,11 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
               runs: str | Path | None = None, data_root: str | Path | None = None, results: str | Path = RESULTS,
               retrain_backbones: bool = False, backbones: str | Path = BACKBONES, cache_copies: int | None = 2,
               resamples: int = 1000, command: str | None = None, cache_dir: str | Path | None = None,
-              protocol: str = "frozen", paper_epochs: int = PAPER_EPOCHS) -> dict[str, Any]:
+              protocol: str = "frozen", paper_epochs: int = PAPER_EPOCHS, amp_dtype: str = "fp32") -> dict[str, Any]:
     """Train and test ``methods`` (default ``DEFAULT_METHODS``) under ``protocol`` and record every
     (method, seed, split) row in ``results`` as it is measured; returns that protocol's view of the
-    results (``protocol_view``)."""
+    results (``protocol_view``). ``amp_dtype`` "bf16": stage-2 rows train under bfloat16 autocast
+    (``method_config``), and say so in their ``amp_dtype``."""
     from vidpose.engine.data import ensure_dataset
     from vidpose.engine.checkpoint import load_checkpoint
     from vidpose.models.registry import build_model
@@ -170,7 +171,8 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
         for seed in run_seeds:
             began = time.perf_counter()
             cfg = method_config(name, preset, runs, steps, budget_minutes, data_root, seed,
-                                stage1.get(m.init) if m.init else None, cache_copies, cache_dir, protocol, paper_epochs)
+                                stage1.get(m.init) if m.init else None, cache_copies, cache_dir, protocol, paper_epochs,
+                                amp_dtype)
             root = ensure_dataset(cfg["data"])
             log.info("[%d/%d] %s seed %d (%s)", i, len(names), name, seed, m.config)
             committed = stage1_weights(name, Path(backbones)) if m.init is None and not retrain_backbones else None
@@ -196,6 +198,8 @@ def run_bench(preset: str = "standard", methods: list[str] | None = None, steps:
                        "command": command, "wall_minutes": round((time.perf_counter() - began) / 60, 2)}
                 if m.init is not None:
                     row["protocol"] = protocol
+                    if cfg["train"].get("amp_dtype") == "bf16":  # float32 on CPU is what a row without it means
+                        row["amp_dtype"] = "bf16"
                     if protocol == "paper" and split == "val":  # the learning curve, to see it level off
                         row["val_curve"] = learning_curve(test_dir / "metrics.jsonl")
                 if modified:
