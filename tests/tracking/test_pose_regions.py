@@ -8,7 +8,6 @@ from torch import nn
 
 from vidpose.data.clips import ClipConfig
 from vidpose.tracking.pose_regions import PoseModelRegions
-from vidpose.tracking.tracker import PoseTracker
 
 CLIP = ClipConfig(input_size=(64, 64), heatmap_size=(16, 16), aspect_ratio=1.0, enlarge=1.25)
 
@@ -104,16 +103,3 @@ def test_each_person_carries_the_crop_it_was_found_in_and_its_features_wait_for_
     kept = regions.take_features()
     assert len(kept) == 1 and np.array_equal(kept[0][0], person.crop) and set(kept[0][1]) == {"feature", "extra"}
     assert kept[0][2].shape == (3, 64, 64) and regions.take_features() == []
-
-
-def test_a_region_pass_that_keeps_its_crops_costs_the_tracker_nothing():
-    """The tracker runs the region pass only when it costs less than the whole-frame detector. The
-    pose model's regions that keep their crops' features are the temporal head's own crops, so they
-    add nothing, and a crowd (5 regions of 256^2 against the detector's 512^2) is still tracked in
-    regions; without keeping them, the crowd goes to the detector."""
-    frame = np.zeros((300, 400, 3), np.uint8)
-    for keep, pays in ((True, True), (False, False)):
-        regions = PoseModelRegions(NoDetector(), PeakAt(0.9), CLIP, keep_features=keep)
-        assert regions.region_pixels(5, 256) == (0 if keep else 5 * 256 ** 2)
-        assert PoseTracker(regions)._regions_pay(frame, 5) is pays
-        assert PoseTracker(regions)._regions_pay(frame, 3) is True

@@ -73,15 +73,8 @@ class PoseModelRegions:
 
     def input_pixels(self, shape: tuple[int, ...]) -> int:
         """Pixels the whole-frame detector reads: the tracker's cost rule (``region_pass: auto``)
-        compares it with ``region_pixels``."""
+        compares it with (regions x ``roi_size``^2), which the pose crop also is at 256."""
         return self.detector.input_pixels(shape)
-
-    def region_pixels(self, regions: int, roi_size: int) -> int:
-        """Pixels the region pass adds to the frame's work: none when it keeps its crops' features
-        (``keep_features``), since those crops are the ones the temporal head needs anyway (one
-        backbone pass per person; a detector frame costs the detector and then those crops); else
-        (regions x ``roi_size``^2), the pose crop also being 256 pixels square."""
-        return 0 if self.keep_features else regions * roi_size ** 2
 
     def boxes_of(self, regions: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
         """Each region (a square ``roi_scale`` times the keypoint box's longer side) as the keypoint

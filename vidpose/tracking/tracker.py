@@ -8,8 +8,8 @@ Pose-guided tracking as MediaPipe does it, for several people:
    frames) every ``lost_detect_every`` frames: 1 (the default) runs it on each such frame, as
    MediaPipe runs its detector until the person is found again; more leaves the frames between to
    the pose-guided pass, which also seeks a lost track in the region its velocity predicts. In a
-   crowd someone is nearly always lost (on ``vtest.avi`` with ``--small-people``, 39 of the first
-   60 frames are detector frames for that reason alone).
+   crowd someone is nearly always lost (on ``vtest.avi`` 39 of the first 60 frames are detector
+   frames for that reason alone), so this is what a crowd's speed turns on.
 2. **Other frames** (the pose-guided pass). Each track's keypoints in frame t-1 (moved by the track's velocity) give
    its region in frame t: the box around its confident keypoints, squared and enlarged by
    ``roi_scale``. The detector's pose model (MoveNet; or the pipeline's own pose model,
@@ -19,8 +19,7 @@ Pose-guided tracking as MediaPipe does it, for several people:
    and its people are linked as on a detector frame. ``region_pass``: ``"always"`` runs this
    pass on every frame that is not a detector frame; ``"never"`` makes every frame a detector
    frame (tracking by detection); ``"auto"`` (default) runs it only when it costs less than the
-   detector, i.e. when the pixels the pass adds (tracks x ``roi_size``^2; none when its crops are
-   the pose model's own, ``PoseModelRegions.region_pixels``) are under the detector's input pixels, so a
+   detector, i.e. when (tracks x ``roi_size``^2) is under the detector's input pixels, so a
    crowd is tracked with the whole-frame detector. On detector frames the tracks the detector
    missed are still sought in their regions (unless ``"never"``).
 3. **Linking (the rule).** Tracks and candidates are paired by Hungarian assignment
@@ -314,9 +313,7 @@ class PoseTracker:
             return False
         if self.region_pass == "always" or not hasattr(self.detector, "input_pixels"):
             return True
-        added = getattr(self.detector, "region_pixels", None)
-        cost = added(n, self.roi_size) if added is not None else n * self.roi_size ** 2
-        return cost < self.detector.input_pixels(frame.shape)
+        return n * self.roi_size ** 2 < self.detector.input_pixels(frame.shape)
 
     def _regions(self, tracks: list[Track]) -> list[tuple[int, int, int, int]]:
         out = []
