@@ -132,24 +132,21 @@ def small_people(name: str) -> bool:
 
 
 def own_boxes(data: Path, split: str, videos: list[Video], modes: list[str], region_model: str = "movenet",
-              crop_boxes: str = "measured", lost_detect_every: int = 1) -> dict[str, dict[str, VideoBoxes]]:
+              crop_boxes: str = "measured") -> dict[str, dict[str, VideoBoxes]]:
     """vidpose's own detector and tracker on the split's frames as they are (degraded ones
     included), once per video; then ``boxes_in_time`` in each mode: {mode: {video: boxes}}.
     ``region_model``: what finds each tracked person between detector frames; ``crop_boxes``:
-    what the pose model crops where the pose model found them; ``lost_detect_every``: how often the
-    detector runs while a track is lost (``Pipeline``'s)."""
+    what the pose model crops where the pose model found them (``Pipeline``'s)."""
     out: dict[str, dict[str, VideoBoxes]] = {mode: {} for mode in modes}
-    variant = "" if region_model == "movenet" else "pose_region_crops" if crop_boxes == "region" else region_model
-    if lost_detect_every != 1:  # other boxes, kept apart
-        variant = "_".join(filter(None, [variant, f"lost{lost_detect_every}"]))
-    folder = data / "own_boxes" / variant / split if variant else data / "own_boxes" / split
+    folder = data / "own_boxes" / split if region_model == "movenet" else data / "own_boxes" / region_model / split
+    if region_model == "pose" and crop_boxes == "region":
+        folder = data / "own_boxes" / "pose_region_crops" / split
     pipelines: dict[bool, Pipeline] = {}  # made when a video's boxes are not kept yet: each loads a model
 
     def tracker_for(name: str):
         flag = small_people(name)
         if flag not in pipelines:
-            pipelines[flag] = Pipeline(region_model=region_model, small_people=flag, crop_boxes=crop_boxes,
-                                       lost_detect_every=lost_detect_every)
+            pipelines[flag] = Pipeline(region_model=region_model, small_people=flag, crop_boxes=crop_boxes)
         return pipelines[flag].tracker()
 
     for video in videos:
@@ -292,9 +289,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --region-model pose: crop each person the pose model found in its region with "
                              "that region's crop (region) or with a box around what it found (measured) "
                              "(vidpose predict --crop-boxes)")
-    parser.add_argument("--lost-detect-every", type=int, default=1, metavar="N",
-                        help="with --own-boxes: run the detector every N frames while a track is lost "
-                             "(vidpose predict --lost-detect-every)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo.json")
     args = parser.parse_args(argv)
@@ -322,7 +316,6 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit, "tracked_files_modified": dirty, "data": str(args.data),
         "data_version": stats["version"], "data_commit": stats.get("commit"), "teacher": stats.get("teacher"),
         "window_boxes": args.window_boxes, "torch_threads": args.threads,
-        "lost_detect_every": args.lost_detect_every,
         "counts": {s: {"videos": len(gt[s]), "labeled_frames": sum(f.is_labeled for v in gt[s] for f in v.frames),
                        "people": sum(len(f.people) for v in gt[s] for f in v.frames if f.is_labeled)}
                    for s in SPLITS},
@@ -334,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     single_preds: dict[str, list[Video]] = {}
     own = own_boxes(args.data, "test_hard", gt["test_hard"], args.own_boxes, args.region_model,
-                    args.crop_boxes, args.lost_detect_every) if args.own_boxes else {}
+                    args.crop_boxes) if args.own_boxes else {}
     if own:
         report["own_boxes"] = {
             "split": "test_hard", "region_model": args.region_model, "crop_boxes": args.crop_boxes, "matching": "each own box to the pseudo label whose source box it overlaps "

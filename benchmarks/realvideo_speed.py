@@ -397,8 +397,7 @@ def child(args: argparse.Namespace, videos: list[tuple[str, int]]) -> int:
                            "loadavg_start": load(), "videos": []}
     began = time.perf_counter()
     pipeline = Pipeline(args.model, device=torch.device("cpu"), region_model=args.region_model,
-                        crop_boxes=args.crop_boxes, runtime=args.runtime, lost_detect_every=args.lost_detect_every,
-                        small_people=args.small_people)
+                        crop_boxes=args.crop_boxes, runtime=args.runtime)
     run["model_load_s"] = round(time.perf_counter() - began, 3)
     # the first calls of a fresh process build oneDNN kernels: done here, reported, not in the stages
     warm = time.perf_counter()
@@ -437,11 +436,6 @@ def main(argv: list[str] | None = None) -> int:
                              "its features (region, the pipeline's default) or a box around what it found (measured)")
     parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                         help="the backbone's per-crop pass in PyTorch or ONNX Runtime (vidpose predict --runtime)")
-    parser.add_argument("--small-people", action="store_true",
-                        help="the detector at 768 instead of 512 pixels (vidpose predict --small-people)")
-    parser.add_argument("--lost-detect-every", type=int, default=1, metavar="N",
-                        help="run the detector every N frames while a track is lost (vidpose predict "
-                             "--lost-detect-every; default 1, the pipeline's)")
     parser.add_argument("--crops", type=int, default=50, help="crops for the torch/LiteRT timing (0 = skip)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realvideo_speed.json")
@@ -480,8 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "os_cpu_count": os.cpu_count(),
                     "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
         "loadavg_start": load(), "model": args.model, "region_model": args.region_model,
-        "crop_boxes": args.crop_boxes, "runtime": args.runtime, "lost_detect_every": args.lost_detect_every,
-        "small_people": args.small_people, "runs": []}
+              "crop_boxes": args.crop_boxes, "runtime": args.runtime, "runs": []}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="realvideo_speed_runs_") as tmp:
         boxes_file = Path(tmp) / "boxes.json"
@@ -496,9 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / f"run{k}.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(out), "--threads", threads,
                    "--model", args.model, "--region-model", args.region_model, "--crop-boxes", args.crop_boxes,
-                   "--runtime", args.runtime, "--lost-detect-every", str(args.lost_detect_every),
-                   *(["--small-people"] if args.small_people else []),
-                   "--frames", *args.frames]
+                   "--runtime", args.runtime, "--frames", *args.frames]
             if k == 0:
                 cmd += ["--boxes-out", str(boxes_file)]
             subprocess.run(cmd, env=env, check=True)

@@ -523,8 +523,7 @@ def test_the_api_takes_arrays_and_frame_lists_and_says_what_it_takes(tiny, tmp_p
     for frames in ((0.5, 3), (0, 2.0), "0:3", (3, 1), (-1, 4)):
         with pytest.raises(VidposeError, match="frames"):
             pipeline(tiny["video"], frames=frames)
-    for options in ({"detect_every": 0}, {"detect_every": -5}, {"detect_every": 2.5}, {"global_cache_size": -1},
-                    {"lost_detect_every": 0}, {"lost_detect_every": True}):
+    for options in ({"detect_every": 0}, {"detect_every": -5}, {"detect_every": 2.5}, {"global_cache_size": -1}):
         with pytest.raises(VidposeError, match="must be a whole number"):
             Pipeline(checkpoint=tiny["checkpoint"], **options)
 

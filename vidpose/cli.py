@@ -256,10 +256,6 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="with --boxes: ignore boxes scored below this (default 0.2)")
     p.add_argument("--detect-every", type=int, default=10,
                    help="run the person detector every N >= 1 frames (and whenever a track is lost; default 10)")
-    p.add_argument("--lost-detect-every", type=int, default=1, metavar="N",
-                   help="while a lost person's track is kept, run the person detector every N >= 1 frames "
-                        "(default 1: each frame, until they are found again); the frames between seek them where "
-                        "their motion predicts. Larger is faster in crowds, where someone is nearly always lost")
     p.add_argument("--small-people", action="store_true",
                    help="detect at 768 instead of 512 pixels: finds more small people, about 3x slower")
     p.add_argument("--boxes-in-time", choices=["offline", "causal", "off"], default="offline",

@@ -168,7 +168,6 @@ def predict(args: argparse.Namespace) -> int:
         check_outputs(args.out, args.render, [args.video, args.config, args.checkpoint], args.overwrite)
         live = Pipeline(args.model, args.config, args.checkpoint, args.overrides, detect_every=args.detect_every,
                         small_people=args.small_people, cache=not args.no_cache, causal=True,
-                        lost_detect_every=args.lost_detect_every,
                         region_model=args.region_model, crop_boxes=args.crop_boxes, runtime=args.runtime,
                         boxes_in_time="causal" if args.boxes_in_time == "offline" else args.boxes_in_time)
         t = live.predict_live(args.video, args.out, args.render, progress=not args.quiet)
@@ -191,7 +190,7 @@ def predict(args: argparse.Namespace) -> int:
                         small_people=args.small_people, min_box_score=args.min_box_score, cache=not args.no_cache,
                         window_boxes=args.window_boxes, global_cache_size=args.global_cache,
                         boxes_in_time=args.boxes_in_time, region_model=args.region_model,
-                        crop_boxes=args.crop_boxes, runtime=args.runtime, lost_detect_every=args.lost_detect_every)
+                        crop_boxes=args.crop_boxes, runtime=args.runtime)
     if many:
         c = predict_folder(pipeline, args.video, args.out, args.render, progress=not args.quiet)
         print(f"{c['videos']} videos in {args.video}" + (f", {c['this_process']} in process {c['rank']} of "

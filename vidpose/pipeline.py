@@ -322,8 +322,7 @@ class Pipeline:
                  detect_every: int = 10, small_people: bool = False, min_box_score: float = 0.2,
                  cache: bool = True, window_boxes: str = "own", global_cache_size: int = 256,
                  device: torch.device | None = None, boxes_in_time: str = "offline", causal: bool = False,
-                 region_model: str | None = None, crop_boxes: str = "region", runtime: str = "torch",
-                 lost_detect_every: int = 1):
+                 region_model: str | None = None, crop_boxes: str = "region", runtime: str = "torch"):
         if runtime not in ("torch", "onnx"):
             raise VidposeError(f"runtime (--runtime) must be torch or onnx, got {runtime!r}")
         if boxes_in_time not in ("offline", "causal", "off"):
@@ -340,9 +339,6 @@ class Pipeline:
         if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
             raise VidposeError(f"detect_every (--detect-every) must be a whole number of frames >= 1, "
                                f"got {detect_every!r}")
-        if isinstance(lost_detect_every, bool) or not isinstance(lost_detect_every, int) or lost_detect_every < 1:
-            raise VidposeError(f"lost_detect_every (--lost-detect-every) must be a whole number of frames >= 1, "
-                               f"got {lost_detect_every!r}")
         if isinstance(global_cache_size, bool) or not isinstance(global_cache_size, int) or global_cache_size < 0:
             raise VidposeError(f"global_cache_size (--global-cache) must be a whole number >= 0, "
                                f"got {global_cache_size!r}")
@@ -355,7 +351,6 @@ class Pipeline:
         if region_model == "pose" and not hasattr(getattr(self.model, "backbone", None), "head"):
             raise VidposeError(f"--region-model pose: {self.name} has no backbone heatmap head to find people with")
         self.detect_every, self.small_people, self.min_box_score = detect_every, small_people, min_box_score
-        self.lost_detect_every = lost_detect_every
         self.predictor = VideoPredictor(self.model, self.cfg, cache=cache, window_boxes=window_boxes,
                                         global_cache_size=global_cache_size)
         self.causal = causal
@@ -435,7 +430,7 @@ class Pipeline:
         a person found in a region carries that region's crop box (``VideoBoxes.crops``: the
         temporal head crops it), and with ``share`` the region pass keeps the crop's features for
         the temporal head (``_share_features``)."""
-        tracker = people_tracker(self.detect_every, self.small_people, self.lost_detect_every)
+        tracker = people_tracker(self.detect_every, self.small_people)
         if self.region_model == "pose":
             tracker.detector = PoseModelRegions(tracker.detector, self.model, self.predictor.clip, tracker.roi_scale,
                                                 tracker.keypoint_threshold,

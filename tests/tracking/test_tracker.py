@@ -118,33 +118,6 @@ def test_lost_track_is_redetected():
     assert tracker.stats["lost"] == 4  # at 13, 14, 15 and 20
 
 
-def test_a_lost_track_can_wait_for_the_detector_every_few_frames():
-    """``lost_detect_every=3``: the loss at 20 runs the detector once, then every third frame
-    while the track coasts (23), the pose-guided pass seeking it in between; the walker comes
-    back at 25 where its velocity predicts and keeps its id, found by the region pass."""
-    n = 35
-    det = ScriptedDetector(walker)
-    tracker = PoseTracker(det, detect_every=10, lost_detect_every=3)
-    results = tracker.run([frame_of(t) for t in range(n)])
-    assert {20, 23} <= set(det.calls) and not {21, 22, 24, 25} & set(det.calls)
-    assert {21, 22, 24, 25} <= set(det.region_calls)
-    for t in range(n):
-        assert [tid for tid, _, _ in results[t]] == ([] if 20 <= t <= 24 else [0]), t
-    with pytest.raises(ValueError, match="lost_detect_every"):
-        PoseTracker(det, lost_detect_every=0)
-
-
-@pytest.mark.parametrize("lost_detect_every", [1, 3])
-def test_ids_survive_a_crossing_with_fewer_detector_frames(lost_detect_every):
-    n = 41
-    det = ScriptedDetector(crossing)
-    results = PoseTracker(det, detect_every=10, lost_detect_every=lost_detect_every).run([frame_of(t) for t in range(n)])
-    assert id_switches(results, truth(crossing, n)) == 0
-    hidden = [t for t in range(n) if 1 not in crossing(t)]
-    coasting_detections = len(set(det.calls) & set(hidden))
-    assert coasting_detections == (len(hidden) if lost_detect_every == 1 else -(-len(hidden) // 3)), det.calls
-
-
 def test_track_ends_after_max_missed():
     det = ScriptedDetector(walker)
     tracker = PoseTracker(det, detect_every=10, max_missed=3)

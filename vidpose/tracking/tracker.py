@@ -4,12 +4,8 @@ Pose-guided tracking as MediaPipe does it, for several people:
 
 1. **Detector frames.** The whole-frame detector (``MoveNetMultiPose``) runs on the first frame,
    every ``detect_every`` frames, on every frame while no one is tracked, on any frame where a
-   tracked person is lost, and while a lost person's track is kept (at most ``max_missed``
-   frames) every ``lost_detect_every`` frames: 1 (the default) runs it on each such frame, as
-   MediaPipe runs its detector until the person is found again; more leaves the frames between to
-   the pose-guided pass, which also seeks a lost track in the region its velocity predicts. In a
-   crowd someone is nearly always lost (on ``vtest.avi`` 39 of the first 60 frames are detector
-   frames for that reason alone), so this is what a crowd's speed turns on.
+   tracked person is lost, and on every frame while a lost person's track is kept (at most
+   ``max_missed`` frames), as MediaPipe runs its detector until the person is found again.
 2. **Other frames** (the pose-guided pass). Each track's keypoints in frame t-1 (moved by the track's velocity) give
    its region in frame t: the box around its confident keypoints, squared and enlarged by
    ``roi_scale``. The detector's pose model (MoveNet; or the pipeline's own pose model,
@@ -200,13 +196,9 @@ class PoseTracker:
     def __init__(self, detector: Detector, detect_every: int = 10, roi_size: int = 256, roi_scale: float = 1.5,
                  min_score: float = 0.2, keypoint_threshold: float = 0.2, link_threshold: float = 0.3,
                  min_common_keypoints: int = 3, max_missed: int = 30, duplicate_iou: float = 0.7,
-                 velocity_smoothing: float = 0.5, region_pass: str = "auto", appearance_weight: float = 0.5,
-                 lost_detect_every: int = 1):
+                 velocity_smoothing: float = 0.5, region_pass: str = "auto", appearance_weight: float = 0.5):
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
-        if lost_detect_every < 1:
-            raise ValueError(f"lost_detect_every must be >= 1, got {lost_detect_every}")
-        self.lost_detect_every = lost_detect_every
         if region_pass not in ("auto", "always", "never"):
             raise ValueError(f"region_pass must be auto, always or never, got {region_pass!r}")
         self.region_pass, self.appearance_weight = region_pass, appearance_weight
@@ -349,9 +341,8 @@ class PoseTracker:
         measured: dict[int, Detection] = {}
         live = list(self.tracks)
         coasting = any(tr.last_frame < self.t - 1 for tr in live)
-        since = self.t - self.last_detection
-        due = (not live or (coasting and since >= self.lost_detect_every) or since >= self.detect_every
-               or not self._regions_pay(frame, len(live)))
+        due = not live or coasting or self.t - self.last_detection >= self.detect_every or not self._regions_pay(
+            frame, len(live))
         if due:
             self._detect(frame, live, measured)
             unmatched = [tr for tr in live if tr.id not in measured]
@@ -453,10 +444,9 @@ def write_boxes(path: str | os.PathLike, results: list[list[tuple[int, np.ndarra
         json.dump(to_detection_entries(results), fh)
 
 
-def people_tracker(detect_every: int = 10, small_people: bool = False, lost_detect_every: int = 1) -> PoseTracker:
+def people_tracker(detect_every: int = 10, small_people: bool = False) -> PoseTracker:
     """The tracker ``vidpose predict`` uses: MoveNet-MultiPose at 512 (768 for small people)."""
-    return PoseTracker(MoveNetMultiPose(input_size=768 if small_people else 512), detect_every=detect_every,
-                       lost_detect_every=lost_detect_every)
+    return PoseTracker(MoveNetMultiPose(input_size=768 if small_people else 512), detect_every=detect_every)
 
 
 def track_people(source: FrameSource, detect_every: int = 10, small_people: bool = False, progress: bool = False,
