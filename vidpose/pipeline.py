@@ -109,10 +109,9 @@ SHIPPED: dict[str, ShippedModel] = {
                                       "temporal", "BlazePose GHUM full + TDMI-ST head", "PoseTrack 17 slots",
                                       "TDMI-ST (TDMI Sec. 4.2): the clip's maps in place of the key frame's"),
     "naive_temporal_causal_blazepose": ShippedModel(
-        "configs/real/naive_temporal_causal_blazepose.yaml", "weights/real/naive_temporal_blazepose.pt", "temporal",
-        "BlazePose GHUM full + naive temporal, causal", "PoseTrack 17 slots",
-        "live use (--causal): the naive head over frames t-4..t; its weights, whose average does not depend on "
-        "the offsets"),
+        "configs/real/naive_temporal_causal_blazepose.yaml", "weights/real/naive_temporal_causal_blazepose.pt",
+        "temporal", "BlazePose GHUM full + naive temporal, causal", "PoseTrack 17 slots",
+        "live use (--causal): the naive head trained on frames t-4..t"),
     "jmpose_blazepose": ShippedModel("configs/real/jmpose_blazepose.yaml", "weights/real/jmpose_blazepose.pt",
                                      "temporal", "BlazePose GHUM full + JM-Pose head", "PoseTrack 17 slots",
                                      "JM-Pose (ACM MM 2024) on 5 frames, delta 2"),
