@@ -27,16 +27,17 @@ and the archived predictions), ``runner`` (training, testing, intervals) and ``r
 
 from vidpose.bench.archive import (ArchivedRuns, archive_path, archive_predictions, load_archived_predictions,
                                    load_results, merge_protocol, protocol_view, put_row, row_protocol, save_results)
-from vidpose.bench.methods import (AMP_DTYPES, BACKBONES, DEFAULT_METHODS, FULL_COMMAND, GROUPS, MAIN_METHODS, METHODS,
-                                   PAPER_EPOCHS, PAPER_RECIPES, PROTOCOLS, RESULTS, SPLITS, BenchMethod, PaperRecipe,
-                                   method_config, order_methods, stage1_weights)
+from vidpose.bench.methods import (AMP_DTYPES, BACKBONES, DEFAULT_METHODS, FULL_COMMAND, GROUPS, MAIN_METHODS,
+                                   METHODS, PAPER_EPOCHS, PAPER_RECIPES, PROTOCOLS, RESULTS, SPLITS, BenchMethod,
+                                   PaperRecipe, method_config, order_methods, stage1_weights)
 from vidpose.bench.report import (bench_table, claim_cells, cost_summary, cost_text, realvideo_markdown, summarise,
                                   update_bench_tables, write_report)
 from vidpose.bench.runner import (bootstrap_all, export_backbones, git_state, learning_curve, merge_results,
                                   probe_runs, run_bench)
 
 __all__ = [
-    "AMP_DTYPES", "ArchivedRuns", "BACKBONES", "BenchMethod", "DEFAULT_METHODS", "FULL_COMMAND", "GROUPS", "MAIN_METHODS", "METHODS",
+    "AMP_DTYPES", "ArchivedRuns", "BACKBONES", "BenchMethod", "DEFAULT_METHODS", "FULL_COMMAND", "GROUPS",
+    "MAIN_METHODS", "METHODS",
     "PAPER_EPOCHS", "PAPER_RECIPES", "PROTOCOLS", "PaperRecipe", "RESULTS", "SPLITS", "archive_path",
     "archive_predictions", "bench_table", "bootstrap_all", "claim_cells", "cost_summary", "cost_text",
     "export_backbones", "git_state", "learning_curve", "load_archived_predictions", "load_results", "merge_protocol",

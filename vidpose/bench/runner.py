@@ -92,8 +92,8 @@ def git_state(root: str | Path | None = None) -> tuple[str, bool]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=root).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "vidpose",
-                                 "benchmarks/*.py", "analysis/*.py", "pyproject.toml", "Makefile"], capture_output=True,
-                                text=True, cwd=root).stdout.strip())
+                                 "benchmarks/*.py", "analysis/*.py", "pyproject.toml", "Makefile"],
+                                capture_output=True, text=True, cwd=root).stdout.strip())
     return commit, dirty
 
 
