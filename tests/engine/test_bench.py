@@ -395,3 +395,9 @@ def test_the_ordering_section_finds_the_pairs_our_numbers_reverse():
     assert "of the 3 pairs of measured methods, 1 keeps" in frozen and "2 reverse it" in frozen
     assert "posewarper 70.5 > dcpose 60.5" in frozen and "posewarper 70.5 > fami_pose 60.5" in frozen
     assert "Under `paper`: fewer than two" in text
+    # a row trained under bf16 autocast says so in the ordering and the summary, also under frozen
+    bf16 = [{**r, "amp_dtype": "bf16"} for r in rows("posewarper", [70.0])]
+    mixed = rows("dcpose", [60.0]) + [{**r, "seed": 1, "amp_dtype": "bf16"} for r in rows("dcpose", [61.0])]
+    text = "\n".join(ordering_markdown({"rows": bf16 + mixed + rows("fami_pose", [60.5])}))
+    assert "| posewarper | 81.2 |" in text and "70.0 (1, bf16) |" in text
+    assert "(2, bf16 and fp32 seeds) |" in text and "60.5 (1) |" in text

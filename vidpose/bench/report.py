@@ -47,6 +47,10 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
         splits = by[name]
         line: dict[str, Any] = {"method": name, "stage": 1 if m.init is None else 2, "note": m.note,
                                 "baseline": m.init, "seeds": len(splits.get("val_hard", []))}
+        precisions = {e.get("amp_dtype", "fp32") for entries in splits.values() for e in entries}
+        # how the tables name it: a row trained under bf16 autocast says so (rows without amp_dtype are float32)
+        line["label"] = name + {frozenset({"fp32"}): "", frozenset({"bf16"}): " (bf16)"}.get(
+            frozenset(precisions), " (bf16 and fp32 seeds)")
         for split, entries in splits.items():
             mean, std = _stats([e["AP"]["Total"] for e in entries])
             line[split] = (round(mean, 2), round(std, 2))
@@ -317,11 +321,14 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
           "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for ln in lines:
         delta = _delta_text(ln)
-        md.append(f"| {ln['method']} | {ln['backbone']} | {ln['seeds']} | {_mean_std(ln['val']) if 'val' in ln else '-'} | "
+        md.append(f"| {ln['label']} | {ln['backbone']} | {ln['seeds']} | {_mean_std(ln['val']) if 'val' in ln else '-'} | "
                   f"{_mean_std(ln['val_hard']) if 'val_hard' in ln else '-'} | "
                   f"{_mean_std(ln['val_hard_clean']) if 'val_hard_clean' in ln else '-'} | "
                   f"{ln.get('oracle', '-')} | {delta} | {_recovery_text(ln)} | {ln['params_m']:.2f} | {ln['gflops']:.3f} | "
                   f"{ln['train_minutes']} | {ln['steps']} |")
+    if any(ln["label"] != ln["method"] for ln in lines):
+        md += ["", "A row marked (bf16) trained its own modules under bfloat16 autocast (`vidpose bench --amp-dtype "
+               "bf16`, the row's `amp_dtype`); the others in float32."]
     md += breakdown_markdown(lines) + expectations_markdown(lines) + claims_markdown(lines)
     md += protocols_markdown(everything) + ordering_markdown(everything)
     cost = cost_text(cost_summary(results))
@@ -414,7 +421,7 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
         return []
     frozen = {ln["method"]: ln for ln in summarise(protocol_view(results, "frozen"))}
     epochs = paper.get("epochs", PAPER_EPOCHS)
-    bf16 = {r["method"] for r in paper["rows"] if r.get("amp_dtype") == "bf16"}
+    bf16 = any(r.get("amp_dtype") == "bf16" for view in (paper, protocol_view(results, "frozen")) for r in view["rows"])
 
     def cell(ln: dict[str, Any] | None, split: str) -> str:
         return _mean_std(ln[split]) if ln and split in ln else "-"
@@ -433,8 +440,7 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
           "vs reference, frozen | vs reference, paper |", "|---|---|---:|---:|---:|---:|---|---|"]
     for ln in paper_lines:
         f = frozen.get(ln["method"])
-        name = ln["method"] + (" (bf16)" if ln["method"] in bf16 else "")
-        md.append(f"| {name} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
+        md.append(f"| {ln['label']} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
                   f"{cell(f, 'val_hard')} | {cell(ln, 'val_hard')} | {versus(f)} | {versus(ln)} |")
     curves = [(r["method"], r["seed"], r["val_curve"]) for r in paper["rows"]
               if r.get("stage") == 2 and r["split"] == "val" and r.get("val_curve")]
@@ -452,7 +458,10 @@ def ordering_markdown(results: dict[str, Any]) -> list[str]:
     views = {p: {ln["method"]: ln for ln in summarise(protocol_view(results, p))} for p in ("frozen", "paper")}
 
     def cell(ln: dict[str, Any] | None) -> str:
-        return f"{_mean_std(ln['val_hard'])} ({ln['seeds']})" if ln and "val_hard" in ln else "not measured"
+        if not ln or "val_hard" not in ln:
+            return "not measured"
+        precision = ln["label"][len(ln["method"]):].strip(" ()")
+        return f"{_mean_std(ln['val_hard'])} ({ln['seeds']}{', ' + precision if precision else ''})"
 
     md = ["", "## The papers' ordering, reproduced?", "",
           "Every seed paper ranks its method above PoseWarper, DCPose and FAMI-Pose on PoseTrack2017 val (HRNet-W48). "
