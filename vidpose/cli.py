@@ -211,7 +211,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                    help="SynthTrack epochs of a paper-protocol row; each paper's decays fall at the same fractions "
                         "of training (default %(default)s)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--results", default="benchmarks/results/bench.json", help="the results file (default %(default)s)")
+    p.add_argument("--results", default="benchmarks/results/bench.json",
+                   help="the results file (default %(default)s, reported in docs/results.md; another file, such as a "
+                        "check kept apart, is reported beside it as FILE.md)")
     p.add_argument("--runs", help="run folders (default: runs/bench/<preset>)")
     p.add_argument("--data-root", help="SynthTrack folder (default: data/synthtrack/<preset>, generated if missing)")
     p.add_argument("--report", dest="report_only", action="store_true",

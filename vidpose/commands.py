@@ -261,8 +261,8 @@ def export(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from vidpose.bench import (DEFAULT_METHODS, MAIN_METHODS, METHODS, export_backbones, merge_results, run_bench,
-                               write_report)
+    from vidpose.bench import (DEFAULT_METHODS, MAIN_METHODS, METHODS, RESULTS, export_backbones, merge_results,
+                               run_bench, write_report)
 
     if args.list:
         for name, m in METHODS.items():
@@ -290,7 +290,12 @@ def bench(args: argparse.Namespace) -> int:
         if args.export_backbones:
             names = [n for n in (args.methods or DEFAULT_METHODS) if METHODS[n].init is None]
             print(f"wrote {export_backbones(args.runs or f'runs/bench/{args.preset}', names, results=args.results)}")
-    doc = write_report(args.results)
+    if Path(args.results).resolve() == RESULTS.resolve():  # both relative to where bench runs, as docs/results.md
+        doc = write_report(args.results)
+    else:  # a results file kept apart (a check): its report beside it; docs/results.md and the docs' tables stay
+        report = Path(args.results).with_suffix(".md")
+        doc = write_report(args.results, doc=report, chart=report.with_name(report.stem + "_chart.png"),
+                           realvideo="", table_docs=())
     print(f"wrote {doc} and its chart from {args.results}")
     return 0
 

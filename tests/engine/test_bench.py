@@ -401,3 +401,26 @@ def test_the_ordering_section_finds_the_pairs_our_numbers_reverse():
     text = "\n".join(ordering_markdown({"rows": bf16 + mixed + rows("fami_pose", [60.5])}))
     assert "| posewarper | 81.2 |" in text and "70.0 (1, bf16) |" in text
     assert "(2, bf16 and fp32 seeds) |" in text and "60.5 (1) |" in text
+
+
+def test_a_results_file_kept_apart_is_reported_beside_it(tmp_path, monkeypatch):
+    """``vidpose bench --results OTHER.json`` (a check of paper rows only, which has no frozen
+    header) reports into OTHER.md beside it and leaves docs/results.md and the docs' tables alone."""
+    from vidpose.cli import main
+
+    ap = dict.fromkeys(GROUPS, 50.0)
+    row = {"seed": 0, "AP": {**ap, "Total": 50.0}, "params_m": 1.0, "gflops": 1.0, "steps": 1, "backbone": "b",
+           "train_minutes": 1.0}
+    check = tmp_path / "check" / "bench.json"
+    check.parent.mkdir()
+    check.write_text(json.dumps({
+        "rows": [{**row, "method": "single_frame", "split": s, "stage": 1} for s in ("val", "val_hard")]
+        + [{**row, "method": "naive_temporal", "split": s, "stage": 2, "protocol": "paper", "amp_dtype": "bf16"}
+           for s in ("val", "val_hard")],
+        "protocols": {"paper": {"commit": "abc1234", "epochs": 6}}}))
+    monkeypatch.chdir(tmp_path)  # docs/results.md would be written here if the report went there
+    assert main(["bench", "--report", "--results", str(check)]) == 0
+    doc = (tmp_path / "check" / "bench.md").read_text()
+    assert "(commit `abc1234`)" in doc and "[`" in doc and "](bench.json)" in doc
+    assert "| naive_temporal (bf16) | 0 / 1 |" in doc and (tmp_path / "check" / "bench_chart.png").is_file()
+    assert not (tmp_path / "docs").exists()
