@@ -401,6 +401,8 @@ def test_the_ordering_section_finds_the_pairs_our_numbers_reverse():
     text = "\n".join(ordering_markdown({"rows": bf16 + mixed + rows("fami_pose", [60.5])}))
     assert "| posewarper | 81.2 |" in text and "70.0 (1, bf16) |" in text
     assert "(2, bf16 and fp32 seeds) |" in text and "60.5 (1) |" in text
+    table = bench_table(summarise({"rows": bf16}), ["posewarper", "dcpose"], "x")  # the docs' marked tables
+    assert table[-2].startswith("| posewarper (bf16) | 1 |") and table[-1].startswith("| dcpose | 0 | not measured")
 
 
 def test_a_results_file_kept_apart_is_reported_beside_it(tmp_path, monkeypatch):

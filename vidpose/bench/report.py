@@ -206,7 +206,7 @@ COST_END = "<!-- /bench-cost -->"
 
 
 TABLE_DOCS = ("README.md", "benchmarks/baselines.md", "benchmarks/tdmi.md", "benchmarks/sdtc.md",
-              "benchmarks/jmpose.md", "benchmarks/glpose.md")
+              "benchmarks/jmpose.md", "benchmarks/glpose.md", "benchmarks/predecessors.md")
 
 
 def bench_table(lines: list[dict[str, Any]], methods: list[str], source: str) -> list[str]:
@@ -222,7 +222,7 @@ def bench_table(lines: list[dict[str, Any]], methods: list[str], source: str) ->
         if ln is None:
             md.append(f"| {name} | 0 | not measured yet | | | | | |")
             continue
-        md.append(f"| {name}{' (stage 1)' if ln['stage'] == 1 else ''} | {ln['seeds']} | "
+        md.append(f"| {ln['label']}{' (stage 1)' if ln['stage'] == 1 else ''} | {ln['seeds']} | "
                   + " | ".join(_mean_std(ln[s]) if s in ln else "-" for s in SPLITS)
                   + f" | {_delta_text(ln)} | {_recovery_text(ln)} | {_comparison_text(ln)} |")
     return md
