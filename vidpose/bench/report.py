@@ -48,10 +48,10 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
         splits = by[name]
         line: dict[str, Any] = {"method": name, "stage": 1 if m.init is None else 2, "note": m.note,
                                 "baseline": m.init, "seeds": len(splits.get("val_hard", []))}
-        precisions = {e.get("amp_dtype", "fp32") for entries in splits.values() for e in entries}
-        # how the tables name it: a row trained under bf16 autocast says so (rows without amp_dtype are float32)
-        line["label"] = name + {frozenset({"fp32"}): "", frozenset({"bf16"}): " (bf16)"}.get(
-            frozenset(precisions), " (bf16 and fp32 seeds)")
+        # a row trained under bf16 autocast says so in every table (rows without amp_dtype are float32)
+        precisions = frozenset(e.get("amp_dtype", "fp32") for entries in splits.values() for e in entries)
+        line["precision"] = {frozenset({"fp32"}): "", frozenset({"bf16"}): "bf16"}.get(precisions, "bf16 and fp32 seeds")
+        line["label"] = f"{name} ({line['precision']})" if line["precision"] else name
         for split, entries in splits.items():
             mean, std = _stats([e["AP"]["Total"] for e in entries])
             line[split] = (round(mean, 2), round(std, 2))
@@ -335,7 +335,7 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
                   f"{_mean_std(ln['val_hard_clean']) if 'val_hard_clean' in ln else '-'} | "
                   f"{ln.get('oracle', '-')} | {delta} | {_recovery_text(ln)} | {ln['params_m']:.2f} | {ln['gflops']:.3f} | "
                   f"{ln['train_minutes']} | {ln['steps']} |")
-    if any(ln["label"] != ln["method"] for ln in lines):
+    if any(ln["precision"] for ln in lines):
         md += ["", "A row marked (bf16) trained its own modules under bfloat16 autocast (`vidpose bench --amp-dtype "
                "bf16`, the row's `amp_dtype`); the others in float32."]
     md += breakdown_markdown(lines) + expectations_markdown(lines) + claims_markdown(lines)
@@ -430,7 +430,7 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
         return []
     frozen = {ln["method"]: ln for ln in summarise(protocol_view(results, "frozen"))}
     epochs = paper.get("epochs", PAPER_EPOCHS)
-    bf16 = any(r.get("amp_dtype") == "bf16" for view in (paper, protocol_view(results, "frozen")) for r in view["rows"])
+    bf16 = any(ln["precision"] for ln in [*paper_lines, *frozen.values()])
 
     def cell(ln: dict[str, Any] | None, split: str) -> str:
         return _mean_std(ln[split]) if ln and split in ln else "-"
@@ -469,8 +469,7 @@ def ordering_markdown(results: dict[str, Any]) -> list[str]:
     def cell(ln: dict[str, Any] | None) -> str:
         if not ln or "val_hard" not in ln:
             return "not measured"
-        precision = ln["label"][len(ln["method"]):].strip(" ()")
-        return f"{_mean_std(ln['val_hard'])} ({ln['seeds']}{', ' + precision if precision else ''})"
+        return f"{_mean_std(ln['val_hard'])} ({ln['seeds']}{', ' + ln['precision'] if ln['precision'] else ''})"
 
     md = ["", "## The papers' ordering, reproduced?", "",
           "Every seed paper ranks its method above PoseWarper, DCPose and FAMI-Pose on PoseTrack2017 val (HRNet-W48). "
