@@ -343,6 +343,7 @@ def test_the_trainer_runs_a_real_head_from_cached_features(realdata, tmp_path):
 
     assert manifest["run"]["sha256"] == hashlib.sha256((tmp_path / "weights" / "run.pt").read_bytes()).hexdigest()
     assert manifest["run"]["method"] == "sdtc" and manifest["run"]["steps"] == 2
+    assert manifest["run"]["precision"] == "fp32"  # the trainer's record: no autocast on a CPU without bf16
     with pytest.raises(rd.RealDataError, match="train it first"):
         rd.export_heads(["absent"], runs=tmp_path, dest=tmp_path / "weights")
     # a head whose tensors were removed is refused, not half-loaded
@@ -439,3 +440,12 @@ def test_a_head_started_from_the_backbone_first_predicts_the_backbones_heatmaps(
         single = model.backbone.head(model.backbone.forward_features(batch["images"][:, 0])["feature"])
     assert single.abs().max() > 0.1
     torch.testing.assert_close(out, single, atol=1e-5, rtol=1e-4)
+
+
+def test_the_manifest_names_a_heads_precision_from_its_record_or_its_config():
+    from vidpose.realdata.export import _precision
+
+    assert _precision({"precision": "fp32", "config": {"train": {"amp_dtype": "bf16"}}}) == "fp32"
+    # a checkpoint from before the trainer recorded it: only what its config can tell
+    assert _precision({"config": {"train": {"amp": True, "amp_dtype": "bf16"}}}) == "bf16"
+    assert _precision({"config": {"train": {"amp": True}}}) is None

@@ -393,6 +393,15 @@ def test_autocast_follows_amp_dtype_and_the_device():
     assert autocast_settings({"amp": False}, cuda) == (False, torch.float16, False)
 
 
+def test_a_checkpoint_names_the_precision_it_trained_in():
+    from vidpose.engine.trainer import autocast_settings, precision_name
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert precision_name(autocast_settings({"amp": True}, cpu)) == "fp32"
+    assert precision_name(autocast_settings({"amp": True, "amp_dtype": "bf16"}, cpu)) == "bf16"
+    assert precision_name(autocast_settings({"amp": True, "amp_dtype": "fp16"}, cuda)) == "fp16"
+
+
 @pytest.mark.parametrize("model,switches,autocast", [
     ("tdmi", {"amp_dtype": "fp16"}, None), ("tdmi", {"amp_dtype": "bf16"}, torch.bfloat16),
     ("tdmi", {"channels_last": True}, None), ("single_frame", {"compile": "eager"}, None)],

@@ -124,7 +124,8 @@ def export_head(checkpoint: str | os.PathLike, dest: str | os.PathLike, model: n
                               "cannot be dropped")
     head = {"format": CHECKPOINT_FORMAT, "model_name": state["model_name"], "config": cfg,
             "model": {k: v for k, v in state["model"].items() if k not in frozen},
-            "backbone_from_asset": True, "step": state.get("step"), "train_minutes": state.get("train_minutes")}
+            "backbone_from_asset": True, "step": state.get("step"), "train_minutes": state.get("train_minutes"),
+            "precision": state.get("precision")}
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(Path(dest), head)
     return head

@@ -233,6 +233,13 @@ def autocast_settings(tcfg: dict[str, Any], device: torch.device) -> tuple[bool,
     return on, dtype, on and dtype == torch.float16 and device.type == "cuda"
 
 
+def precision_name(amp: tuple[bool, torch.dtype, bool]) -> str:
+    """What ``autocast_settings`` gave, as a name a checkpoint and a manifest keep: "bf16", "fp16"
+    (autocast on CUDA) or "fp32" (no autocast, e.g. ``amp_dtype: fp16`` on a CPU)."""
+    on, dtype, _ = amp
+    return "fp32" if not on else ("bf16" if dtype == torch.bfloat16 else "fp16")
+
+
 def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two configs, except ``RESUMABLE_CHANGES``."""
     out = []
@@ -526,7 +533,8 @@ def train(cfg: dict[str, Any], out_dir: str | os.PathLike, resume: bool = False,
     minutes = minutes_before + (time.perf_counter() - began) / 60
     if rank == 0:
         final = {"format": CHECKPOINT_FORMAT, "model_name": cfg["model"]["name"], "config": cfg,
-                 "model": raw_model.state_dict(), "step": step, "train_minutes": minutes}
+                 "model": raw_model.state_dict(), "step": step, "train_minutes": minutes,
+                 "precision": precision_name(amp)}
         save_checkpoint(out / "model.pt", final)
         metrics.close()
         if writer is not None:

@@ -52,12 +52,23 @@ def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", de
             "backbone": "from its asset (vidpose assets fetch)", "exported_at_commit": git_commit(),
             "steps": head.get("step"),
             "train_minutes": None if head.get("train_minutes") is None else round(float(head["train_minutes"]), 1),
+            "precision": _precision(head),
             "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "bytes": target.stat().st_size,
             "PCKh_Total": scores}
     tmp = manifest_path.with_name(f".{manifest_path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, manifest_path)  # never a half-written manifest
     return manifest_path
+
+
+def _precision(head: dict[str, Any]) -> str | None:
+    """The precision a head trained in: recorded by the trainer since it records one; for an older
+    checkpoint, "bf16" where its config asked for bf16 autocast (which runs on CPU and GPU alike),
+    otherwise None (float32 on a CPU or fp16 autocast on a GPU: the checkpoint does not say)."""
+    if head.get("precision"):
+        return head["precision"]
+    train = head["config"].get("train") or {}
+    return "bf16" if train.get("amp", True) and train.get("amp_dtype") == "bf16" else None
 
 
 def run_cli(args: Any) -> int:
