@@ -449,3 +449,32 @@ def test_the_manifest_names_a_heads_precision_from_its_record_or_its_config():
     # a checkpoint from before the trainer recorded it: only what its config can tell
     assert _precision({"config": {"train": {"amp": True, "amp_dtype": "bf16"}}}) == "bf16"
     assert _precision({"config": {"train": {"amp": True}}}) is None
+
+
+def test_the_manifest_command_carries_a_heads_overrides(tmp_path):
+    from vidpose.engine.config import load_config
+    from vidpose.realdata.export import _overrides
+    from vidpose.resources import package_path
+
+    cfg = load_config(package_path("configs/real/dcpose_blazepose.yaml"))
+    assert _overrides(cfg, "dcpose_blazepose") == []
+    cfg["train"]["amp_dtype"], cfg["data"]["offsets"], cfg["output"] = "bf16", [-2, 2], str(tmp_path)
+    assert _overrides(cfg, "dcpose_blazepose") == ["data.offsets=[-2,2]", "train.amp_dtype=bf16"]
+    assert _overrides(cfg, "no_such_head") == []
+
+
+def test_rescoring_replaces_only_the_scores(tmp_path):
+    entry = {"method": "naive_temporal", "sha256": "abc", "PCKh_Total": {"test": 1.0}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"head": entry, "other": dict(entry)}))
+    results = tmp_path / "realvideo.json"
+    results.write_text(json.dumps({"commit": "c0ffee", "rows": {
+        "head": {"test": {"PCKh": {"Total": 93.0}}, "test_hard": {"PCKh": {"Total": 90.0}}}}}))
+    manifest = json.loads(rd.rescore_heads(["head"], dest=tmp_path, results=results).read_text())
+    assert manifest["head"]["PCKh_Total"] == {"test": 93.0, "test_hard": 90.0}
+    assert manifest["head"]["scores_measured_at_commit"] == "c0ffee" and manifest["head"]["sha256"] == "abc"
+    assert manifest["other"] == entry
+    with pytest.raises(rd.RealDataError, match="has no row 'other'"):
+        rd.rescore_heads(["head", "other"], dest=tmp_path, results=results)
+    with pytest.raises(rd.RealDataError, match="ships no head 'absent'"):
+        rd.rescore_heads(["absent"], dest=tmp_path, results=results)
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest  # nothing written by a refused call

@@ -9,11 +9,11 @@ test_hard, resuming) is in docs/realdata.md.
 """
 
 from vidpose.realdata.build import BuildOptions, build
-from vidpose.realdata.export import HEADS, export_heads, run_cli
+from vidpose.realdata.export import HEADS, export_heads, rescore_heads, run_cli
 from vidpose.realdata.segments import (ALL_SPLITS, HARD, HARD_CLEAN, KIND, SEGMENTS, SPLITS, VERSION, RealDataError,
                                        Segment, video_name)
 from vidpose.realdata.teacher import KEEP_THRESHOLD, MIN_JOINTS, TEACHER_NAME, Segmenter, Teacher, pseudo_person
 
 __all__ = ["ALL_SPLITS", "BuildOptions", "HARD", "HARD_CLEAN", "HEADS", "KEEP_THRESHOLD", "KIND", "MIN_JOINTS",
            "RealDataError", "SEGMENTS", "SPLITS", "Segment", "Segmenter", "TEACHER_NAME", "Teacher", "VERSION", "build",
-           "export_heads", "pseudo_person", "run_cli", "video_name"]
+           "export_heads", "pseudo_person", "rescore_heads", "run_cli", "video_name"]

@@ -34,7 +34,7 @@ def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", de
     dest = Path(dest)
     manifest_path = dest / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    measured = json.loads(Path(results).read_text()).get("rows", {}) if Path(results).is_file() else {}
+    measured_file = json.loads(Path(results).read_text()) if Path(results).is_file() else {}
     for name in names:  # every run is checked before anything is written
         checkpoint = Path(runs) / name / "model.pt"
         if not checkpoint.is_file():
@@ -43,22 +43,81 @@ def export_heads(names: Sequence[str], runs: str | os.PathLike = "runs/real", de
         checkpoint = Path(runs) / name / "model.pt"
         target = dest / f"{name}.pt"
         head = export_head(checkpoint, target)
-        row = measured.get(name, {})
-        scores = {split: row[split]["PCKh"]["Total"] for split in ("test", HARD, HARD_CLEAN) if split in row}
         manifest[name] = {
             "method": head["model_name"], "weights": shipped_name(target), "config": f"configs/real/{name}.yaml",
-            "command": f"vidpose realdata build --out data/realdata && vidpose train configs/real/{name}.yaml "
-                       f"&& vidpose realdata export {name}",
+            "command": f"vidpose realdata build --out data/realdata && vidpose train configs/real/{name}.yaml"
+                       f"{''.join(' ' + o for o in _overrides(head['config'], name))} && vidpose realdata export {name}",
             "backbone": "from its asset (vidpose assets fetch)", "exported_at_commit": git_commit(),
             "steps": head.get("step"),
             "train_minutes": None if head.get("train_minutes") is None else round(float(head["train_minutes"]), 1),
             "precision": _precision(head),
             "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "bytes": target.stat().st_size,
-            "PCKh_Total": scores}
-    tmp = manifest_path.with_name(f".{manifest_path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, manifest_path)  # never a half-written manifest
+            **_scores(measured_file, name)}
+    _write_manifest(manifest, manifest_path)
     return manifest_path
+
+
+def rescore_heads(names: Sequence[str], dest: str | os.PathLike = HEADS,
+                  results: str | os.PathLike = REALVIDEO_RESULTS) -> Path:
+    """Replace the held-out scores that ``dest/manifest.json`` records for shipped heads with those of
+    ``results`` (after ``benchmarks/realvideo.py`` measured them again, e.g. on a rebuilt RealData);
+    the weights and the rest of each entry stay as they are."""
+    manifest_path = Path(dest) / "manifest.json"
+    if not manifest_path.is_file():
+        raise RealDataError(f"{manifest_path}: no manifest; ship heads first: vidpose realdata export NAME")
+    if not Path(results).is_file():
+        raise RealDataError(f"{results}: no results; measure the heads first: python benchmarks/realvideo.py")
+    manifest, measured_file = json.loads(manifest_path.read_text()), json.loads(Path(results).read_text())
+    for name in names:  # every name is checked before anything is written
+        if name not in manifest:
+            raise RealDataError(f"{manifest_path}: ships no head {name!r} (it has {', '.join(manifest)})")
+        if name not in measured_file.get("rows", {}):
+            raise RealDataError(f"{results}: has no row {name!r}; run benchmarks/realvideo.py with it")
+    for name in names:
+        manifest[name].update(_scores(measured_file, name))
+    _write_manifest(manifest, manifest_path)
+    return manifest_path
+
+
+def _overrides(cfg: dict[str, Any], name: str) -> list[str]:
+    """The ``key=value`` overrides that turn the shipped ``configs/real/NAME.yaml`` into the config a
+    head trained with (e.g. ``train.amp_dtype=bf16``), so that the manifest's command retrains it;
+    none where no such config is shipped."""
+    from vidpose.engine.config import load_config
+
+    shipped = package_path(f"configs/real/{name}.yaml")
+    if not shipped.is_file():
+        return []
+
+    def leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, dict) and value:
+                out.update(leaves(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    def text(value: Any) -> str:  # as a key=value override reads it back, without spaces
+        return json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) or value is None else str(value)
+
+    given, trained = leaves(load_config(shipped)), leaves(cfg)
+    return [f"{key}={text(value)}" for key, value in trained.items()
+            if key != "output" and given.get(key, object()) != value]
+
+
+def _scores(measured_file: dict[str, Any], name: str) -> dict[str, Any]:
+    """A head's PCKh Total per RealData split in a ``benchmarks/realvideo.py`` results file, with that
+    file's commit; empty scores where the file has no row for it."""
+    row = measured_file.get("rows", {}).get(name, {})
+    scores = {split: row[split]["PCKh"]["Total"] for split in ("test", HARD, HARD_CLEAN) if split in row}
+    return {"PCKh_Total": scores, "scores_measured_at_commit": measured_file.get("commit") if scores else None}
+
+
+def _write_manifest(manifest: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)  # never a half-written manifest
 
 
 def _precision(head: dict[str, Any]) -> str | None:
@@ -73,6 +132,10 @@ def _precision(head: dict[str, Any]) -> str | None:
 
 def run_cli(args: Any) -> int:
     """``vidpose realdata build`` and ``export`` (the parser is in ``vidpose/cli.py``)."""
+    if args.realdata_command == "export" and args.scores_only:
+        path = rescore_heads(args.names, dest=Path(args.dest or HEADS))
+        print(f"updated the held-out scores of {', '.join(args.names)} in {path} from {REALVIDEO_RESULTS}")
+        return 0
     if args.realdata_command == "export":
         dest = Path(args.dest or HEADS)
         path = export_heads(args.names, runs=args.runs, dest=dest)
