@@ -478,3 +478,10 @@ def test_rescoring_replaces_only_the_scores(tmp_path):
     with pytest.raises(rd.RealDataError, match="ships no head 'absent'"):
         rd.rescore_heads(["absent"], dest=tmp_path, results=results)
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest  # nothing written by a refused call
+    from vidpose.cli import main
+
+    results.write_text(json.dumps({"commit": "beef", "rows": {"other": {"test": {"PCKh": {"Total": 50.0}}}}}))
+    assert main(["realdata", "export", "other", "--scores-only", "--dest", str(tmp_path),
+                 "--results", str(results)]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["other"]["PCKh_Total"] == {"test": 50.0} and manifest["head"]["PCKh_Total"]["test"] == 93.0

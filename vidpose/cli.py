@@ -355,10 +355,12 @@ def _add_realdata(sub: argparse._SubParsersAction) -> None:
     q.add_argument("names", nargs="+", metavar="NAME", help="run names, e.g. tdmi_blazepose")
     q.add_argument("--runs", default="runs/real", help="folder of the runs (default: runs/real)")
     q.add_argument("--dest", default=None, help="where the heads go (default: the package's weights/real)")
+    q.add_argument("--results", default=None,
+                   help="the benchmarks/realvideo.py results to take the held-out scores from (default: "
+                        "benchmarks/results/realvideo.json)")
     q.add_argument("--scores-only", action="store_true",
                    help="only replace the held-out scores the manifest records for these shipped heads with "
-                        "those of benchmarks/results/realvideo.json (after re-running benchmarks/realvideo.py); "
-                        "the weights stay as they are")
+                        "those of --results (after re-running benchmarks/realvideo.py); the weights stay as they are")
     q.set_defaults(func=commands.realdata)
 
 

@@ -132,13 +132,14 @@ def _precision(head: dict[str, Any]) -> str | None:
 
 def run_cli(args: Any) -> int:
     """``vidpose realdata build`` and ``export`` (the parser is in ``vidpose/cli.py``)."""
+    results = Path(args.results or REALVIDEO_RESULTS) if args.realdata_command == "export" else None
     if args.realdata_command == "export" and args.scores_only:
-        path = rescore_heads(args.names, dest=Path(args.dest or HEADS))
-        print(f"updated the held-out scores of {', '.join(args.names)} in {path} from {REALVIDEO_RESULTS}")
+        path = rescore_heads(args.names, dest=Path(args.dest or HEADS), results=results)
+        print(f"updated the held-out scores of {', '.join(args.names)} in {path} from {results}")
         return 0
     if args.realdata_command == "export":
         dest = Path(args.dest or HEADS)
-        path = export_heads(args.names, runs=args.runs, dest=dest)
+        path = export_heads(args.names, runs=args.runs, dest=dest, results=results)
         print(f"wrote {', '.join(str(dest / (n + '.pt')) for n in args.names)} and {path}")
         return 0
     stats = build(args.out, segments=args.segments, max_frames=args.max_frames, resume=args.resume,
