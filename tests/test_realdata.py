@@ -459,7 +459,11 @@ def test_the_manifest_command_carries_a_heads_overrides(tmp_path):
     cfg = load_config(package_path("configs/real/dcpose_blazepose.yaml"))
     assert _overrides(cfg, "dcpose_blazepose") == []
     cfg["train"]["amp_dtype"], cfg["data"]["offsets"], cfg["output"] = "bf16", [-2, 2], str(tmp_path)
-    assert _overrides(cfg, "dcpose_blazepose") == ["data.offsets=[-2,2]", "train.amp_dtype=bf16"]
+    assert _overrides(cfg, "dcpose_blazepose") == ["data.offsets=[-2,2]", "+train.amp_dtype=bf16"]
+    from vidpose.engine.config import apply_overrides  # the command reads them back
+
+    assert apply_overrides(load_config(package_path("configs/real/dcpose_blazepose.yaml")),
+                           _overrides(cfg, "dcpose_blazepose"))["train"]["amp_dtype"] == "bf16"
     assert _overrides(cfg, "no_such_head") == []
 
 

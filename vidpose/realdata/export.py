@@ -81,7 +81,7 @@ def rescore_heads(names: Sequence[str], dest: str | os.PathLike = HEADS,
 
 def _overrides(cfg: dict[str, Any], name: str) -> list[str]:
     """The ``key=value`` overrides that turn the shipped ``configs/real/NAME.yaml`` into the config a
-    head trained with (e.g. ``train.amp_dtype=bf16``), so that the manifest's command retrains it;
+    head trained with (e.g. ``+train.amp_dtype=bf16``), so that the manifest's command retrains it;
     none where no such config is shipped."""
     from vidpose.engine.config import load_config
 
@@ -102,8 +102,8 @@ def _overrides(cfg: dict[str, Any], name: str) -> list[str]:
         return json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) or value is None else str(value)
 
     given, trained = leaves(load_config(shipped)), leaves(cfg)
-    return [f"{key}={text(value)}" for key, value in trained.items()
-            if key != "output" and given.get(key, object()) != value]
+    return [f"{'' if key in given else '+'}{key}={text(value)}" for key, value in trained.items()
+            if key != "output" and given.get(key, object()) != value]  # +key: one the config does not have
 
 
 def _scores(measured_file: dict[str, Any], name: str) -> dict[str, Any]:
