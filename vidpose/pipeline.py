@@ -118,6 +118,13 @@ SHIPPED: dict[str, ShippedModel] = {
     "sdtc_blazepose": ShippedModel("configs/real/sdtc_blazepose.yaml", "weights/real/sdtc_blazepose.pt",
                                    "temporal", "BlazePose GHUM full + SDTC head", "PoseTrack 17 slots",
                                    "SDTC (Feng et al.) over 4x4-cell tokens of the feature map, 5 frames"),
+    # the predecessors every paper compares against (issue 40)
+    "fami_pose_blazepose": ShippedModel("configs/real/fami_pose_blazepose.yaml", "weights/real/fami_pose_blazepose.pt",
+                                        "temporal", "BlazePose GHUM full + FAMI-Pose head", "PoseTrack 17 slots",
+                                        "FAMI-Pose (CVPR 2022): global and local alignment, 5 frames"),
+    "dcpose_blazepose": ShippedModel("configs/real/dcpose_blazepose.yaml", "weights/real/dcpose_blazepose.pt",
+                                     "temporal", "BlazePose GHUM full + DCPose head", "PoseTrack 17 slots",
+                                     "DCPose (CVPR 2021): PTM, PRF and PCN over t-1, t, t+1"),
 }
 #: what `vidpose predict` runs without --model (issue 39: the most accurate on degraded frames without
 #: a real loss on clean ones): the naive temporal head. On held-out real video it leads every head on
