@@ -66,6 +66,23 @@ def apply_overrides(cfg: dict[str, Any], overrides: list[str] | tuple[str, ...],
     return cfg
 
 
+def config_diff(old: dict[str, Any], new: dict[str, Any], skip: tuple[str, ...] = (), missing: Any = None,
+                prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every leaf where two configs differ, in key order; a
+    key one of them lacks reads as ``missing``; keys in ``skip``, and the keys below them, are left out."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}{key}"
+        if any(path == k or path.startswith(k + ".") for k in skip):
+            continue
+        a, b = old.get(key, missing), new.get(key, missing)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_diff(a, b, skip, missing, path + ".")
+        elif a != b:
+            out.append((path, a, b))
+    return out
+
+
 def _number_or_yaml(text: str):
     """YAML 1.1 reads ``1e-4`` as a string; users mean a number."""
     value = yaml.safe_load(text)

@@ -58,7 +58,7 @@ from vidpose.data.clips import collate
 from vidpose.engine.balance import estimator_parameters
 from vidpose.engine import feature_cache
 from vidpose.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_model_weights, save_checkpoint
-from vidpose.engine.config import save_config
+from vidpose.engine.config import config_diff, save_config
 from vidpose.engine.distributed import init_distributed
 from vidpose.engine.data import check_offsets, make_dataset
 from vidpose.engine.tester import test_model
@@ -240,19 +240,9 @@ def precision_name(amp: tuple[bool, torch.dtype, bool]) -> str:
     return "fp32" if not on else ("bf16" if dtype == torch.bfloat16 else "fp16")
 
 
-def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Dotted keys whose values differ between two configs, except ``RESUMABLE_CHANGES``."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        path = f"{prefix}{key}"
-        if any(path == k or path.startswith(k + ".") for k in RESUMABLE_CHANGES):
-            continue
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_changes(a, b, path + ".")
-        elif a != b:
-            out.append(f"{path} ({a!r} -> {b!r})")
-    return out
+    return [f"{path} ({a!r} -> {b!r})" for path, a, b in config_diff(old, new, RESUMABLE_CHANGES)]
 
 
 def prepare_run_folder(cfg: dict[str, Any], out: Path, resume: bool, overwrite: bool) -> None:

@@ -83,27 +83,19 @@ def _overrides(cfg: dict[str, Any], name: str) -> list[str]:
     """The ``key=value`` overrides that turn the shipped ``configs/real/NAME.yaml`` into the config a
     head trained with (e.g. ``+train.amp_dtype=bf16``), so that the manifest's command retrains it;
     none where no such config is shipped."""
-    from vidpose.engine.config import load_config
+    from vidpose.engine.config import config_diff, load_config
 
     shipped = package_path(f"configs/real/{name}.yaml")
     if not shipped.is_file():
         return []
 
-    def leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out = {}
-        for key, value in tree.items():
-            if isinstance(value, dict) and value:
-                out.update(leaves(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
-
     def text(value: Any) -> str:  # as a key=value override reads it back, without spaces
         return json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) or value is None else str(value)
 
-    given, trained = leaves(load_config(shipped)), leaves(cfg)
-    return [f"{'' if key in given else '+'}{key}={text(value)}" for key, value in trained.items()
-            if key != "output" and given.get(key, object()) != value]  # +key: one the config does not have
+    absent = object()  # a key the shipped config lacks is added with +key=value
+    return [f"{'+' if given is absent else ''}{key}={text(value)}"
+            for key, given, value in config_diff(load_config(shipped), cfg, skip=("output",), missing=absent)
+            if value is not absent]
 
 
 def _scores(measured_file: dict[str, Any], name: str) -> dict[str, Any]:
@@ -132,13 +124,12 @@ def _precision(head: dict[str, Any]) -> str | None:
 
 def run_cli(args: Any) -> int:
     """``vidpose realdata build`` and ``export`` (the parser is in ``vidpose/cli.py``)."""
-    results = Path(args.results or REALVIDEO_RESULTS) if args.realdata_command == "export" else None
-    if args.realdata_command == "export" and args.scores_only:
-        path = rescore_heads(args.names, dest=Path(args.dest or HEADS), results=results)
-        print(f"updated the held-out scores of {', '.join(args.names)} in {path} from {results}")
-        return 0
     if args.realdata_command == "export":
-        dest = Path(args.dest or HEADS)
+        dest, results = Path(args.dest or HEADS), Path(args.results or REALVIDEO_RESULTS)
+        if args.scores_only:
+            path = rescore_heads(args.names, dest=dest, results=results)
+            print(f"updated the held-out scores of {', '.join(args.names)} in {path} from {results}")
+            return 0
         path = export_heads(args.names, runs=args.runs, dest=dest, results=results)
         print(f"wrote {', '.join(str(dest / (n + '.pt')) for n in args.names)} and {path}")
         return 0
