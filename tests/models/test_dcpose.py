@@ -1,4 +1,5 @@
-"""DCPose: shapes, the window, PCN's zero offsets at the start, the "without PCN" ablation, one training step."""
+"""DCPose: shapes, the window, PCN's zero offsets at the start, the "without PCN" ablation, the start
+from the backbone's heatmaps, one training step."""
 
 import pytest
 import torch
@@ -63,6 +64,31 @@ def test_without_pcn_the_forward_changes():
             first_scope = scope
     torch.testing.assert_close(scope, first_scope)  # the same PTM and PRF, a different correction
     assert (outs[0] - outs[1]).abs().max() > 1e-2 * outs[0].abs().max()
+
+
+def test_start_from_backbone_starts_as_the_key_frame_heatmaps_and_then_learns():
+    torch.manual_seed(0)
+    maps = torch.rand(2, 3, 17, 32 * 24) * 0.1
+    maps.scatter_(-1, torch.randint(0, 32 * 24, (2, 3, 17, 1)), 1.0)  # one clear peak per map
+    clip = {"heatmaps": maps.view(2, 3, 17, 32, 24)}
+    published = build().eval()
+    assert published.to_scope is None
+    model = build(start_from_backbone=True).eval()
+    with torch.no_grad():
+        scope, feature = model.merge(clip)
+        torch.testing.assert_close(scope, clip["heatmaps"][:, 0])  # Phi = H_t at the start
+        out = model.forward_features(clip)["heatmaps"]
+        # zero offsets, identity kernels: the key frame's maps times the masks, peaks where H_t's are
+        assert torch.equal(out.flatten(2).argmax(-1), clip["heatmaps"][:, 0].flatten(2).argmax(-1))
+        assert (published.merge(clip)[0] - clip["heatmaps"][:, 0]).abs().max() > 0.1  # published: a random mix
+    model.train()
+    target = batch()
+    loss = lambda: ((model.forward_features(clip)["heatmaps"] - target["heatmaps"]) ** 2).mean()  # noqa: E731
+    before = loss().item()
+    loss().backward()
+    assert model.to_scope.weight.grad.abs().sum() > 0  # the PTM's path is trained through to_scope
+    torch.optim.Adam(model.parameters(), lr=1e-3).step()
+    assert loss().item() < before
 
 
 def test_residual_steps_and_interleave():

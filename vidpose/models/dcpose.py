@@ -28,7 +28,15 @@ Where the paper and the code leave choices (also in docs/methods.md):
 - ``use_pcn: false`` (the ablation study's "without PCN"): the heatmaps come from a 3x3
   convolution over the PTM + PRF feature instead of the deformable resampling of Phi;
 - the code feeds the backbone's heatmaps with the backbone frozen; a fine-tuned backbone (the
-  bench's ``paper`` protocol) gets the gradient through them.
+  bench's ``paper`` protocol) gets the gradient through them;
+- ``start_from_backbone`` (off as published; on for the head on frozen real BlazePose,
+  configs/real/dcpose_blazepose.yaml): the PTM's searching scope becomes a residual on the key
+  frame's heatmaps, Phi = H_t + to_scope(PTM(...)), with ``to_scope`` a 1x1 convolution (J -> J)
+  that starts at zero. Published, the PTM's residual steps block mixes the 3 J interleaved maps
+  from a random start, so the head must relearn which map is which joint, left from right above
+  all; with this, Phi starts as H_t and PCN's identity-started deformable convolutions give the
+  backbone's own heatmaps (times the masks' 0.5), as ``layers.StartFromBackbone`` does for the
+  feature-based methods (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -112,7 +120,8 @@ class DCPose(nn.Module):
     shared_parts: tuple[str, ...] = ()  # no auxiliary terms
 
     def __init__(self, backbone: nn.Module, joints: int = 17, offsets: tuple[int, ...] = (-1, 1), width: int = 64,
-                 dilations: tuple[int, ...] = (3, 6, 9, 12, 15), use_pcn: bool = True, rsb_branches: int = 4):
+                 dilations: tuple[int, ...] = (3, 6, 9, 12, 15), use_pcn: bool = True, rsb_branches: int = 4,
+                 start_from_backbone: bool = False):
         super().__init__()
         self.offsets = tuple(offsets)
         previous = [i for i, o in enumerate(self.offsets, 1) if o < 0]
@@ -125,6 +134,11 @@ class DCPose(nn.Module):
         self.backbone = backbone
         self.heatmap_stride = backbone.heatmap_stride
         self.ptm = ResidualSteps(3 * joints, joints, rsb_branches)  # Sec. 3.2
+        self.to_scope = None  # published: Phi is the PTM's output
+        if start_from_backbone:  # Phi = H_t + to_scope(PTM), starting at H_t (module docstring)
+            self.to_scope = nn.Conv2d(joints, joints, 1)
+            nn.init.zeros_(self.to_scope.weight)
+            nn.init.zeros_(self.to_scope.bias)
         self.prf = nn.Sequential(ResidualSteps(4 * joints, 2 * joints, rsb_branches),
                                  ResidualSteps(2 * joints, 2 * joints, rsb_branches))  # Sec. 3.3
         self.combine = nn.Sequential(ResidualSteps(3 * joints, width, rsb_branches),
@@ -148,6 +162,8 @@ class DCPose(nn.Module):
         cur, prev, nxt = hm[:, 0], hm[:, self.prev_index], hm[:, self.next_index]
         wp, wn = self.prev_weight, self.next_weight
         scope = self.ptm(interleave(cur, wp * prev, wn * nxt))  # Phi
+        if self.to_scope is not None:
+            scope = cur + self.to_scope(scope)
         rp, rn = cur - prev, cur - nxt
         residual = self.prf(interleave(rp, wp * rp, rn, wn * rn))  # Psi
         return scope, self.combine(torch.cat([residual, scope], 1))
