@@ -125,6 +125,10 @@ SHIPPED: dict[str, ShippedModel] = {
     "dcpose_blazepose": ShippedModel("configs/real/dcpose_blazepose.yaml", "weights/real/dcpose_blazepose.pt",
                                      "temporal", "BlazePose GHUM full + DCPose head", "PoseTrack 17 slots",
                                      "DCPose (CVPR 2021): PTM, PRF and PCN over t-1, t, t+1"),
+    "posewarper_blazepose": ShippedModel("configs/real/posewarper_blazepose.yaml",
+                                         "weights/real/posewarper_blazepose.pt", "temporal",
+                                         "BlazePose GHUM full + PoseWarper head", "PoseTrack 17 slots",
+                                         "PoseWarper (NeurIPS 2019): heatmaps warped at 5 dilations, 5 frames"),
 }
 #: what `vidpose predict` runs without --model (issue 39: the most accurate on degraded frames without
 #: a real loss on clean ones): the naive temporal head. On held-out real video it leads every head on
