@@ -131,10 +131,10 @@ SHIPPED: dict[str, ShippedModel] = {
                                          "PoseWarper (NeurIPS 2019): heatmaps warped at 5 dilations, 5 frames"),
 }
 #: what `vidpose predict` runs without --model (issue 39: the most accurate on degraded frames without
-#: a real loss on clean ones): the naive temporal head. On held-out real video it leads every head on
-#: degraded frames (91.8 PCKh against JM-Pose's 83.7, benchmarks/results/realvideo.json) and costs 1.08x
-#: the single frame per frame; on clean frames it trails the single frame by 2.6 points against the
-#: single-frame teacher's pseudo labels (fast ankles). No paper head qualifies yet (README, "On real video").
+#: a real loss on clean ones): the naive temporal head. On held-out real video it leads every seed
+#: paper's head on degraded frames and costs 1.08x the single frame per frame; on clean frames it trails
+#: the single frame (fast ankles). The DCPose head scores higher on degraded frames but has not been
+#: timed or compared with it on one build yet (README, "On real video"; benchmarks/predecessors.md).
 DEFAULT_MODEL = "naive_temporal_blazepose"
 #: what `vidpose predict --causal` runs without --model: a window of past frames only
 CAUSAL_MODEL = "naive_temporal_causal_blazepose"
