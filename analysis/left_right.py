@@ -16,7 +16,7 @@ predictions are:
 
 Each count is a fraction of the people counted. A head that tells left from right as the backbone
 does has ``swapped`` and ``collapsed`` near the backbone's. The boxes are the split's tracker
-boxes, as benchmarks/realvideo.py runs every model (``VideoPredictor``, window boxes ``own``).
+boxes, predicted by benchmarks/realvideo.py's own functions (``VideoPredictor``, window boxes ``own``).
 """
 
 from __future__ import annotations
@@ -33,17 +33,17 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from realvideo import load_split, model_of, predict_split  # noqa: E402  (benchmarks/realvideo.py)
 from vidpose.bench import git_state  # noqa: E402
-from vidpose.data.annotations import Video, load_posetrack  # noqa: E402
-from vidpose.data.frames import open_frames  # noqa: E402
-from vidpose.engine.video import VideoPredictor, predictions_video  # noqa: E402
+from vidpose.data.annotations import Video  # noqa: E402
+from vidpose.data.schema import EVALUATED_JOINTS, FLIP_PAIRS, KEYPOINT_NAMES  # noqa: E402
+from vidpose.engine.video import VideoPredictor  # noqa: E402
 from vidpose.evaluation.pckh import PCKH_THRESHOLD, head_size  # noqa: E402
-from vidpose.pipeline import load_model  # noqa: E402
-from vidpose.tracking.boxes import load_video_boxes  # noqa: E402
 
-PAIRS = {"shoulder": (5, 6), "elbow": (7, 8), "wrist": (9, 10), "hip": (11, 12), "knee": (13, 14),
-         "ankle": (15, 16)}
+#: the evaluated left/right pairs (shoulder .. ankle; the ears are never annotated)
+PAIRS = {KEYPOINT_NAMES[i].removeprefix("left_"): (i, j) for i, j in FLIP_PAIRS if i in EVALUATED_JOINTS}
 OUTCOMES = ("correct", "swapped", "collapsed", "other")
 
 
@@ -97,24 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {annotations} is absent; build RealData: vidpose realdata build --out {args.data}",
               file=sys.stderr)
         return 2
-    gt = sorted(load_posetrack(annotations)[0], key=lambda v: v.name)
+    gt = load_split(args.data, args.split)
     commit, dirty = git_state(ROOT)
     report: dict[str, Any] = {"command": "python analysis/left_right.py " + " ".join(argv if argv is not None
                                                                                     else sys.argv[1:]),
                               "commit": commit, "tracked_files_modified": dirty, "split": args.split,
                               "radius": f"{PCKH_THRESHOLD} head sizes", "models": {}}
     for spec in args.models:
-        name, _, checkpoint = spec.partition("=")
-        model, cfg = load_model(name if not checkpoint else None, checkpoint=checkpoint or None,
-                                device=torch.device("cpu"))
-        predictor = VideoPredictor(model, cfg)
+        name, model, cfg = model_of(spec)
         began = time.perf_counter()
-        pred = []
-        for video in gt:
-            source = open_frames(args.data / "images" / args.split / video.name)
-            boxes = load_video_boxes(args.data / "detections" / f"{args.split}.json", source)
-            pred.append(predictions_video(video.name, predictor.predict(source, boxes, progress=False), len(source)))
-        report["models"][name] = {"checkpoint": checkpoint or None, "pairs": pair_outcomes(gt, pred),
+        pred = predict_split(VideoPredictor(model, cfg), args.data, args.split, gt)
+        report["models"][name] = {"checkpoint": spec.partition("=")[2] or None, "pairs": pair_outcomes(gt, pred),
                                   "seconds": round(time.perf_counter() - began, 1)}
         print(name, json.dumps(report["models"][name]["pairs"]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
