@@ -22,14 +22,22 @@ assets: setup
 demo: assets
 	$(BIN)/vidpose demo --out demo_out
 
+# Long CPU jobs run under jemalloc where it is installed (Debian: libjemalloc2), keeping its pages in
+# one arena: glibc returns every block above 32 MB to the kernel and faults it back at the next step,
+# which cost 1.35-2x per training step on the machine that runs the bench (benchmarks/paper_protocol.md,
+# "the allocator"). Without the library the jobs run as before.
+JEMALLOC  := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2))
+LONG_JOB   = $(if $(JEMALLOC),LD_PRELOAD=$(JEMALLOC) MALLOC_CONF=narenas:1$(COMMA)dirty_decay_ms:-1$(COMMA)muzzy_decay_ms:-1)
+COMMA     := ,
+
 # retrain the stage-1 single-frame backbones and export them to vidpose/weights/backbones
 weights: setup
-	$(BIN)/vidpose bench --methods single_frame single_frame_resnet single_frame_vit --retrain-backbones --export-backbones
+	$(LONG_JOB) $(BIN)/vidpose bench --methods single_frame single_frame_resnet single_frame_vit --retrain-backbones --export-backbones
 
 # the whole comparison (every row of `vidpose bench --list`: baselines and methods with 3 seeds, ablations
 # with 1) into benchmarks/results/bench.json and docs/results.md; resumes where it stopped
 bench: setup
-	$(BIN)/vidpose bench --all
+	$(LONG_JOB) $(BIN)/vidpose bench --all
 
 test: assets
 	$(BIN)/python -m pytest -n 2 -q
