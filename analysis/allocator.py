@@ -12,7 +12,7 @@ VM that runs vidpose's benchmarks this kernel time was more than half of a PoseW
 CPU time. jemalloc (Debian package ``libjemalloc2``, loaded with ``LD_PRELOAD``) with decay turned
 off reuses those pages instead. The allocator changes where tensors live, not the arithmetic. With
 one arena per thread (jemalloc's default) and no decay, a PoseWarper test job grew past the
-machine's 24 GiB and was killed; in one arena the same forward passes peaked at 10 GiB.
+machine's 24 GiB and was killed; in one arena the same job peaked near 13 GiB (glibc: 9).
 
 For each setting the child's median steps (from step_cost's JSON) are kept, with its user and
 system CPU seconds, minor page faults and peak memory (``os.wait4``), which cover the child's whole life
