@@ -7,12 +7,11 @@ it has, in one arena (``MALLOC_CONF=narenas:1,dirty_decay_ms:-1,muzzy_decay_ms:-
                                  [--out analysis/results/allocator.json]
 
 Why: glibc serves every block above 32 MB with its own ``mmap`` and gives it back to the kernel when
-it is freed, so each large activation is faulted in and zeroed again at every step. On the 2-core
-VM that runs vidpose's benchmarks this kernel time was more than half of a PoseWarper test job's
-CPU time. jemalloc (Debian package ``libjemalloc2``, loaded with ``LD_PRELOAD``) with decay turned
+it is freed, so each large activation is faulted in and zeroed again at every step; the system
+time and faults below show what that costs on the machine at hand. jemalloc (Debian package ``libjemalloc2``, loaded with ``LD_PRELOAD``) with decay turned
 off reuses those pages instead. The allocator changes where tensors live, not the arithmetic. With
 one arena per thread (jemalloc's default) and no decay, a PoseWarper test job grew past the
-machine's 24 GiB and was killed; in one arena the same job peaked near 13 GiB (glibc: 9).
+machine's 24 GiB and was killed; in one arena the same job finished.
 
 For each setting the child's median steps (from step_cost's JSON) are kept, with its user and
 system CPU seconds, minor page faults and peak memory (``os.wait4``), which cover the child's whole life
