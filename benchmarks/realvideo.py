@@ -43,6 +43,9 @@ What is measured (everything on the frames and people RealData labels; see vidpo
   (``vidpose predict --region-model pose``; its boxes kept in ``DATA/own_boxes/pose/``), and with
   ``--crop-boxes region`` every model crops the region the tracker's pass read where it found the
   person there (``vidpose predict --crop-boxes region``; kept in ``DATA/own_boxes/pose_region_crops/``).
+- **Per track**: every split's ``PCKh_by_track`` holds, for each "video/track", the joints within
+  0.5 head sizes and the joints scored, so ``analysis/realvideo_intervals.py`` can put a paired
+  bootstrap interval (resampling tracks) on the difference between two models.
 - **PoseTrack18 fixtures** (``../shared/fixtures/posetrack18``, when present): the real
   annotated frames with GT boxes, one frame per video, so every window is the frame repeated
   (``benchmarks/real_fixtures.py``'s protocol at each model's own framing, no flip).
@@ -204,6 +207,7 @@ def score(gt: list[Video], pred: list[Video], fast: dict | None = None) -> dict[
     """PCKh per group (all, by degradation kind, occluded joints, fast joints) and AP. ``fast``:
     {result key: {video: fast_masks}}."""
     total, occluded = PCKh(), PCKh()
+    tracks: dict[str, PCKh] = {}  # per "video/track": the units of analysis/realvideo_intervals.py's bootstrap
     fast_pckh = {key: PCKh() for key in (fast or {})}
     kinds: dict[str, PCKh] = {}
     for g, p in zip(gt, pred):
@@ -216,6 +220,7 @@ def score(gt: list[Video], pred: list[Video], fast: dict | None = None) -> dict[
             for person in frame.people:
                 xy = by_track.get(person.track_id)
                 total.add(person, xy)
+                tracks.setdefault(f"{g.name}/{person.track_id}", PCKh()).add(person, xy)
                 if kind is not None:
                     kinds.setdefault(kind, PCKh()).add(person, xy)
                 if person.occluded is not None and np.any(person.occluded):
@@ -224,7 +229,9 @@ def score(gt: list[Video], pred: list[Video], fast: dict | None = None) -> dict[
                     if (f, person.track_id) in masks[g.name]:
                         fast_pckh[key].add(person, xy, masks[g.name][(f, person.track_id)])
     ap = evaluate_posetrack(gt, pred)
-    out: dict[str, Any] = {"PCKh": total.result(), "AP": {k: _round(ap[k]) for k in GROUPS}}
+    out: dict[str, Any] = {"PCKh": total.result(), "AP": {k: _round(ap[k]) for k in GROUPS},
+                           "PCKh_by_track": {key: [int(t.hit.sum()), int(t.total.sum())]
+                                             for key, t in sorted(tracks.items())}}
     if kinds:
         out["PCKh_by_kind"] = {k: v.result() for k, v in sorted(kinds.items())}
     if occluded.people:

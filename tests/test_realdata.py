@@ -419,6 +419,22 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
     assert set(report["rows"]) == {"blazepose", "blazepose+median", "blazepose+one_euro"}
     for row in report["rows"].values():
         assert 0 <= row["test_hard"]["PCKh"]["Total"] <= 100 and row["test"]["PCKh"]["joints"] > 0
+        by_track = row["test_hard"]["PCKh_by_track"]  # the per-track counts add up to the split's
+        assert sum(h for h, _ in by_track.values()) == row["test_hard"]["PCKh"]["joints_within"]
+        assert sum(t for _, t in by_track.values()) == row["test_hard"]["PCKh"]["joints"]
+    sys.path.insert(0, str(ROOT / "analysis"))
+    import realvideo_intervals
+
+    intervals = tmp_path / "intervals.json"
+    assert realvideo_intervals.main([f"blazepose+median@{out}", f"blazepose@{out}", "--resamples", "50",
+                                     "--out", str(intervals)]) == 0
+    pair = json.loads(intervals.read_text())["pairs"][f"blazepose+median@{out} - blazepose@{out} on test_hard"]
+    rows = report["rows"]
+    assert pair["delta"] == pytest.approx(rows["blazepose+median"]["test_hard"]["PCKh"]["Total"]
+                                          - rows["blazepose"]["test_hard"]["PCKh"]["Total"], abs=0.01)
+    assert pair["ci_low"] <= pair["delta"] <= pair["ci_high"]
+    with pytest.raises(SystemExit, match="no row"):
+        realvideo_intervals.main([f"dcpose@{out}", f"blazepose@{out}", "--out", str(intervals)])
 
 
 @pytest.mark.parametrize("head", ("tdmi", "tdmi_st", "jmpose", "glpose", "sdtc"))

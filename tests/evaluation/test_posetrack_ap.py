@@ -410,6 +410,24 @@ def test_pooled_per_video_detections_give_the_evaluators_total_and_a_paired_boot
         paired_bootstrap([perfect], [per_video[:4]], resamples=5)
 
 
+def test_paired_ratio_bootstrap_pools_counts_over_the_drawn_units():
+    from vidpose.evaluation.bootstrap import paired_ratio_bootstrap
+
+    base = {f"v/{t}": [5, 10] for t in range(20)}
+    same = paired_ratio_bootstrap(base, base, resamples=50)
+    assert same["delta"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0 and same["units"] == 20
+    better = paired_ratio_bootstrap({k: [8, 10] for k in base}, base, resamples=200)
+    assert better["delta"] == pytest.approx(30.0) and better["ci_low"] == pytest.approx(30.0)  # every unit +3 of 10
+    # one unit carries the whole gain: the interval reaches 0 (draws without it) and the pooled delta is small
+    lucky = dict(base, **{"v/0": [10, 10]})
+    one = paired_ratio_bootstrap(lucky, base, resamples=500)
+    assert one["delta"] == pytest.approx(100 * 5 / 200) and one["ci_low"] == 0 < one["ci_high"]
+    with pytest.raises(ValueError, match="different units"):
+        paired_ratio_bootstrap(base, {"v/0": [1, 10]})
+    with pytest.raises(ValueError, match="different totals"):
+        paired_ratio_bootstrap(base, dict(base, **{"v/3": [5, 11]}))
+
+
 # --- ties, frame pairing and silent inputs ------------------------------------------------------
 
 

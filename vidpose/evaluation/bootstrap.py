@@ -8,6 +8,10 @@ AP, for two sets of predictions on the same draw (each side may hold several see
 APs are averaged per draw). ``paired_bootstrap`` returns the observed difference and the
 percentile interval.
 
+``paired_ratio_bootstrap`` does the same for a pooled ratio such as PCKh (joints within reach
+over joints scored), from per-unit counts: there the units are whatever the caller keys them by,
+for example tracks where a split holds too few videos to resample.
+
 ``frames_where`` keeps only the labeled frames that satisfy a predicate (for example "this frame's
 degradation is a motion blur"), so AP can be split by kind.
 """
@@ -89,6 +93,28 @@ def paired_bootstrap(a: Sequence[Sequence[VideoDetections]], b: Sequence[Sequenc
     lo, hi = np.percentile(diffs, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
     return {"delta": round(observed, 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
             "level": level, "resamples": resamples, "videos": n}
+
+
+def paired_ratio_bootstrap(a: dict[str, Sequence[int]], b: dict[str, Sequence[int]], resamples: int = 1000,
+                           seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Pooled ratio (x 100) of ``a`` minus that of ``b`` with a percentile interval, resampling the
+    units: each side maps a unit to (hits, total), with the same units and totals (the same GT)."""
+    if set(a) != set(b):
+        raise ValueError(f"paired ratio bootstrap: the sides hold different units ({len(set(a) ^ set(b))} differ)")
+    keys = sorted(a)
+    if not keys:
+        raise ValueError("paired ratio bootstrap: no units")
+    hits_a = np.array([a[k][0] for k in keys], float)
+    hits_b = np.array([b[k][0] for k in keys], float)
+    totals = np.array([a[k][1] for k in keys], float)
+    if not np.array_equal(totals, [b[k][1] for k in keys]):
+        raise ValueError("paired ratio bootstrap: the sides scored different totals for the same units")
+    observed = 100.0 * (hits_a.sum() - hits_b.sum()) / totals.sum()
+    draws = np.random.default_rng(seed).integers(0, len(keys), (resamples, len(keys)))
+    diffs = 100.0 * (hits_a[draws].sum(1) - hits_b[draws].sum(1)) / np.maximum(totals[draws].sum(1), 1)
+    lo, hi = np.percentile(diffs, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return {"delta": round(float(observed), 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
+            "level": level, "resamples": resamples, "units": len(keys)}
 
 
 def frames_where(videos: Sequence[Video], keep: Callable[[Frame], bool]) -> list[Video]:
