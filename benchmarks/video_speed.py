@@ -2,12 +2,14 @@
 feature cache, against the single-frame model, in one run on the same video and boxes.
 
     python benchmarks/video_speed.py [--config naive_temporal_blazepose] [--single blazepose] [--repeat 5]
+                                     [--set KEY=VALUE ...]
                                      [--video sports2d_demo] [--frames 60] [--out benchmarks/results/video_speed.json]
     python benchmarks/video_speed.py --synthtrack     # the tiny HRNet models on a SynthTrack video
 
 By default the models are the real ones: the temporal head of ``--config`` (a shipped name from
 ``vidpose models``, or a config; a config without a trained head gets random head weights,
-which cost the same) on the frozen BlazePose backbone, against the single-frame BlazePose model,
+which cost the same; ``--set`` overrides keys of its config, e.g. ``model.dilations=[3]`` for a
+DCPose head with one correction rate) on the frozen BlazePose backbone, against the single-frame BlazePose model,
 on the first ``--frames`` frames of a real video (``--video``: an asset name or a file) with the
 boxes and tracks of the pipeline's detector and tracker (computed once, shared by every model,
 not timed). ``--synthtrack`` keeps the earlier setting: the tiny HRNet models of
@@ -119,6 +121,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, help="temporal model: shipped name or config "
                         f"(default {DEFAULT_MODEL}, vidpose predict's; with --synthtrack configs/synthtrack/tdmi_tiny.yaml)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="overrides of the temporal model's config (with a shipped name, only those its "
+                             "weights still fit)")
     parser.add_argument("--single", default=None, help="single-frame model: shipped name or config (default "
                         "blazepose; with --synthtrack configs/synthtrack/single_frame_hrnet_tiny.yaml)")
     parser.add_argument("--video", default="sports2d_demo", help="real video: asset name or file (default sports2d_demo)")
@@ -137,11 +142,11 @@ def main() -> None:
     if args.flops_only:
         result = {}
         for name, spec in (("single", args.single), ("temporal", args.config)):
-            model, cfg = load(spec, [])
+            model, cfg = load(spec, args.overrides if name == "temporal" else [])
             result[name] = {k: round(v, 3) for k, v in gflops_per_frame(model, cfg).items()}
         ratios = {"cached/single": result["temporal"]["cached"] / result["single"]["cached"],
                   "uncached/single": result["temporal"]["uncached"] / result["single"]["cached"]}
-        result.update(config=args.config, gflops_ratios={k: round(v, 3) for k, v in ratios.items()})
+        result.update(config=args.config, overrides=args.overrides, gflops_ratios={k: round(v, 3) for k, v in ratios.items()})
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
         print(json.dumps(result, indent=2))
@@ -162,7 +167,7 @@ def main() -> None:
             video, source, boxes = real_video_and_boxes(args.video, args.frames)
         flops, predictors = {}, {}
         for name, spec in (("single", args.single), ("temporal", args.config)):
-            model, cfg = load(spec, ["test.flip=false"])
+            model, cfg = load(spec, ["test.flip=false"] + (args.overrides if name == "temporal" else []))
             flops[name] = gflops_per_frame(model, cfg)
             runs = [("single", True)] if name == "single" else [("cached", True), ("uncached", False)]
             for label, cache in runs:
@@ -176,7 +181,7 @@ def main() -> None:
     ratios = {"cached/single": timings["cached"] / timings["single"],
               "uncached/single": timings["uncached"] / timings["single"]}
     result = {"command": "python benchmarks/video_speed.py " + " ".join(sys.argv[1:]),
-              "config": args.config, "single": args.single, "video": str(video) if synth else args.video,
+              "config": args.config, "overrides": args.overrides, "single": args.single, "video": str(video) if synth else args.video,
               "frames": len(source), "boxes": int(sum(len(b) for b in boxes.boxes)),
               "ms_per_frame": {k: round(1000 * v, 2) for k, v in timings.items() if not k.endswith("crops")},
               "crops": {k[:-6]: v for k, v in timings.items() if k.endswith("crops")},
