@@ -81,6 +81,11 @@ def test_start_from_backbone_starts_as_the_key_frame_heatmaps_and_then_learns():
         # zero offsets, identity kernels: the key frame's maps times the masks, peaks where H_t's are
         assert torch.equal(out.flatten(2).argmax(-1), clip["heatmaps"][:, 0].flatten(2).argmax(-1))
         assert (published.merge(clip)[0] - clip["heatmaps"][:, 0]).abs().max() > 0.1  # published: a random mix
+    no_pcn = build(start_from_backbone=True, use_pcn=False).eval()  # the ablation keeps the start
+    with torch.no_grad():
+        out = no_pcn.forward_features(clip)["heatmaps"]
+    torch.testing.assert_close(out, clip["heatmaps"][:, 0], atol=0.05, rtol=0)
+    assert torch.equal(out.flatten(2).argmax(-1), clip["heatmaps"][:, 0].flatten(2).argmax(-1))
     model.train()
     target = batch()
     loss = lambda: ((model.forward_features(clip)["heatmaps"] - target["heatmaps"]) ** 2).mean()  # noqa: E731

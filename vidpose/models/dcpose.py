@@ -26,7 +26,9 @@ Where the paper and the code leave choices (also in docs/methods.md):
   tested); the masks pass through a sigmoid (DCNv2's definition) from a convolution drawn from
   N(0, 0.001), so they start near 0.5 as in the code;
 - ``use_pcn: false`` (the ablation study's "without PCN"): the heatmaps come from a 3x3
-  convolution over the PTM + PRF feature instead of the deformable resampling of Phi;
+  convolution over the PTM + PRF feature instead of the deformable resampling of Phi; with
+  ``start_from_backbone`` they are Phi plus that convolution (drawn from N(0, 0.001), so the
+  start is H_t as with PCN), so that the ablation removes the correction and not the start;
 - the code feeds the backbone's heatmaps with the backbone frozen; a fine-tuned backbone (the
   bench's ``paper`` protocol) gets the gradient through them;
 - ``start_from_backbone`` (off as published; on for the head on frozen real BlazePose,
@@ -171,5 +173,8 @@ class DCPose(nn.Module):
     def forward_features(self, clip: dict[str, torch.Tensor], frames: torch.Tensor | None = None,
                          batch: dict | None = None) -> dict:
         scope, feature = self.merge(clip)
-        heatmaps = self.pcn(scope, feature) if self.use_pcn else self.head(feature)
+        if self.use_pcn:
+            heatmaps = self.pcn(scope, feature)
+        else:
+            heatmaps = self.head(feature) if self.to_scope is None else scope + self.head(feature)
         return {"heatmaps": heatmaps, "aux_losses": {}, "scope": scope}
