@@ -136,7 +136,7 @@ SHIPPED: dict[str, ShippedModel] = {
 }
 #: what `vidpose predict` runs without --model (issue 39: the most accurate on degraded frames without
 #: a real loss on clean ones): the naive temporal head. On held-out real video it leads every seed
-#: paper's head on degraded frames and costs 1.08x the single frame per frame; on clean frames it trails
+#: paper's head on degraded frames and costs 1.09x the single frame per frame; on clean frames it trails
 #: the single frame (fast ankles). The DCPose head scores higher on clean and degraded frames, but
 #: the pipeline runs 2.5-3.7x slower with it (README, "On real video"; benchmarks/predecessors.md).
 DEFAULT_MODEL = "naive_temporal_blazepose"
