@@ -90,9 +90,15 @@ def paired_bootstrap(a: Sequence[Sequence[VideoDetections]], b: Sequence[Sequenc
     for r in range(resamples):
         draw = rng.integers(0, n, n)
         diffs[r] = mean_total(a, draw) - mean_total(b, draw)
+    return {**percentile_interval(observed, diffs, level), "videos": n}
+
+
+def percentile_interval(observed: float, diffs: np.ndarray, level: float) -> dict[str, float]:
+    """The observed difference and the percentile interval of the resampled ones, as the bootstraps
+    here report them."""
     lo, hi = np.percentile(diffs, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
-    return {"delta": round(observed, 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
-            "level": level, "resamples": resamples, "videos": n}
+    return {"delta": round(float(observed), 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
+            "level": level, "resamples": len(diffs)}
 
 
 def paired_ratio_bootstrap(a: dict[str, Sequence[int]], b: dict[str, Sequence[int]], resamples: int = 1000,
@@ -112,9 +118,7 @@ def paired_ratio_bootstrap(a: dict[str, Sequence[int]], b: dict[str, Sequence[in
     observed = 100.0 * (hits_a.sum() - hits_b.sum()) / totals.sum()
     draws = np.random.default_rng(seed).integers(0, len(keys), (resamples, len(keys)))
     diffs = 100.0 * (hits_a[draws].sum(1) - hits_b[draws].sum(1)) / np.maximum(totals[draws].sum(1), 1)
-    lo, hi = np.percentile(diffs, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
-    return {"delta": round(float(observed), 3), "ci_low": round(float(lo), 3), "ci_high": round(float(hi), 3),
-            "level": level, "resamples": resamples, "units": len(keys)}
+    return {**percentile_interval(observed, diffs, level), "units": len(keys)}
 
 
 def frames_where(videos: Sequence[Video], keep: Callable[[Frame], bool]) -> list[Video]:
