@@ -139,10 +139,11 @@ def main() -> None:
     args.config = args.config or ("configs/synthtrack/tdmi_tiny.yaml" if synth else DEFAULT_MODEL)
     args.single = args.single or ("configs/synthtrack/single_frame_hrnet_tiny.yaml" if synth else "blazepose")
     args.out = args.out or f"benchmarks/results/video_speed{'' if synth else '_real'}.json"
+    models = (("single", args.single, []), ("temporal", args.config, args.overrides))  # --set: the temporal one's
     if args.flops_only:
         result = {}
-        for name, spec in (("single", args.single), ("temporal", args.config)):
-            model, cfg = load(spec, args.overrides if name == "temporal" else [])
+        for name, spec, overrides in models:
+            model, cfg = load(spec, overrides)
             result[name] = {k: round(v, 3) for k, v in gflops_per_frame(model, cfg).items()}
         ratios = {"cached/single": result["temporal"]["cached"] / result["single"]["cached"],
                   "uncached/single": result["temporal"]["uncached"] / result["single"]["cached"]}
@@ -166,8 +167,8 @@ def main() -> None:
         else:
             video, source, boxes = real_video_and_boxes(args.video, args.frames)
         flops, predictors = {}, {}
-        for name, spec in (("single", args.single), ("temporal", args.config)):
-            model, cfg = load(spec, ["test.flip=false"] + (args.overrides if name == "temporal" else []))
+        for name, spec, overrides in models:
+            model, cfg = load(spec, ["test.flip=false"] + overrides)
             flops[name] = gflops_per_frame(model, cfg)
             runs = [("single", True)] if name == "single" else [("cached", True), ("uncached", False)]
             for label, cache in runs:
