@@ -25,13 +25,21 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "realvideo.json"
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    """A results file's contents; a clear error naming the file where it is not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"{path}: not a JSON results file ({error})") from None
+
+
 def scored_split(spec: str, split: str, own_boxes: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the split's score, the results file) of ``NAME[@RESULTS]``; a clear error where absent."""
     name, _, path = spec.partition("@")
     results_path = Path(path) if path else RESULTS
     if not results_path.is_file():
         raise SystemExit(f"{results_path}: no such results file (run benchmarks/realvideo.py)")
-    results = json.loads(results_path.read_text())
+    results = read_json(results_path)
     row = results.get("rows", {}).get(name)
     if row is None:
         raise SystemExit(f"{results_path}: no row {name!r} (rows: {', '.join(results.get('rows', {}))})")
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.rows) % 2:
         parser.error("give the rows in pairs: A B [A B ...]")
     where = f"test_hard_own_boxes_{args.own_boxes}" if args.own_boxes else args.split
-    out = json.loads(args.out.read_text()) if args.out.is_file() else {"pairs": {}}
+    out = read_json(args.out) if args.out.is_file() else {"pairs": {}}
     commit, _ = git_state(ROOT)
     for a, b in zip(args.rows[::2], args.rows[1::2]):
         (sa, ra), (sb, rb) = (scored_split(s, args.split, args.own_boxes) for s in (a, b))

@@ -435,6 +435,10 @@ def test_realvideo_benchmark_scores_pseudo_labels_and_runs_on_a_tiny_build(reald
     assert pair["ci_low"] <= pair["delta"] <= pair["ci_high"]
     with pytest.raises(SystemExit, match="no row"):
         realvideo_intervals.main([f"dcpose@{out}", f"blazepose@{out}", "--out", str(intervals)])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(SystemExit, match="broken.json: not a JSON results file"):
+        realvideo_intervals.main([f"blazepose@{broken}", f"blazepose@{out}", "--out", str(intervals)])
 
 
 @pytest.mark.parametrize("head", ("tdmi", "tdmi_st", "jmpose", "glpose", "sdtc"))
