@@ -370,7 +370,17 @@ def test_paper_protocol_fine_tunes_the_backbone_resumes_and_reports_beside_froze
         "config"]["train"]["amp_dtype"] == "bf16"
     doc = write_report(bf16_results, tmp_path / "results_bf16.md", tmp_path / "chart_bf16.png",
                        table_docs=()).read_text()
-    assert "| naive_temporal (bf16) | 1 / 1 |" in doc and "bfloat16 autocast" in doc
+    line = next(x for x in doc.splitlines() if x.startswith("| naive_temporal | 1 / 1 |"))
+    assert line.count("(bf16)") == 4 and "bfloat16 autocast" in doc  # val and val_hard, both protocols
+    # float32 under frozen, bf16 under paper: each protocol's numbers carry their own precision
+    from vidpose.bench.report import protocols_markdown
+
+    fp32_frozen = [r for r in json.loads(results.read_text())["rows"] if row_protocol(r) == "frozen"]
+    mixed = {"rows": fp32_frozen + [r for r in json.loads(bf16_results.read_text())["rows"]
+                                    if r["stage"] == 2 and row_protocol(r) == "paper"]}
+    line = next(x for x in protocols_markdown(mixed) if x.startswith("| naive_temporal | 1 / 1 |"))
+    cells = [c.strip() for c in line.split("|")[3:7]]  # val frozen, val paper, val_hard frozen, val_hard paper
+    assert ["(bf16)" in c for c in cells] == [False, True, False, True]
 
 
 def test_the_ordering_section_finds_the_pairs_our_numbers_reverse():
@@ -424,5 +434,5 @@ def test_a_results_file_kept_apart_is_reported_beside_it(tmp_path, monkeypatch):
     assert main(["bench", "--report", "--results", str(check)]) == 0
     doc = (tmp_path / "check" / "bench.md").read_text()
     assert "(commit `abc1234`)" in doc and "[`" in doc and "](bench.json)" in doc
-    assert "| naive_temporal (bf16) | 0 / 1 |" in doc and (tmp_path / "check" / "bench_chart.png").is_file()
+    assert "| naive_temporal | 0 / 1 | - | 50.0 (bf16) |" in doc and (tmp_path / "check" / "bench_chart.png").is_file()
     assert not (tmp_path / "docs").exists()

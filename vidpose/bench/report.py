@@ -433,7 +433,10 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
     bf16 = any(ln["precision"] for ln in [*paper_lines, *frozen.values()])
 
     def cell(ln: dict[str, Any] | None, split: str) -> str:
-        return _mean_std(ln[split]) if ln and split in ln else "-"
+        # each protocol's numbers carry their own precision: a row may train in bf16 under one only
+        if not ln or split not in ln:
+            return "-"
+        return _mean_std(ln[split]) + (f" ({ln['precision']})" if ln["precision"] else "")
 
     def versus(ln: dict[str, Any] | None) -> str:
         return _comparison_text(ln) if ln and ln.get("comparison") else "-"
@@ -443,13 +446,13 @@ def protocols_markdown(results: dict[str, Any]) -> list[str]:
           f"with the method, with its paper's optimiser and step decays (`PAPER_RECIPES` in `vidpose/bench/methods.py`) "
           f"compressed to {epochs} SynthTrack epochs, the decays at the same fractions of training; no feature cache "
           "(the backbone changes). Rows of each protocol are paired only with rows of the same protocol."
-          + (" A row marked (bf16) trained under bfloat16 autocast (`vidpose bench --amp-dtype bf16`); the others "
-             "in float32." if bf16 else ""), "",
+          + (" A number marked (bf16) comes from a row trained under bfloat16 autocast (`vidpose bench --amp-dtype "
+             "bf16`); the others in float32." if bf16 else ""), "",
           "| row | seeds (frozen / paper) | val frozen | val paper | val_hard frozen | val_hard paper | "
           "vs reference, frozen | vs reference, paper |", "|---|---|---:|---:|---:|---:|---|---|"]
     for ln in paper_lines:
         f = frozen.get(ln["method"])
-        md.append(f"| {ln['label']} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
+        md.append(f"| {ln['method']} | {f['seeds'] if f else 0} / {ln['seeds']} | {cell(f, 'val')} | {cell(ln, 'val')} | "
                   f"{cell(f, 'val_hard')} | {cell(ln, 'val_hard')} | {versus(f)} | {versus(ln)} |")
     curves = [(r["method"], r["seed"], r["val_curve"]) for r in paper["rows"]
               if r.get("stage") == 2 and r["split"] == "val" and r.get("val_curve")]
