@@ -18,7 +18,6 @@ pair.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
@@ -36,8 +35,8 @@ def archived_runs(name: str, protocol: str, results: Path = RESULTS) -> tuple[li
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vidpose.bench import git_state
-    from vidpose.data.annotations import load_posetrack
+    from vidpose.bench import ResultsFileError, git_state, read_results_file
+    from vidpose.data.annotations import load_posetrack, write_json_atomic
     from vidpose.evaluation.bootstrap import paired_bootstrap, per_video_detections
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.rows) % 2:
         parser.error("give the rows in pairs: A B [A B ...]")
+    try:  # before anything slow: a broken --out file is named at once, and never overwritten
+        results = read_results_file(args.out, {"pairs": {}})
+    except ResultsFileError as error:
+        raise SystemExit(str(error)) from None
     gt, _ = load_posetrack(args.data_root / "annotations" / "val_hard")
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {"pairs": {}}
     commit, _ = git_state()
     for a, b in zip(args.rows[::2], args.rows[1::2]):
         sides = []
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                  **paired_bootstrap(a_runs, b_runs, args.resamples),
                  "command": f"python analysis/pair_intervals.py {a} {b}", "commit": commit}
         results["pairs"][f"{a} - {b}"] = entry
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        write_json_atomic(results, args.out, indent=1)
         print(f"{a} - {b}: {entry['delta']:+.1f} [{entry['ci_low']:+.1f}, {entry['ci_high']:+.1f}] "
               f"(seeds {a_seeds} vs {b_seeds})")
     return 0

@@ -16,7 +16,6 @@ counts that realvideo.py writes (``PCKh_by_track``). Results merge into ``--out`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "realvideo.json"
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A results file's contents; a clear error naming the file where it is not JSON."""
+def read_json(path: Path, empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A results file's contents (``empty`` where it does not exist yet); the reader's error,
+    which names the file, as the script's exit message."""
+    from vidpose.bench import ResultsFileError, read_results_file
+
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SystemExit(f"{path}: not a JSON results file ({error})") from None
+        return read_results_file(path, empty)
+    except ResultsFileError as error:
+        raise SystemExit(str(error)) from None
 
 
 def scored_split(spec: str, split: str, own_boxes: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -54,6 +56,7 @@ def scored_split(spec: str, split: str, own_boxes: str | None) -> tuple[dict[str
 
 def main(argv: list[str] | None = None) -> int:
     from vidpose.bench import git_state
+    from vidpose.data.annotations import write_json_atomic
     from vidpose.evaluation.bootstrap import paired_ratio_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.rows) % 2:
         parser.error("give the rows in pairs: A B [A B ...]")
     where = f"test_hard_own_boxes_{args.own_boxes}" if args.own_boxes else args.split
-    out = read_json(args.out) if args.out.is_file() else {"pairs": {}}
+    out = read_json(args.out, {"pairs": {}})
     commit, _ = git_state(ROOT)
     for a, b in zip(args.rows[::2], args.rows[1::2]):
         (sa, ra), (sb, rb) = (scored_split(s, args.split, args.own_boxes) for s in (a, b))
@@ -79,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                  "command": "python analysis/realvideo_intervals.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                  "commit": commit}
         out["pairs"][f"{a} - {b} on {where}"] = entry
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        write_json_atomic(out, args.out, indent=1)
         print(f"{a} - {b} on {where}: {entry['delta']:+.2f} [{entry['ci_low']:+.2f}, {entry['ci_high']:+.2f}] "
               f"PCKh ({entry['units']} tracks)")
     return 0

@@ -436,3 +436,35 @@ def test_a_results_file_kept_apart_is_reported_beside_it(tmp_path, monkeypatch):
     assert "(commit `abc1234`)" in doc and "[`" in doc and "](bench.json)" in doc
     assert "| naive_temporal | 0 / 1 | - | 50.0 (bf16) |" in doc and (tmp_path / "check" / "bench_chart.png").is_file()
     assert not (tmp_path / "docs").exists()
+
+
+def test_a_results_file_that_is_not_a_json_object_is_named_and_never_overwritten(tmp_path):
+    """Every reader of a results file (the bench's merge and report, the analysis scripts) goes
+    through ``read_results_file``: a missing file may start empty; a broken one is an error naming
+    it, and stays as it was."""
+    import importlib.util
+
+    from vidpose.bench import ResultsFileError, read_results_file
+    from vidpose.cli import main
+
+    fresh = read_results_file(tmp_path / "none.json", {"pairs": {}})
+    fresh["pairs"]["x"] = 1
+    assert read_results_file(tmp_path / "none.json", {"pairs": {}}) == {"pairs": {}}  # the default is copied
+    with pytest.raises(ResultsFileError, match="none.json: no such results file"):
+        read_results_file(tmp_path / "none.json")
+    broken, listed = tmp_path / "broken.json", tmp_path / "listed.json"
+    broken.write_text("{not json")
+    listed.write_text("[1, 2]")
+    with pytest.raises(ResultsFileError, match="broken.json: not a JSON results file"):
+        read_results_file(broken, {"rows": []})
+    with pytest.raises(ResultsFileError, match="listed.json: .*a JSON list, not an object"):
+        read_results_file(listed)
+    assert main(["bench", "--report", "--results", str(broken)]) == 2  # the CLI's one-line error
+    assert broken.read_text() == "{not json"
+
+    spec = importlib.util.spec_from_file_location("pair_intervals", Path(__file__).parents[2] / "analysis" / "pair_intervals.py")
+    pair_intervals = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pair_intervals)
+    with pytest.raises(SystemExit, match="broken.json: not a JSON results file"):
+        pair_intervals.main(["a", "b", "--out", str(broken), "--data-root", str(tmp_path)])
+    assert broken.read_text() == "{not json"

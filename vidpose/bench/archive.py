@@ -9,10 +9,35 @@ from pathlib import Path
 from typing import Any
 
 from vidpose.bench.methods import METHODS
+from vidpose.errors import VidposeError
+
+
+class ResultsFileError(VidposeError, ValueError):
+    """A results file (of the bench, of real video, of an analysis script) that is not a JSON object;
+    names the file."""
+
+
+def read_results_file(path: str | Path, empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON object in ``path``; ``empty`` (a copy) where the file does not exist yet and
+    ``empty`` is given. A ``ResultsFileError`` naming the file where it is not a JSON object,
+    rather than a bare decoder traceback or an overwrite of what was there."""
+    path = Path(path)
+    if not path.is_file() and empty is not None:
+        return json.loads(json.dumps(empty))
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultsFileError(f"{path}: no such results file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsFileError(f"{path}: not a JSON results file ({error})") from None
+    if not isinstance(data, dict):
+        raise ResultsFileError(f"{path}: not a results file (a JSON {type(data).__name__}, not an object)")
+    return data
 
 
 def load_results(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {"rows": [], "bootstrap": {}}
+    """A bench results file; an empty one where it does not exist yet."""
+    return read_results_file(path, {"rows": [], "bootstrap": {}})
 
 
 def row_protocol(row: dict[str, Any]) -> str:
@@ -126,7 +151,7 @@ class ArchivedRuns:
         from vidpose.data.annotations import load_posetrack
 
         self.results_path, self.resamples, self.protocol = Path(results_path), resamples, protocol
-        self.rows: list[dict[str, Any]] = protocol_view(json.loads(self.results_path.read_text()), protocol)["rows"]
+        self.rows: list[dict[str, Any]] = protocol_view(read_results_file(self.results_path), protocol)["rows"]
         self.gt, _ = load_posetrack(Path(data_root) / "annotations" / "val_hard")
         self._detections: dict[str, dict[int, list]] = {}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from vidpose.bench.archive import protocol_view
+from vidpose.bench.archive import protocol_view, read_results_file
 from vidpose.bench.methods import GROUPS, MAIN_METHODS, METHODS, PAPER_EPOCHS, POSETRACK17_MAP, RESULTS, ROOT, SPLITS
 
 
@@ -298,7 +298,7 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
     ``table_docs`` (relative to the repository, or absolute): ``vidpose bench --report``."""
     from vidpose.synth.dataset import VERSION as SYNTH_VERSION
 
-    everything = json.loads(Path(results_path).read_text())
+    everything = read_results_file(results_path)
     results = protocol_view(everything, "frozen")
     paper = everything.get("protocols", {}).get("paper", {})
     # a file of paper rows only (a check kept apart) has no frozen header: take the paper run's
@@ -345,7 +345,7 @@ def write_report(results_path: str | Path = RESULTS, doc: str | Path = "docs/res
     md += ["", f"![val_hard AP per method]({link(chart)})", "",
            f"The reading of these numbers, per method, is in [benchmarks/]({link(ROOT / 'benchmarks')}/)."]
     if Path(realvideo).is_file():
-        md += ["", *realvideo_markdown(json.loads(Path(realvideo).read_text()), Path(realvideo))]
+        md += ["", *realvideo_markdown(read_results_file(realvideo), Path(realvideo))]
     Path(doc).write_text("\n".join(md) + "\n")
     draw_chart(lines, Path(chart))
     update_bench_tables(lines, [ROOT / d for d in table_docs], Path(results_path).as_posix(), cost)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vidpose.bench.archive import (archive_path, archive_predictions, load_archived_predictions, load_results,
-                                   merge_protocol, protocol_view, put_row, save_results)
+                                   merge_protocol, protocol_view, put_row, read_results_file, save_results)
 from vidpose.bench.methods import (BACKBONES, DEFAULT_METHODS, FULL_COMMAND, GROUPS, MAIN_METHODS, METHODS,
                                    PAPER_EPOCHS, RESULTS, ROOT, SPLITS, method_config, order_methods, stage1_weights)
 from vidpose.engine.complexity import count_gflops, count_params
@@ -54,7 +54,7 @@ def ensure_tested(name: str, cfg: dict[str, Any], ckpt: Path, split: str, out_di
 
     result_file = out_dir / f"results_{split}.json"
     if result_file.exists() and result_file.stat().st_mtime > ckpt.stat().st_mtime:
-        return json.loads(result_file.read_text())
+        return read_results_file(result_file)
     log.info("%s: testing on %s", name, split)
     return run_test(cfg, ckpt, out_dir, split=split)
 
@@ -106,7 +106,7 @@ def probe_runs(names: list[str], runs: str | Path, out: str | Path, measure: Cal
     from vidpose.data.annotations import write_json_atomic
 
     out = Path(out)
-    results = json.loads(out.read_text()) if out.is_file() else {"runs": {}}
+    results = read_results_file(out, {"runs": {}})
     results.setdefault("runs", {})
     commit, dirty = git_state()
     results.update({"command": command, "what": what})
