@@ -468,3 +468,16 @@ def test_a_results_file_that_is_not_a_json_object_is_named_and_never_overwritten
     with pytest.raises(SystemExit, match="broken.json: not a JSON results file"):
         pair_intervals.main(["a", "b", "--out", str(broken), "--data-root", str(tmp_path)])
     assert broken.read_text() == "{not json"
+
+
+def test_the_claims_table_gives_the_intervals_own_centre_where_it_covers_fewer_seeds():
+    from vidpose.bench.report import claims_markdown
+
+    claim = {"a": "jmpose", "b": "jmpose_io_all", "delta": 5.04, "a_seeds": 1, "b_seeds": 3}
+    fewer = {"seeds": [0], "b_seeds": [1, 2], "delta": 4.87, "ci_low": 3.22, "ci_high": 6.37}
+    md = "\n".join(claims_markdown([{"method": "jmpose_io_all", "reference": "jmpose", "claim": claim,
+                                     "comparison": fewer}]))
+    assert "| +5.0 (its seeds: +4.9) | [+3.2, +6.4] | 0 vs 1,2 |" in md
+    md = "\n".join(claims_markdown([{"method": "jmpose_io_all", "reference": "jmpose", "claim": claim,
+                                     "comparison": {**fewer, "delta": 5.01}}]))  # fewer seeds, same centre
+    assert "| +5.0 | [+3.2, +6.4] | 0 vs 1,2 |" in md

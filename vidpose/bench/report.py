@@ -403,7 +403,8 @@ def claims_markdown(lines: list[dict[str, Any]]) -> list[str]:
         md += ["", "## The papers' claims, paired", "",
                "Each published method should beat the naive baseline on its backbone, and each of its components "
                "should help (full method − ablation > 0); a diagnostic row, in no paper's table, shows its difference "
-               "with no sign expected, and its last column says where the interval lies. Δ: the difference of the `val_hard` means over all seeds; "
+               "with no sign expected, and its last column says where the interval lies. Δ: the difference of the `val_hard` means over all seeds "
+               "(and, where the interval has fewer and that moves it, the difference over its seeds); "
                "the interval: a paired bootstrap over videos (`--resamples`, default 1000) of the seeds whose predictions "
                "are kept (in `runs/` or archived beside the results file), "
                "averaging each side's seeds per draw.", "",
@@ -417,7 +418,11 @@ def claims_markdown(lines: list[dict[str, Any]]) -> list[str]:
             ci = f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]" if c else "not measured (predictions gone)"
             used = f"{_seeds(c['seeds'])} vs {_seeds(c['b_seeds'])}" if c else "-"
             text, verdict = claim_cells(ln["method"], claim, c)
-            md.append(f"| {ln['method']} | {text} | {claim['delta']:+.1f} | {ci} | {used} | {verdict} |")
+            delta = f"{claim['delta']:+.1f}"
+            fewer = c and (len(c["seeds"]), len(c["b_seeds"])) != (claim["a_seeds"], claim["b_seeds"])
+            if fewer and f"{c['delta']:+.1f}" != delta:  # the interval's centre, over fewer seeds than the means
+                delta += f" (its seeds: {c['delta']:+.1f})"
+            md.append(f"| {ln['method']} | {text} | {delta} | {ci} | {used} | {verdict} |")
     return md
 
 
