@@ -48,10 +48,9 @@ def step_seconds(model: torch.nn.Module, batch: dict, frozen: bool, steps: int, 
         for name in getattr(model, "trainable_in_backbone", ()):
             getattr(model.backbone, name).requires_grad_(True)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    if frozen:  # computed once: the feature cache hands them over
+    if frozen:  # the features computed once: the feature cache hands them over
         with torch.no_grad():
             clip = clip_features(model, batch["images"])
-    if frozen:
         forward = torch.compile(model.forward_features) if compile_ else model.forward_features
         inputs = (clip, batch["images"], batch)
     else:

@@ -37,13 +37,14 @@ from vidpose.bench.runner import (bootstrap_all, export_backbones, git_state, le
                                   probe_runs, run_bench)
 
 __all__ = [
-    "AMP_DTYPES", "ArchivedRuns", "ResultsFileError", "BACKBONES", "BenchMethod", "DEFAULT_METHODS", "FULL_COMMAND", "GROUPS",
-    "MAIN_METHODS", "METHODS",
+    "AMP_DTYPES", "ArchivedRuns", "BACKBONES", "BenchMethod", "DEFAULT_METHODS", "FULL_COMMAND", "GROUPS",
+    "MAIN_METHODS", "METHODS", "ResultsFileError",
     "PAPER_EPOCHS", "PAPER_RECIPES", "PROTOCOLS", "PaperRecipe", "RESULTS", "SPLITS", "archive_path",
     "archive_predictions", "bench_table", "bootstrap_all", "claim_cells", "cost_summary", "cost_text",
     "export_backbones", "git_state", "learning_curve", "load_archived_predictions", "load_results", "merge_protocol",
     "merge_results",
-    "method_config", "order_methods", "probe_runs", "protocol_view", "put_row", "read_results_file", "realvideo_markdown", "row_protocol",
+    "method_config", "order_methods", "probe_runs", "protocol_view", "put_row", "read_results_file",
+    "realvideo_markdown", "row_protocol",
     "run_bench",
     "save_results", "stage1_weights", "summarise", "update_bench_tables", "write_report",
 ]
